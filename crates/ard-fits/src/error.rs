@@ -1,0 +1,65 @@
+//! The one error type of `ard-fits`: every variant names the file and, where it
+//! applies, the HDU, so a user reading a log knows which input to look at.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong reading or writing a FITS file.
+#[derive(Debug, thiserror::Error)]
+pub enum FitsError {
+    /// cfitsio itself reported a failure (I/O, truncated file, bad header, ...).
+    #[error("{path}{}: {context}: cfitsio status {status} ({message})", hdu_suffix(.hdu))]
+    Cfitsio {
+        /// The file being read or written.
+        path: PathBuf,
+        /// The HDU (EXTNAME) current when the failure happened, if known.
+        hdu: Option<String>,
+        /// What this crate was doing.
+        context: String,
+        /// cfitsio's status code.
+        status: i32,
+        /// cfitsio's text for the status, plus its error-stack messages.
+        message: String,
+    },
+    /// An HDU looked up by EXTNAME is not in the file.
+    #[error("{path}: no HDU with EXTNAME '{extname}' (the file has: {})", .available.join(", "))]
+    MissingHdu {
+        /// The file.
+        path: PathBuf,
+        /// The EXTNAME asked for.
+        extname: String,
+        /// The EXTNAMEs the file does have.
+        available: Vec<String>,
+    },
+    /// The HDU is of the wrong kind (an image where a table was expected, ...).
+    #[error("{path}[{hdu}]: expected {expected}, found {found}")]
+    WrongHduType {
+        /// The file.
+        path: PathBuf,
+        /// The HDU's EXTNAME.
+        hdu: String,
+        /// What was expected.
+        expected: &'static str,
+        /// What was found.
+        found: String,
+    },
+    /// Data handed to a writer cannot be represented in FITS, or arguments disagree.
+    #[error("{path}{}: {message}", hdu_suffix(.hdu))]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The HDU, if known.
+        hdu: Option<String>,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+fn hdu_suffix(hdu: &Option<String>) -> String {
+    match hdu {
+        Some(h) => format!("[{h}]"),
+        None => String::new(),
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T> = std::result::Result<T, FitsError>;

@@ -1,0 +1,108 @@
+//! `desi-io` owns the DESI data model: it reads the files DESI publishes and turns
+//! them into [`ard_core::SpectrumBatch`]es, and writes the same formats for the
+//! simulator.
+//!
+//! * [`layout`] — the `healpix/<survey>/<program>/<pixel//100>/<pixel>/` tree, file
+//!   names, discovery, nside-64 pixels;
+//! * [`coadd`] — coadd files (FIBERMAP, EXP_FIBERMAP, SCORES, B/R/Z arrays), with
+//!   survey/program resolution for files whose headers lack them;
+//! * [`redshift`] — redrock `REDSHIFTS` and DR1 `ZCATALOG` tables;
+//! * [`merge`] — the b/r/z → brz camera merge of desispec's `coadd_cameras`;
+//! * [`write`] — the writers.
+//!
+//! [`read_spectra`] puts them together:
+//!
+//! ```
+//! let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/desi");
+//! let read = desi_io::read_spectra(
+//!     &dir.join("coadd-special-dark-27247.fits"),
+//!     Some(&dir.join("redrock-special-dark-27247.fits")),
+//!     &desi_io::ReadOptions::default(),
+//! ).unwrap();
+//! assert_eq!(read.batch.targetid, vec![39089837499744649]);
+//! assert_eq!(read.batch.nwave(), 7781);
+//! ```
+#![deny(missing_docs)]
+
+pub mod coadd;
+pub mod columns;
+mod error;
+pub mod layout;
+pub mod merge;
+pub mod redshift;
+pub mod write;
+
+use std::path::Path;
+
+use ard_core::SpectrumBatch;
+use arrow_array::RecordBatch;
+
+pub use coadd::{read_coadd, resolve_survey_program, Camera, Coadd, ObjectIssue};
+pub use error::{DesiIoError, Result};
+pub use redshift::{read_redrock, read_zcatalog, RedshiftTable};
+
+/// Mask bit for brz pixels no camera covered (a camera absent from the file).
+pub const MASK_NO_CAMERA: i32 = 1 << 29;
+
+/// Options of [`read_spectra`].
+#[derive(Debug, Clone, Default)]
+pub struct ReadOptions {
+    /// Survey to use when the file does not say (or to override it).
+    pub survey: Option<String>,
+    /// Program to use when the file does not say (or to override it).
+    pub program: Option<String>,
+}
+
+/// A coadd read, merged and joined with its redshifts.
+#[derive(Debug, Clone)]
+pub struct ReadSpectra {
+    /// The merged spectra on the brz grid, FIBERMAP and redshift rows aligned.
+    pub batch: SpectrumBatch,
+    /// EXP_FIBERMAP, when the file has it.
+    pub exp_fibermap: Option<RecordBatch>,
+    /// SCORES, when the file has it.
+    pub scores: Option<RecordBatch>,
+    /// Objects repaired while reading.
+    pub issues: Vec<ObjectIssue>,
+}
+
+/// Reads a coadd, merges its cameras onto the brz grid and attaches the rows of a
+/// redshift file (redrock or zcatalog) by TARGETID.
+///
+/// # Errors
+/// Any [`DesiIoError`]: unreadable files, missing HDUs or columns, shapes that
+/// disagree, misaligned grids, a TARGETID with no redshift row, or survey/program
+/// that cannot be determined.
+pub fn read_spectra(coadd_path: &Path, redshift_path: Option<&Path>, options: &ReadOptions) -> Result<ReadSpectra> {
+    let coadd = read_coadd(coadd_path)?;
+    let (survey, program) = resolve_survey_program(&coadd, options.survey.as_deref(), options.program.as_deref())?;
+    let nspec = coadd.targetid.len();
+    let merged = merge::coadd_cameras(coadd_path, &coadd.cameras, nspec)?;
+    let merged = merge::onto_brz_grid(coadd_path, merged, nspec, MASK_NO_CAMERA)?;
+    let redshifts = match redshift_path {
+        Some(p) => {
+            let table = match p.file_name().and_then(|n| n.to_str()) {
+                Some(n) if n.starts_with("zpix-") || n.starts_with("ztile-") => read_zcatalog(p)?,
+                _ => read_redrock(p)?,
+            };
+            Some(table.aligned_to(&coadd.targetid, &survey, &program, coadd_path)?)
+        }
+        None => None,
+    };
+    let healpix = coadd.keywords.healpix.or_else(|| layout::parse_coadd_name(coadd_path).map(|n| n.pixel));
+    let batch = SpectrumBatch {
+        survey,
+        program,
+        healpix,
+        wavelength: merged.wavelength,
+        targetid: coadd.targetid,
+        flux: merged.flux,
+        ivar: merged.ivar,
+        mask: merged.mask,
+        resolution: merged.resolution,
+        ndiag: merged.ndiag,
+        fibermap: coadd.fibermap,
+        redshifts,
+    };
+    Ok(ReadSpectra { batch, exp_fibermap: coadd.exp_fibermap, scores: coadd.scores, issues: coadd.issues })
+}
