@@ -1,1 +1,156 @@
-fn main(){}
+//! `desi-ard`: the command-line front of the DESI Analysis Ready Dataset.
+//!
+//! The binary only parses arguments, calls the library crates and prints; anything a
+//! test would want to call lives in a crate.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+
+mod summary;
+
+/// Turn the DESI spectroscopic archive into an Analysis Ready Dataset.
+///
+/// desi-ard reads DESI healpix coadds and redshift catalogues exactly as DESI
+/// publishes them, computes per-object quantities once, and stores them as columns.
+/// Start with `desi-ard simulate OUT` to make a small DESI-format sample, then
+/// `desi-ard read OUT` to see what the reader finds in it.
+#[derive(Debug, Parser)]
+#[command(name = "desi-ard", version, propagate_version = true, max_term_width = 100)]
+struct Cli {
+    /// Print debug messages (or set RUST_LOG).
+    #[arg(long, short, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Simulate a DESI-format healpix tree (coadd + redrock per pixel) with truth.
+    ///
+    /// Galaxies from the E-MILES templates in a mock cosmic web, observed through
+    /// DESI-like cameras, resolution and noise. Writes OUT/healpix/main/<program>/...,
+    /// OUT/truth/truth.parquet and OUT/truth/web.json. Deterministic for a seed.
+    Simulate {
+        /// Output folder (created).
+        out: PathBuf,
+        /// Random seed.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Number of galaxies.
+        #[arg(long, default_value_t = 2400)]
+        objects: usize,
+        /// nside-64 NESTED pixels of the footprint, comma-separated (default: the 16
+        /// pixels of the COSMOS field's order-4 pixel).
+        #[arg(long, value_delimiter = ',')]
+        pixels: Option<Vec<u64>>,
+        /// Total exposure time of dark-program coadds, s (sets the depth).
+        #[arg(long, default_value_t = 1000.0)]
+        exptime_dark: f64,
+        /// Total exposure time of bright-program coadds, s.
+        #[arg(long, default_value_t = 300.0)]
+        exptime_bright: f64,
+        /// E-MILES template file (default: the set-up cache; see scripts/setup.sh).
+        #[arg(long)]
+        templates: Option<PathBuf>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Read coadds (a DESI tree, a folder, or one file), merge cameras, join
+    /// redshifts, and print a summary per file.
+    Read {
+        /// A production root (with healpix/), any folder of coadds, or a coadd file.
+        input: PathBuf,
+        /// Survey, when the files do not say (tile-based coadds).
+        #[arg(long)]
+        survey: Option<String>,
+        /// Program, when the files do not say (tile-based coadds).
+        #[arg(long)]
+        program: Option<String>,
+        /// A redshift file to use instead of each coadd's redrock partner (a DR1
+        /// zpix-<survey>-<program>.fits zcatalog, say).
+        #[arg(long)]
+        redshifts: Option<PathBuf>,
+    },
+    /// Convert the E-MILES SSPs of the ppxf 8.2.6 sdist into the project's template
+    /// file (run by scripts/setup.sh; nothing else downloads anything).
+    SetupTemplates {
+        /// The sdist's ppxf/miles_models folder.
+        #[arg(long)]
+        miles_dir: PathBuf,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let filter = if cli.verbose { "debug" } else { "warn" };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = run(cli) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Simulate { out, seed, objects, pixels, exptime_dark, exptime_bright, templates, quiet } => {
+            if objects == 0 {
+                bail!("--objects must be at least 1");
+            }
+            let lib = ssp::SspLibrary::locate_and_load(templates.as_deref())?;
+            let mut cfg = desi_sim::SimConfig { seed, n_objects: objects, exptime_dark, exptime_bright, ..Default::default() };
+            if let Some(p) = pixels {
+                if p.iter().any(|&x| x >= 12 * 64 * 64) {
+                    bail!("--pixels: nside-64 pixels run from 0 to 49151");
+                }
+                cfg.pixels = p;
+            }
+            let t0 = Instant::now();
+            let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
+            bar.set_style(ProgressStyle::with_template("{spinner} simulating [{bar:30}] {pos}/{len} pixel files  {elapsed} (ETA {eta})")?.progress_chars("=> "));
+            let summary = desi_sim::simulate(&lib, &cfg, &out, &|done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })?;
+            bar.finish_and_clear();
+            println!(
+                "simulated {} galaxies ({} Green-Pea-like) as {} spectra in {} coadd files under {} in {:.1} s",
+                summary.n_targets,
+                summary.n_green_peas,
+                summary.n_spectra,
+                summary.coadds.len(),
+                out.display(),
+                t0.elapsed().as_secs_f64()
+            );
+            println!("truth: {}\nweb:   {}", summary.truth.display(), summary.web.display());
+            Ok(())
+        }
+        Command::Read { input, survey, program, redshifts } => summary::read_and_summarise(&input, survey, program, redshifts),
+        Command::SetupTemplates { miles_dir, out } => {
+            let report = ssp::build_from_miles(&miles_dir, &out).with_context(|| format!("converting {}", miles_dir.display()))?;
+            println!(
+                "wrote {} SSPs ({} ages {:.4}–{:.2} Gyr × {} [M/H] {:+.2}…{:+.2}) to {}",
+                report.n_ssp,
+                report.ages.len(),
+                report.ages[0],
+                report.ages[report.ages.len() - 1],
+                report.metals.len(),
+                report.metals[0],
+                report.metals[report.metals.len() - 1],
+                out.display()
+            );
+            Ok(())
+        }
+    }
+}

@@ -232,9 +232,10 @@ pub fn read_coadd(path: impl AsRef<Path>) -> Result<Coadd> {
     Ok(Coadd { path: path.to_path_buf(), keywords, targetid, fibermap, exp_fibermap, scores, cameras, issues })
 }
 
-/// Survey and program of a coadd, in order of authority: what the user says, the
-/// PRIMARY header, the file name `coadd-<survey>-<program>-<pixel>.fits`, the FIBERMAP
-/// header or `SURVEY`/`PROGRAM` columns, and (survey only) the prefix of the targeting
+/// Survey and program of a coadd, in order of authority: the PRIMARY header, the file
+/// name `coadd-<survey>-<program>-<pixel>.fits`, the FIBERMAP header or
+/// `SURVEY`/`PROGRAM` columns, then what the user says (for files that say nothing,
+/// such as tile-based coadds), and last (survey only) the prefix of the targeting
 /// columns (`SV1_DESI_TARGET` ⇒ `sv1`).
 ///
 /// # Errors
@@ -244,19 +245,21 @@ pub fn resolve_survey_program(coadd: &Coadd, user_survey: Option<&str>, user_pro
     let k = &coadd.keywords;
     let from_name = crate::layout::parse_coadd_name(&coadd.path);
     let column_value = |name: &str| optional_str(&coadd.fibermap, name).and_then(|v| v.into_iter().next()).filter(|s| !s.is_empty());
-    let survey = user_survey
-        .map(str::to_string)
-        .or_else(|| k.survey.clone())
+    let survey = k
+        .survey
+        .clone()
         .or_else(|| from_name.as_ref().map(|n| n.survey.clone()))
         .or_else(|| k.fibermap_survey.clone())
         .or_else(|| column_value("SURVEY"))
+        .or_else(|| user_survey.map(str::to_string))
         .or_else(|| survey_from_target_columns(&coadd.fibermap));
-    let program = user_program
-        .map(str::to_string)
-        .or_else(|| k.program.clone())
+    let program = k
+        .program
+        .clone()
         .or_else(|| from_name.as_ref().map(|n| n.program.clone()))
         .or_else(|| k.fibermap_program.clone())
-        .or_else(|| column_value("PROGRAM"));
+        .or_else(|| column_value("PROGRAM"))
+        .or_else(|| user_program.map(str::to_string));
     match (survey, program) {
         (Some(s), Some(p)) => Ok((s.to_lowercase(), p.to_lowercase())),
         (s, p) => Err(DesiIoError::Metadata {

@@ -47,9 +47,9 @@ pub const MASK_NO_CAMERA: i32 = 1 << 29;
 /// Options of [`read_spectra`].
 #[derive(Debug, Clone, Default)]
 pub struct ReadOptions {
-    /// Survey to use when the file does not say (or to override it).
+    /// Survey to use when the file does not say (tile-based coadds).
     pub survey: Option<String>,
-    /// Program to use when the file does not say (or to override it).
+    /// Program to use when the file does not say (tile-based coadds).
     pub program: Option<String>,
 }
 
@@ -105,4 +105,47 @@ pub fn read_spectra(coadd_path: &Path, redshift_path: Option<&Path>, options: &R
         redshifts,
     };
     Ok(ReadSpectra { batch, exp_fibermap: coadd.exp_fibermap, scores: coadd.scores, issues: coadd.issues })
+}
+
+/// A few numbers describing what was read, for logs and `desi-ard read`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpectraSummary {
+    /// Number of spectra.
+    pub n_spectra: usize,
+    /// Smallest and largest redshift (when redshifts were read).
+    pub z_range: Option<(f64, f64)>,
+    /// Median over objects of the median per-pixel S/N (flux·√ivar, ivar > 0).
+    pub median_snr: f64,
+    /// Fraction of brz pixels with ivar = 0.
+    pub masked_fraction: f64,
+}
+
+/// Summarises a read.
+pub fn summarise(read: &ReadSpectra) -> SpectraSummary {
+    let b = &read.batch;
+    let z_range = b.redshifts.as_ref().and_then(|r| columns::optional_f64(r, "Z")).and_then(|z| {
+        let lo = z.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        lo.is_finite().then_some((lo, hi))
+    });
+    let mut per_object: Vec<f64> = (0..b.len())
+        .map(|i| {
+            let mut s: Vec<f64> = b
+                .flux_of(i)
+                .iter()
+                .zip(b.ivar_of(i))
+                .filter(|(_, &iv)| iv > 0.0)
+                .map(|(&f, &iv)| f as f64 * (iv as f64).sqrt())
+                .collect();
+            if s.is_empty() {
+                return 0.0;
+            }
+            s.sort_by(f64::total_cmp);
+            s[s.len() / 2]
+        })
+        .collect();
+    per_object.sort_by(f64::total_cmp);
+    let median_snr = per_object.get(per_object.len() / 2).copied().unwrap_or(0.0);
+    let masked = b.ivar.iter().filter(|&&v| v == 0.0).count() as f64 / b.ivar.len().max(1) as f64;
+    SpectraSummary { n_spectra: b.len(), z_range, median_snr, masked_fraction: masked }
 }

@@ -1,1 +1,45 @@
-//! placeholder
+//! `desi-sim` owns the simulator: a sample of galaxies in a mock cosmic web, with
+//! spectra built from the E-MILES templates and observed through a DESI-like
+//! instrument, written as a DR1-shaped healpix tree that the reader (and desispec's
+//! `read_spectra`) reads like real data, plus a truth table for every later layer to
+//! be tested against.
+//!
+//! * [`footprint`] — the survey volume (nside-64 pixels × redshift shell);
+//! * [`web`] — nodes, filaments, sheets, voids with known geometry;
+//! * [`galaxy`] — populations (BGS-, LRG-, ELG-like, Green Peas), star-formation
+//!   histories on the SSP grid, Calzetti dust, nebular lines, truth indices;
+//! * [`observe`] — σ* broadening, redshift, fibre aperture, camera resampling,
+//!   resolution matrices, sky and read noise;
+//! * [`sample`] — the whole sample and the files; [`truth`] — the truth table.
+//!
+//! What it does not model is listed in the README (no stars or QSOs, no redshift-space
+//! distortions, no Galactic extinction, redrock not run: the redshift table is the
+//! truth plus errors).
+#![deny(missing_docs)]
+
+pub mod footprint;
+pub mod galaxy;
+pub mod observe;
+pub mod rng;
+pub mod sample;
+pub mod truth;
+pub mod web;
+
+pub use sample::{simulate, SimConfig, SimSummary};
+
+/// Errors of the simulator.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// Writing DESI files failed.
+    #[error(transparent)]
+    Desi(#[from] desi_io::DesiIoError),
+    /// Assembling a table failed.
+    #[error("building a table: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// A file could not be written.
+    #[error("{0}: {1}")]
+    Io(std::path::PathBuf, std::io::Error),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}

@@ -1,0 +1,593 @@
+//! The whole simulated sample: positions in the mock web, populations, spectra, and
+//! the DESI tree (coadd + redrock per pixel and program) with its truth table.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ard_core::cosmology::PLANCK18;
+use ard_fits::Key;
+use arrow_array::builder::{FixedSizeListBuilder, Float64Builder};
+use arrow_array::{ArrayRef, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use desi_io::write::{write_coadd, write_redrock, CoaddContents};
+use desi_io::Camera;
+use rayon::prelude::*;
+use ssp::SspLibrary;
+
+use crate::footprint::{from_xyz, Footprint};
+use crate::galaxy::{draw_params, stellar_model, GalaxyParams, Population, LINES};
+use crate::observe::{add_noise, observe, photometry, ObserveOptions, Observed, CAMERAS, NDIAG};
+use crate::rng::Rng;
+use crate::web::{Web, FILAMENT, SHEET, VOID};
+use crate::SimError;
+
+/// What to simulate.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Random seed: the same seed gives the same files.
+    pub seed: u64,
+    /// nside-64 nested pixels of the footprint.
+    pub pixels: Vec<u64>,
+    /// Number of galaxies.
+    pub n_objects: usize,
+    /// Redshift range of the web volume.
+    pub z_range: (f64, f64),
+    /// Mean separation of web nodes, Mpc.
+    pub node_spacing: f64,
+    /// Total exposure time of dark-program coadds, s.
+    pub exptime_dark: f64,
+    /// Total exposure time of bright-program coadds, s.
+    pub exptime_bright: f64,
+    /// Fraction of Green-Pea-like galaxies (at least 1 when > 0).
+    pub green_pea_fraction: f64,
+    /// Fraction of targets also observed in the other program.
+    pub repeat_fraction: f64,
+}
+
+/// Survey of the simulated files.
+pub const SURVEY: &str = "main";
+
+/// The default footprint: the 16 nside-64 pixels of the order-4 pixel containing
+/// (RA, Dec) = (150°, 2.2°) (the COSMOS field), ≈ 13.4 deg².
+pub fn default_pixels() -> Vec<u64> {
+    let parent = cdshealpix::nested::hash(4, 150f64.to_radians(), 2.2f64.to_radians());
+    (parent * 16..parent * 16 + 16).collect()
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 42,
+            pixels: default_pixels(),
+            n_objects: 2400,
+            z_range: (0.05, 0.25),
+            node_spacing: 22.0,
+            exptime_dark: 1000.0,
+            exptime_bright: 300.0,
+            green_pea_fraction: 0.016,
+            repeat_fraction: 0.03,
+        }
+    }
+}
+
+/// One simulated galaxy before observation.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// TARGETID.
+    pub targetid: i64,
+    /// Position.
+    pub ra: f64,
+    /// Position.
+    pub dec: f64,
+    /// Cosmological redshift.
+    pub z: f64,
+    /// Comoving position, Mpc.
+    pub xyz: [f64; 3],
+    /// Web component it was drawn from.
+    pub web_class: i8,
+    /// Distance to the nearest true filament axis, Mpc.
+    pub dist_filament: f64,
+    /// Physical parameters.
+    pub params: GalaxyParams,
+    /// Programs it is observed in.
+    pub programs: Vec<&'static str>,
+    /// nside-64 pixel.
+    pub pixel: i64,
+}
+
+fn program_of(pop: Population) -> &'static str {
+    match pop {
+        Population::Lrg | Population::Elg => "dark",
+        _ => "bright",
+    }
+}
+
+/// Draws the targets: web, positions, populations, parameters (deterministic in the seed).
+pub fn draw_targets(cfg: &SimConfig) -> (Footprint, Web, Vec<Target>) {
+    let fp = Footprint::new(cfg.pixels.clone(), cfg.z_range.0, cfg.z_range.1);
+    let mut rng = Rng::new(cfg.seed, 0);
+    let web = Web::generate(&fp, cfg.node_spacing, &mut rng);
+    let n_gp = if cfg.green_pea_fraction > 0.0 { ((cfg.n_objects as f64) * cfg.green_pea_fraction).ceil() as usize } else { 0 };
+    let targets = (0..cfg.n_objects)
+        .into_par_iter()
+        .map(|i| {
+            let mut rng = Rng::new(cfg.seed, 1 + i as u64);
+            let pop = if i < n_gp {
+                Population::GreenPea
+            } else {
+                match rng.uniform() {
+                    u if u < 0.20 => Population::Lrg,
+                    u if u < 0.50 => Population::Elg,
+                    _ => Population::Bgs,
+                }
+            };
+            let class_p: [f64; 4] = match pop {
+                Population::Lrg => [0.05, 0.15, 0.40, 0.40],
+                Population::Elg => [0.30, 0.35, 0.30, 0.05],
+                Population::Bgs => [0.20, 0.25, 0.40, 0.15],
+                Population::GreenPea => [0.45, 0.35, 0.20, 0.0],
+            };
+            let u = rng.uniform();
+            let mut acc = 0.0;
+            let mut class = VOID;
+            for (k, p) in class_p.iter().enumerate() {
+                acc += p;
+                if u < acc {
+                    class = k as i8;
+                    break;
+                }
+            }
+            let class = if class == SHEET && web.sheets.is_empty() { FILAMENT } else { class };
+            let xyz = loop {
+                if let Some(p) = web.draw(class, &fp, &mut rng) {
+                    break p;
+                }
+            };
+            let (ra, dec, d) = from_xyz(xyz);
+            let z = fp.redshift_of(d);
+            let params = draw_params(pop, class, PLANCK18.age_gyr(z), &mut rng);
+            let mut programs = vec![program_of(pop)];
+            if rng.uniform() < cfg.repeat_fraction {
+                programs.push(if programs[0] == "dark" { "bright" } else { "dark" });
+            }
+            Target {
+                targetid: 39_632_000_000_000_000 + 7 * i as i64 + 3,
+                ra,
+                dec,
+                z,
+                xyz,
+                web_class: class,
+                dist_filament: web.distance_to_filament(xyz),
+                params,
+                programs,
+                pixel: desi_io::layout::nside64_pixel(ra, dec),
+            }
+        })
+        .collect();
+    (fp, web, targets)
+}
+
+/// Truth of one target (whole galaxy unless named otherwise).
+#[derive(Debug, Clone)]
+pub struct Truth {
+    /// The target.
+    pub target: Target,
+    /// log10 surviving stellar mass in the fibre.
+    pub log_mass_fiber: f64,
+    /// Fibre fraction.
+    pub fibre_fraction: f64,
+    /// log10 SFR averaged over the last 100 Myr, M☉/yr.
+    pub log_sfr_100myr: f64,
+    /// Mass-weighted age, Gyr.
+    pub age_mw: f64,
+    /// Observed line fluxes of the whole galaxy, 1e-17 erg/s/cm².
+    pub line_flux: Vec<f64>,
+    /// Dn4000 of the noiseless rest-frame stellar model.
+    pub dn4000: f64,
+    /// HδA of the same.
+    pub hdelta_a: f64,
+    /// True photometry, nanomaggies (g, r, z, W1, W2).
+    pub flux: [f64; 5],
+}
+
+/// Noisy camera data of one (target, program) spectrum.
+struct SpectrumRow {
+    index: usize,
+    cameras: Vec<(Vec<f32>, Vec<f32>, Vec<i32>, Vec<f32>)>,
+    photometry: [f64; 5],
+    photometry_ivar: [f64; 5],
+    fibre_fraction: f64,
+    median_snr: [f64; 3],
+    tsnr2: f64,
+    nexp: usize,
+    exptime: f64,
+    z_measured: f64,
+    zerr: f64,
+    zwarn: i64,
+    deltachi2: f64,
+}
+
+/// Photometric 1σ errors, nanomaggies (≈ Legacy Surveys DR9 depths).
+const PHOT_SIGMA: [f64; 5] = [0.03, 0.04, 0.08, 0.4, 1.2];
+
+fn observe_row(lib: &SspLibrary, cfg: &SimConfig, t: &Target, index: usize, program: &str, stream: u64) -> (SpectrumRow, Observed, f64, f64) {
+    let mut rng = Rng::new(cfg.seed ^ 0xA5A5_0000, stream);
+    let model = stellar_model(lib, &t.params);
+    let fibre_scale = 1.0 + 0.03 * rng.normal();
+    let obs = observe(lib, &t.params, &model, t.z, fibre_scale, ObserveOptions::default());
+    let bright = program == "bright";
+    let exptime = if bright { cfg.exptime_bright } else { cfg.exptime_dark } * (1.0 + 0.1 * rng.normal()).max(0.5);
+    let nexp = 2 + rng.below(3);
+    let mut cameras = Vec::new();
+    let mut median_snr = [0.0; 3];
+    let mut tsnr2 = 0.0;
+    for (ci, cam) in CAMERAS.iter().enumerate() {
+        let w = cam.wavelength();
+        let (flux, ivar) = add_noise(&obs.model[ci], &w, exptime, nexp, &mut rng);
+        let mut snr: Vec<f64> = obs.model[ci].iter().zip(&ivar).map(|(m, &iv)| m * (iv as f64).sqrt()).collect();
+        tsnr2 += ivar.iter().map(|&iv| iv as f64 * 1e-2).sum::<f64>();
+        snr.sort_by(f64::total_cmp);
+        median_snr[ci] = snr[snr.len() / 2];
+        cameras.push((flux, ivar, vec![0i32; w.len()], obs.resolution[ci].clone()));
+    }
+    let true_phot = photometry(&obs.sed.0, &obs.sed.1);
+    let mut photometry = [0.0; 5];
+    let mut photometry_ivar = [0.0; 5];
+    for k in 0..5 {
+        photometry[k] = true_phot[k] + PHOT_SIGMA[k] * rng.normal();
+        photometry_ivar[k] = 1.0 / PHOT_SIGMA[k].powi(2);
+    }
+    let snr_all = median_snr.iter().sum::<f64>() / 3.0;
+    let zerr = 3e-5 * (1.0 + t.z) * (5.0 / snr_all.max(0.5)).sqrt().max(0.3);
+    let (zwarn, deltachi2) = if rng.uniform() < 0.01 { (4, rng.range(1.0, 9.0)) } else { (0, 25.0 + 400.0 * snr_all * snr_all) };
+    let row = SpectrumRow {
+        index,
+        cameras,
+        photometry,
+        photometry_ivar,
+        fibre_fraction: obs.fibre_fraction,
+        median_snr,
+        tsnr2,
+        nexp,
+        exptime,
+        z_measured: t.z + zerr * rng.normal(),
+        zerr,
+        zwarn,
+        deltachi2,
+    };
+    (row, obs, model.surviving, model.age_mw)
+}
+
+fn f32_col(v: impl Iterator<Item = f64>) -> ArrayRef {
+    Arc::new(Float32Array::from_iter_values(v.map(|x| x as f32)))
+}
+fn field(name: &str, dt: DataType, unit: &str) -> Field {
+    let f = Field::new(name, dt, false);
+    if unit.is_empty() {
+        f
+    } else {
+        f.with_metadata([("unit".to_string(), unit.to_string())].into())
+    }
+}
+
+fn fibermap(targets: &[Target], rows: &[SpectrumRow], program: &str) -> Result<RecordBatch, SimError> {
+    let t = |r: &SpectrumRow| &targets[r.index];
+    let mut fields = Vec::new();
+    let mut cols: Vec<ArrayRef> = Vec::new();
+    let mut push = |f: Field, c: ArrayRef| {
+        fields.push(f);
+        cols.push(c);
+    };
+    push(field("TARGETID", DataType::Int64, ""), Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| t(r).targetid))));
+    push(field("COADD_FIBERSTATUS", DataType::Int32, ""), Arc::new(Int32Array::from_iter_values(rows.iter().map(|_| 0))));
+    push(field("TARGET_RA", DataType::Float64, "deg"), Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| t(r).ra))));
+    push(field("TARGET_DEC", DataType::Float64, "deg"), Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| t(r).dec))));
+    push(field("OBJTYPE", DataType::Utf8, ""), Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "TGT"))));
+    push(field("BRICKNAME", DataType::Utf8, ""), Arc::new(StringArray::from_iter_values(rows.iter().map(|r| brickname(t(r).ra, t(r).dec)))));
+    push(
+        field("MORPHTYPE", DataType::Utf8, ""),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| match t(r).params.population {
+            Population::GreenPea => "PSF",
+            Population::Lrg => "DEV",
+            _ => "EXP",
+        }))),
+    );
+    push(field("EBV", DataType::Float32, "mag"), f32_col(rows.iter().map(|_| 0.0)));
+    for (k, band) in ["G", "R", "Z", "W1", "W2"].iter().enumerate() {
+        push(field(&format!("FLUX_{band}"), DataType::Float32, "nanomaggy"), f32_col(rows.iter().map(|r| r.photometry[k])));
+    }
+    for (k, band) in ["G", "R", "Z", "W1", "W2"].iter().enumerate() {
+        push(field(&format!("FLUX_IVAR_{band}"), DataType::Float32, "nanomaggy^-2"), f32_col(rows.iter().map(|r| r.photometry_ivar[k])));
+    }
+    for (k, band) in ["G", "R", "Z"].iter().enumerate() {
+        push(field(&format!("FIBERFLUX_{band}"), DataType::Float32, "nanomaggy"), f32_col(rows.iter().map(|r| r.photometry[k] * r.fibre_fraction)));
+    }
+    for (k, band) in ["G", "R", "Z"].iter().enumerate() {
+        push(field(&format!("FIBERTOTFLUX_{band}"), DataType::Float32, "nanomaggy"), f32_col(rows.iter().map(|r| r.photometry[k] * r.fibre_fraction)));
+    }
+    push(field("SERSIC", DataType::Float32, ""), f32_col(rows.iter().map(|r| if t(r).params.population == Population::Lrg { 4.0 } else { 1.0 })));
+    push(
+        field("SHAPE_R", DataType::Float32, "arcsec"),
+        f32_col(rows.iter().map(|r| {
+            let tt = t(r);
+            tt.params.r_half_kpc / (PLANCK18.comoving_distance(tt.z) / (1.0 + tt.z) * 1000.0) * 206_264.806
+        })),
+    );
+    push(field("PHOTSYS", DataType::Utf8, ""), Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "S"))));
+    // desitarget main-survey bits: LRG 0, ELG 1, BGS_ANY 60; BGS_BRIGHT 1, BGS_FAINT 0.
+    push(
+        field("DESI_TARGET", DataType::Int64, ""),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| match t(r).params.population {
+            Population::Lrg => 1,
+            Population::Elg => 2,
+            _ => 1 << 60,
+        }))),
+    );
+    push(
+        field("BGS_TARGET", DataType::Int64, ""),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| match t(r).params.population {
+            Population::Bgs => 2,
+            Population::GreenPea => 1,
+            _ => 0,
+        }))),
+    );
+    push(field("MWS_TARGET", DataType::Int64, ""), Arc::new(Int64Array::from_iter_values(rows.iter().map(|_| 0))));
+    push(field("SCND_TARGET", DataType::Int64, ""), Arc::new(Int64Array::from_iter_values(rows.iter().map(|_| 0))));
+    push(field("COADD_NUMEXP", DataType::Int16, ""), Arc::new(Int16Array::from_iter_values(rows.iter().map(|r| r.nexp as i16))));
+    push(field("COADD_EXPTIME", DataType::Float32, "s"), f32_col(rows.iter().map(|r| r.exptime)));
+    push(field("MEAN_FIBER_RA", DataType::Float64, "deg"), Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| t(r).ra))));
+    push(field("MEAN_FIBER_DEC", DataType::Float64, "deg"), Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| t(r).dec))));
+    let mjd0 = if program == "dark" { 59_400.0 } else { 59_420.0 };
+    push(field("MEAN_MJD", DataType::Float64, "d"), Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| mjd0 + r.nexp as f64))));
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(SimError::from)
+}
+
+fn brickname(ra: f64, dec: f64) -> String {
+    // Legacy Surveys brick names: RA×10 (4 digits), p/m, |Dec|×10 (3 digits).
+    format!("{:04}{}{:03}", (ra * 10.0).floor() as i64, if dec >= 0.0 { 'p' } else { 'm' }, (dec.abs() * 10.0).floor() as i64)
+}
+
+fn exp_fibermap(targets: &[Target], rows: &[SpectrumRow], program: &str) -> Result<RecordBatch, SimError> {
+    let mut tid = Vec::new();
+    let (mut night, mut expid, mut tile, mut fiber) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut mjd, mut exptime, mut ra, mut dec) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let base = if program == "dark" { 100_000 } else { 200_000 };
+    for r in rows {
+        let t = &targets[r.index];
+        for e in 0..r.nexp {
+            tid.push(t.targetid);
+            night.push(20_210_601 + e as i32);
+            expid.push(base + (r.index * 4 + e) as i32);
+            tile.push(1000 + (t.pixel % 97) as i32 + e as i32);
+            fiber.push((r.index % 5000) as i32);
+            mjd.push(if program == "dark" { 59_400.0 } else { 59_420.0 } + e as f64);
+            exptime.push((r.exptime / r.nexp as f64) as f32);
+            ra.push(t.ra);
+            dec.push(t.dec);
+        }
+    }
+    let schema = Schema::new(vec![
+        field("TARGETID", DataType::Int64, ""),
+        field("NIGHT", DataType::Int32, ""),
+        field("EXPID", DataType::Int32, ""),
+        field("MJD", DataType::Float64, "d"),
+        field("TILEID", DataType::Int32, ""),
+        field("EXPTIME", DataType::Float32, "s"),
+        field("FIBER", DataType::Int32, ""),
+        field("FIBER_RA", DataType::Float64, "deg"),
+        field("FIBER_DEC", DataType::Float64, "deg"),
+    ]);
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(Int64Array::from(tid)),
+            Arc::new(Int32Array::from(night)),
+            Arc::new(Int32Array::from(expid)),
+            Arc::new(Float64Array::from(mjd)),
+            Arc::new(Int32Array::from(tile)),
+            Arc::new(Float32Array::from(exptime)),
+            Arc::new(Int32Array::from(fiber)),
+            Arc::new(Float64Array::from(ra)),
+            Arc::new(Float64Array::from(dec)),
+        ],
+    )
+    .map_err(SimError::from)
+}
+
+fn scores(targets: &[Target], rows: &[SpectrumRow]) -> Result<RecordBatch, SimError> {
+    let mut fields = vec![field("TARGETID", DataType::Int64, "")];
+    let mut cols: Vec<ArrayRef> = vec![Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| targets[r.index].targetid)))];
+    for (k, cam) in ["B", "R", "Z"].iter().enumerate() {
+        fields.push(field(&format!("MEDIAN_COADD_SNR_{cam}"), DataType::Float32, ""));
+        cols.push(f32_col(rows.iter().map(|r| r.median_snr[k])));
+    }
+    for tracer in ["BGS", "LRG", "ELG"] {
+        fields.push(field(&format!("TSNR2_{tracer}"), DataType::Float32, ""));
+        cols.push(f32_col(rows.iter().map(|r| r.tsnr2)));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(SimError::from)
+}
+
+fn redshifts(targets: &[Target], rows: &[SpectrumRow]) -> Result<RecordBatch, SimError> {
+    let mut coeff = FixedSizeListBuilder::new(Float64Builder::new(), 10).with_field(Arc::new(Field::new("item", DataType::Float64, false)));
+    for _ in rows {
+        coeff.values().append_slice(&[0.0; 10]);
+        coeff.append(true);
+    }
+    let schema = Schema::new(vec![
+        field("TARGETID", DataType::Int64, ""),
+        field("CHI2", DataType::Float64, ""),
+        Field::new("COEFF", DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float64, false)), 10), false),
+        field("Z", DataType::Float64, ""),
+        field("ZERR", DataType::Float64, ""),
+        field("ZWARN", DataType::Int64, ""),
+        field("NPIXELS", DataType::Int64, ""),
+        field("SPECTYPE", DataType::Utf8, ""),
+        field("SUBTYPE", DataType::Utf8, ""),
+        field("NCOEFF", DataType::Int64, ""),
+        field("DELTACHI2", DataType::Float64, ""),
+    ]);
+    RecordBatch::try_new(
+        Arc::new(schema),
+        vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| targets[r.index].targetid))),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|_| 7900.0))),
+            Arc::new(coeff.finish()),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.z_measured))),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.zerr))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.zwarn))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|_| 7900))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "GALAXY"))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|_| ""))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|_| 10))),
+            Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.deltachi2))),
+        ],
+    )
+    .map_err(SimError::from)
+}
+
+/// What [`simulate`] wrote.
+#[derive(Debug, Clone)]
+pub struct SimSummary {
+    /// Coadd files written.
+    pub coadds: Vec<PathBuf>,
+    /// Number of targets.
+    pub n_targets: usize,
+    /// Number of spectra (targets × programs).
+    pub n_spectra: usize,
+    /// Number of Green-Pea-like galaxies.
+    pub n_green_peas: usize,
+    /// Truth table path.
+    pub truth: PathBuf,
+    /// Web geometry path.
+    pub web: PathBuf,
+}
+
+/// Simulates the sample and writes the DESI tree under `out`:
+/// `healpix/main/<program>/<pixel//100>/<pixel>/{coadd,redrock}-main-<program>-<pixel>.fits`,
+/// `truth/truth.parquet` and `truth/web.json`. `progress(done, total)` is called
+/// after each pixel file.
+pub fn simulate(lib: &SspLibrary, cfg: &SimConfig, out: &Path, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<SimSummary, SimError> {
+    let (fp, web, targets) = draw_targets(cfg);
+    // Group spectra by (program, pixel).
+    let mut groups: BTreeMap<(&'static str, i64), Vec<usize>> = BTreeMap::new();
+    for (i, t) in targets.iter().enumerate() {
+        for &p in &t.programs {
+            groups.entry((p, t.pixel)).or_default().push(i);
+        }
+    }
+    let n_groups = groups.len();
+    let mut truths: Vec<Option<Truth>> = vec![None; targets.len()];
+    let mut coadds = Vec::new();
+    let mut n_spectra = 0;
+    for (g, ((program, pixel), members)) in groups.iter().enumerate() {
+        let results: Vec<(SpectrumRow, Observed, f64, f64)> = members
+            .par_iter()
+            .map(|&i| {
+                let stream = (i as u64) << 1 | u64::from(*program == "dark");
+                observe_row(lib, cfg, &targets[i], i, program, stream)
+            })
+            .collect();
+        let mut rows = Vec::with_capacity(results.len());
+        for (row, obs, surviving, age_mw) in results {
+            let t = &targets[row.index];
+            if truths[row.index].is_none() {
+                let m = obs.mass_formed * model_sfr_fraction(&t.params, lib);
+                truths[row.index] = Some(Truth {
+                    target: t.clone(),
+                    log_mass_fiber: t.params.log_mass + obs.fibre_fraction.log10(),
+                    fibre_fraction: obs.fibre_fraction,
+                    log_sfr_100myr: (m / 1e8).max(1e-6).log10(),
+                    age_mw,
+                    line_flux: obs.line_flux.clone(),
+                    dn4000: obs.dn4000,
+                    hdelta_a: obs.hdelta_a,
+                    flux: photometry(&obs.sed.0, &obs.sed.1),
+                });
+            }
+            let _ = surviving;
+            rows.push(row);
+        }
+        n_spectra += rows.len();
+        let cams: Vec<Camera> = CAMERAS
+            .iter()
+            .enumerate()
+            .map(|(ci, spec)| {
+                let mut cam = Camera { name: spec.name.into(), wavelength: spec.wavelength(), flux: vec![], ivar: vec![], mask: vec![], resolution: vec![], ndiag: NDIAG };
+                for r in &rows {
+                    let (f, iv, m, res) = &r.cameras[ci];
+                    cam.flux.extend_from_slice(f);
+                    cam.ivar.extend_from_slice(iv);
+                    cam.mask.extend_from_slice(m);
+                    cam.resolution.extend_from_slice(res);
+                }
+                cam
+            })
+            .collect();
+        let primary = vec![
+            Key::str("SURVEY", SURVEY, "survey"),
+            Key::str("PROGRAM", program, "program"),
+            Key::str("SPGRP", "healpix", "spectral grouping"),
+            Key::i64("SPGRPVAL", *pixel, "grouping value"),
+            Key::i64("HPXPIXEL", *pixel, "HEALPix pixel"),
+            Key::i64("HPXNSIDE", 64, "HEALPix nside"),
+            Key::bool("HPXNEST", true, "NESTED ordering"),
+            Key::str("SIMULATE", "desi-ard desi-sim", "simulated by desi-ard, not DESI data"),
+            Key::i64("SIMSEED", cfg.seed as i64, "simulation seed"),
+        ];
+        let fm = fibermap(&targets, &rows, program)?;
+        let efm = exp_fibermap(&targets, &rows, program)?;
+        let sc = scores(&targets, &rows)?;
+        let dir = desi_io::layout::pixel_dir(out, SURVEY, program, *pixel);
+        std::fs::create_dir_all(&dir).map_err(|e| SimError::Io(dir.clone(), e))?;
+        let coadd = desi_io::layout::coadd_path(out, SURVEY, program, *pixel);
+        write_coadd(
+            &coadd,
+            &CoaddContents {
+                primary: primary.clone(),
+                fibermap: &fm,
+                fibermap_keys: vec![Key::str("SURVEY", SURVEY, ""), Key::str("PROGRAM", program, "")],
+                exp_fibermap: Some(&efm),
+                cameras: &cams,
+                scores: Some(&sc),
+            },
+        )?;
+        let z = redshifts(&targets, &rows)?;
+        let tsnr2 = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![field("TARGETID", DataType::Int64, ""), field("TSNR2_LRG", DataType::Float32, "")])),
+            vec![Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| targets[r.index].targetid))), f32_col(rows.iter().map(|r| r.tsnr2))],
+        )?;
+        write_redrock(&desi_io::layout::redrock_path(out, SURVEY, program, *pixel), &primary, &z, &fm, Some(&efm), Some(&tsnr2))?;
+        coadds.push(coadd);
+        progress(g + 1, n_groups);
+    }
+    let truths: Vec<Truth> = truths.into_iter().flatten().collect();
+    let truth_dir = out.join("truth");
+    std::fs::create_dir_all(&truth_dir).map_err(|e| SimError::Io(truth_dir.clone(), e))?;
+    let truth_path = truth_dir.join("truth.parquet");
+    crate::truth::write_truth(&truth_path, &truths)?;
+    let web_path = truth_dir.join("web.json");
+    let web_json = serde_json::json!({
+        "units": "comoving Mpc, flat LCDM H0=67.66 Om=0.3111; x = d cos(dec) cos(ra), y = d cos(dec) sin(ra), z = d sin(dec)",
+        "z_range": [fp.z_min, fp.z_max],
+        "pixels_nside64_nested": fp.pixels,
+        "nodes": web.nodes,
+        "filaments": web.filaments,
+        "sheets": web.sheets,
+    });
+    std::fs::write(&web_path, serde_json::to_vec_pretty(&web_json).map_err(|e| SimError::Other(e.to_string()))?)
+        .map_err(|e| SimError::Io(web_path.clone(), e))?;
+    let n_green_peas = targets.iter().filter(|t| t.params.population == Population::GreenPea).count();
+    Ok(SimSummary { coadds, n_targets: targets.len(), n_spectra, n_green_peas, truth: truth_path, web: web_path })
+}
+
+/// Fraction of the formed mass formed in the last 100 Myr.
+fn model_sfr_fraction(p: &GalaxyParams, lib: &SspLibrary) -> f64 {
+    crate::galaxy::star_formation(p, &lib.ages_gyr).frac_100myr
+}
+
+/// Line names, in truth-column order.
+pub fn line_names() -> Vec<&'static str> {
+    LINES.iter().map(|l| l.0).collect()
+}
