@@ -6,7 +6,8 @@
 //!   with their FIBERMAP and redshift rows, as handed from the reader to the stages;
 //! * [`wavelength`] — vacuum ↔ air conversion (DESI is vacuum; Lick bands, E-MILES
 //!   and classic line lists are air);
-//! * [`cosmology`] — the one cosmology of the project, flat ΛCDM Planck 2018.
+//! * [`cosmology`] — the one cosmology of the project, flat ΛCDM Planck 2018;
+//! * [`stage`] — the interface every per-object layer implements.
 //!
 //! It depends on nothing of ours; everything else depends on it.
 #![deny(missing_docs)]
@@ -14,6 +15,8 @@
 pub mod cosmology;
 pub mod grid;
 pub mod spectrum;
+pub mod stage;
 pub mod wavelength;
 
 pub use spectrum::SpectrumBatch;
+pub use stage::{ColumnSpec, Stage, StageError, StageRef};

@@ -134,9 +134,23 @@ fn reads_a_dr1_zcatalog_and_joins_by_survey_program() {
     let r = read_spectra(&data("coadd-special-dark-27247.fits"), Some(&data("zpix-special-dark.fits")), &opts(None, None)).unwrap();
     let z = r.batch.redshifts.as_ref().unwrap();
     assert_eq!(optional_i64(z, "ZCAT_PRIMARY").unwrap(), vec![1]);
-    // Asking for another program finds no row, and the error names the TARGETID.
-    let err = read_spectra(&data("coadd-special-dark-27247.fits"), Some(&data("zpix-special-dark.fits")), &opts(None, Some("bright"))).unwrap_err();
+    // The same TARGETID under another program is not used: rewrite PROGRAM as 'bright'.
+    let mut f = FitsFile::open(data("zpix-special-dark.fits")).unwrap();
+    f.move_to("ZCATALOG").unwrap();
+    let t = f.read_table().unwrap();
+    let idx = t.schema().index_of("PROGRAM").unwrap();
+    let mut cols = t.columns().to_vec();
+    cols[idx] = std::sync::Arc::new(arrow_array::StringArray::from(vec!["bright"]));
+    let t = arrow_array::RecordBatch::try_new(t.schema(), cols).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let zpix = dir.path().join("zpix-special-bright.fits");
+    let mut g = FitsFile::create(&zpix).unwrap();
+    g.write_primary(&[]).unwrap();
+    g.write_table("ZCATALOG", &t, &[]).unwrap();
+    g.close().unwrap();
+    let err = read_spectra(&data("coadd-special-dark-27247.fits"), Some(&zpix), &opts(None, None)).unwrap_err();
     assert!(matches!(err, DesiIoError::MissingRedshift { targetid: 39089837499744649, .. }), "{err}");
+    assert!(err.to_string().contains("zpix-special-bright.fits"), "{err}");
 }
 
 mod damaged {
