@@ -77,6 +77,52 @@ enum Command {
         #[arg(long)]
         redshifts: Option<PathBuf>,
     },
+    /// Ingest a DESI tree into an ARD (HATS Parquet catalogue + HDF5 spectra).
+    ///
+    /// Re-running skips unchanged pixels and redoes new or changed ones; a crash at any
+    /// point leaves every pixel either as it was or complete. Exits non-zero when any
+    /// pixel failed (all others are still written). Runs `finalize` at the end unless
+    /// --shard is given (then run `desi-ard finalize ARD` once all shards are done).
+    Ingest {
+        /// DESI production root (with healpix/), folder of coadds, or one coadd file.
+        raw_root: PathBuf,
+        /// The ARD folder (created).
+        ard: PathBuf,
+        /// Pixels processed in parallel (default: all cores).
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
+        /// Take shard k of N (0-based), e.g. --shard 0/4: N machines split the pixels
+        /// with no coordinator.
+        #[arg(long)]
+        shard: Option<ard_ingest::Shard>,
+        /// With --shard: split largest-first by target count instead of by hash (the
+        /// split is written to ARD/manifest/shards.json).
+        #[arg(long, requires = "shard")]
+        balance: bool,
+        /// Keep polling RAW_ROOT for new or changed pixels every this many seconds.
+        #[arg(long, value_name = "SECONDS")]
+        watch: Option<u64>,
+        /// Survey for coadds that do not say (tile-based coadds).
+        #[arg(long)]
+        survey: Option<String>,
+        /// Program for coadds that do not say (tile-based coadds).
+        #[arg(long)]
+        program: Option<String>,
+        /// No progress bar.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Rebuild the HATS metadata, margin cache and exposures table from the pixels
+    /// the manifest says are done (after sharded ingests).
+    Finalize {
+        /// The ARD folder.
+        ard: PathBuf,
+    },
+    /// What is in an ARD: objects, pixels, columns, layers, disk use, failures.
+    Info {
+        /// The ARD folder.
+        ard: PathBuf,
+    },
     /// Convert the E-MILES SSPs of the ppxf 8.2.6 sdist into the project's template
     /// file (run by scripts/setup.sh; nothing else downloads anything).
     SetupTemplates {
@@ -136,6 +182,58 @@ fn run(cli: Cli) -> Result<()> {
             println!("truth: {}\nweb:   {}", summary.truth.display(), summary.web.display());
             Ok(())
         }
+        Command::Ingest { raw_root, ard, workers, shard, balance, watch, survey, program, quiet } => {
+            let opts = ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages: vec![], quiet };
+            loop {
+                let report = ard_ingest::ingest(&opts)?;
+                println!(
+                    "ingest: {} pixels found, {} in this shard: {} processed ({} rows), {} unchanged, {} failed, in {:.1} s ({:.0} objects/s)",
+                    report.pixels_found,
+                    report.pixels_in_shard,
+                    report.pixels_done,
+                    report.rows,
+                    report.pixels_skipped,
+                    report.failed.len(),
+                    report.seconds,
+                    report.rows as f64 / report.seconds.max(1e-9)
+                );
+                for n in &report.notes {
+                    println!("  note: TARGETID {} ({}): {}", n.targetid, n.file, n.note);
+                }
+                for (p, e) in &report.failed {
+                    println!("  FAILED pixel {p}: {e}");
+                }
+                if shard.is_none() && (report.pixels_done > 0 || !ard.join("catalog/collection.properties").exists()) {
+                    let f = ard_ingest::finalize(&ard)?;
+                    println!(
+                        "finalize: {} rows in {} partitions, margin cache {} partitions, {} exposure rows",
+                        f.rows, f.pixels, f.margin_pixels, f.exposure_rows
+                    );
+                }
+                match watch {
+                    Some(s) => std::thread::sleep(std::time::Duration::from_secs(s.max(1))),
+                    None => {
+                        if !report.failed.is_empty() {
+                            bail!("{} pixels failed (see above and ARD/manifest)", report.failed.len());
+                        }
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        Command::Finalize { ard } => {
+            let f = ard_ingest::finalize(&ard)?;
+            println!(
+                "finalize: {} rows in {} partitions, margin cache {} partitions, {} exposure rows{}",
+                f.rows,
+                f.pixels,
+                f.margin_pixels,
+                f.exposure_rows,
+                if f.withdrawn > 0 { format!(", {} leaves withdrawn (no done manifest record)", f.withdrawn) } else { String::new() }
+            );
+            Ok(())
+        }
+        Command::Info { ard } => summary::info(&ard),
         Command::Read { input, survey, program, redshifts } => summary::read_and_summarise(&input, survey, program, redshifts),
         Command::SetupTemplates { miles_dir, out } => {
             let report = ssp::build_from_miles(&miles_dir, &out).with_context(|| format!("converting {}", miles_dir.display()))?;

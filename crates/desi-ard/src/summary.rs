@@ -49,3 +49,52 @@ pub fn read_and_summarise(input: &Path, survey: Option<String>, program: Option<
     }
     Ok(())
 }
+
+/// `desi-ard info`.
+pub fn info(ard: &Path) -> Result<()> {
+    let layout = ard_store::ArdLayout::new(ard);
+    let props = std::fs::read_to_string(layout.catalog().join("hats.properties"))
+        .map_err(|e| anyhow::anyhow!("{}: not an ARD (no catalog/desi_ard/hats.properties: {e}); run `desi-ard ingest` first", ard.display()))?;
+    let get = |k: &str| props.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap_or("?").to_string();
+    let records = ard_store::manifest::PixelRecord::all(&layout)?;
+    let failed: Vec<_> = records.iter().filter(|r| r.status == ard_store::manifest::PixelStatus::Failed).collect();
+    let schema = ard_store::catalog::read_parquet(&layout.catalog_leaf(records.iter().find(|r| r.status == ard_store::manifest::PixelStatus::Done).map(|r| r.pixel).unwrap_or(0)))
+        .map(|b| b.schema())
+        .ok();
+    let du = |p: &Path| -> u64 {
+        let mut total = 0;
+        let mut stack = vec![p.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            if let Ok(rd) = std::fs::read_dir(&d) {
+                for e in rd.flatten() {
+                    let q = e.path();
+                    if q.is_dir() {
+                        stack.push(q);
+                    } else {
+                        total += e.metadata().map(|m| m.len()).unwrap_or(0);
+                    }
+                }
+            }
+        }
+        total
+    };
+    println!("ARD {}", ard.display());
+    println!("  objects (rows): {}   partitions: {} (HEALPix order {})", get("hats_nrows"), records.len() - failed.len(), get("hats_order"));
+    println!("  created: {}   by: {}", get("hats_creation_date"), get("hats_builder"));
+    println!("  cosmology: {}", get("desi_ard_cosmology"));
+    if let Some(s) = schema {
+        let names: Vec<String> = s.fields().iter().map(|f| f.name().clone()).collect();
+        println!("  columns ({}): {}", names.len(), names.join(", "));
+    }
+    println!("  layers computed: core (identity, redshift, photometry, S/N)");
+    for (name, p) in [("catalog", layout.collection()), ("spectra", ard.join("spectra")), ("exposures", layout.exposures()), ("manifest", layout.manifest_dir())] {
+        println!("  {name:<10} {:>10.1} MB", du(&p) as f64 / 1e6);
+    }
+    if !failed.is_empty() {
+        println!("  {} failed pixels:", failed.len());
+        for r in failed {
+            println!("    {}: {}", r.pixel, r.error.as_deref().unwrap_or("?"));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,347 @@
+//! The catalogue's own columns (identity, position, redshift, FIBERMAP photometry and
+//! targeting, per-camera S/N), built from a [`SpectrumBatch`] — the spine every layer's
+//! stage adds its columns to. The specs here generate `docs/schema.md`.
+
+use std::sync::Arc;
+
+use ard_core::{ColumnSpec, SpectrumBatch};
+use arrow_array::builder::{Float32Builder, Float64Builder, Int16Builder, Int64Builder, StringBuilder};
+use arrow_array::{Array, ArrayRef, BooleanArray, Int32Array, RecordBatch};
+use arrow_schema::{DataType, Schema, SchemaRef};
+use desi_io::columns::{optional_f64, optional_i64, optional_str};
+
+use crate::IngestError;
+
+/// Targeting-bit columns carried over from FIBERMAP (null where a survey lacks them).
+pub const TARGET_COLUMNS: [&str; 15] = [
+    "DESI_TARGET",
+    "BGS_TARGET",
+    "MWS_TARGET",
+    "SCND_TARGET",
+    "SV1_DESI_TARGET",
+    "SV1_BGS_TARGET",
+    "SV1_MWS_TARGET",
+    "SV1_SCND_TARGET",
+    "SV2_DESI_TARGET",
+    "SV2_BGS_TARGET",
+    "SV2_SCND_TARGET",
+    "SV3_DESI_TARGET",
+    "SV3_BGS_TARGET",
+    "SV3_SCND_TARGET",
+    "CMX_TARGET",
+];
+
+const PHOT_BANDS: [&str; 5] = ["G", "R", "Z", "W1", "W2"];
+
+/// Camera wavelength ranges used for the per-camera S/N summaries (DESI b, r, z).
+pub const CAMERA_RANGES: [(&str, f64, f64); 3] = [("b", 3600.0, 5800.0), ("r", 5760.0, 7620.0), ("z", 7520.0, 9824.0)];
+
+/// The catalogue's core column specs, in order (without `_healpix_29`, which the store
+/// prepends).
+pub fn core_specs() -> Vec<ColumnSpec> {
+    let mut v = vec![
+        ColumnSpec::new("targetid", DataType::Int64, "", "DESI TARGETID (FIBERMAP)"),
+        ColumnSpec::new("survey", DataType::Utf8, "", "survey (cmx, sv1, sv2, sv3, main, special): coadd header or user"),
+        ColumnSpec::new("program", DataType::Utf8, "", "program (dark, bright, backup, other, ...): coadd header or user"),
+        ColumnSpec::new("target_ra", DataType::Float64, "deg", "TARGET_RA (FIBERMAP), ICRS"),
+        ColumnSpec::new("target_dec", DataType::Float64, "deg", "TARGET_DEC (FIBERMAP), ICRS"),
+        ColumnSpec::new("healpix", DataType::Int32, "", "nside-64 NESTED HEALPix pixel of (target_ra, target_dec): the partition"),
+        ColumnSpec::new("z", DataType::Float64, "", "redshift (redrock REDSHIFTS Z or zcatalog)"),
+        ColumnSpec::new("zerr", DataType::Float32, "", "redshift error (ZERR)"),
+        ColumnSpec::new("zwarn", DataType::Int64, "", "redrock warning bits (ZWARN); 0 = no problem"),
+        ColumnSpec::new("spectype", DataType::Utf8, "", "redrock spectral type (GALAXY, QSO, STAR)"),
+        ColumnSpec::new("subtype", DataType::Utf8, "", "redrock subtype"),
+        ColumnSpec::new("deltachi2", DataType::Float32, "", "χ² difference to the next-best redrock fit (DELTACHI2)"),
+    ];
+    for b in PHOT_BANDS {
+        v.push(ColumnSpec::new(&format!("flux_{}", b.to_lowercase()), DataType::Float32, "nanomaggy", &format!("total flux, Legacy Surveys {b} (FIBERMAP FLUX_{b})")));
+    }
+    for b in PHOT_BANDS {
+        v.push(ColumnSpec::new(&format!("flux_ivar_{}", b.to_lowercase()), DataType::Float32, "nanomaggy^-2", &format!("inverse variance of flux_{} (FIBERMAP)", b.to_lowercase())));
+    }
+    for b in ["G", "R", "Z"] {
+        v.push(ColumnSpec::new(&format!("fiberflux_{}", b.to_lowercase()), DataType::Float32, "nanomaggy", &format!("flux in a 1.5\" fibre, {b} (FIBERMAP FIBERFLUX_{b})")));
+    }
+    v.push(ColumnSpec::new("ebv", DataType::Float32, "mag", "Galactic E(B−V) (FIBERMAP EBV, SFD98)"));
+    v.push(ColumnSpec::new("morphtype", DataType::Utf8, "", "Tractor morphological type (FIBERMAP MORPHTYPE)"));
+    for t in TARGET_COLUMNS {
+        v.push(ColumnSpec::new(&t.to_lowercase(), DataType::Int64, "", &format!("targeting bits (FIBERMAP {t}); null where the survey has none")));
+    }
+    v.push(ColumnSpec::new("coadd_numexp", DataType::Int16, "", "number of exposures coadded (FIBERMAP COADD_NUMEXP)"));
+    v.push(ColumnSpec::new("coadd_exptime", DataType::Float32, "s", "total exposure time coadded (FIBERMAP COADD_EXPTIME)"));
+    for (c, lo, hi) in CAMERA_RANGES {
+        v.push(ColumnSpec::new(
+            &format!("snr_{c}"),
+            DataType::Float32,
+            "",
+            &format!("median flux·√ivar per 0.8 Å pixel over {lo:.0}–{hi:.0} Å of the camera-merged spectrum (pixels with ivar > 0)"),
+        ));
+    }
+    v.push(ColumnSpec::new("tsnr2_lrg", DataType::Float32, "", "template S/N² for LRGs (SCORES TSNR2_LRG); null when the coadd has no SCORES"));
+    v.push(ColumnSpec::new("zcat_nspec", DataType::Int16, "", "number of coadds of this TARGETID in the ARD (across surveys/programs)"));
+    v.push(ColumnSpec::new("zcat_primary", DataType::Boolean, "", "true for the best coadd of the TARGETID: highest tsnr2_lrg, else highest median S/N"));
+    v
+}
+
+/// Arrow schema of the core columns.
+pub fn core_schema() -> SchemaRef {
+    Arc::new(Schema::new(core_specs().iter().map(|c| c.field()).collect::<Vec<_>>()))
+}
+
+fn f32_col(values: Option<Vec<f64>>, n: usize) -> ArrayRef {
+    let mut b = Float32Builder::with_capacity(n);
+    match values {
+        Some(v) => v.iter().for_each(|&x| b.append_value(x as f32)),
+        None => (0..n).for_each(|_| b.append_null()),
+    }
+    Arc::new(b.finish())
+}
+
+fn str_col(values: Option<Vec<String>>, n: usize) -> ArrayRef {
+    let mut b = StringBuilder::with_capacity(n, n * 8);
+    match values {
+        Some(v) => v.iter().for_each(|x| b.append_value(x)),
+        None => (0..n).for_each(|_| b.append_null()),
+    }
+    Arc::new(b.finish())
+}
+
+fn median_snr(batch: &SpectrumBatch, i: usize, lo: f64, hi: f64) -> Option<f64> {
+    let (f, iv) = (batch.flux_of(i), batch.ivar_of(i));
+    let mut s: Vec<f64> = batch
+        .wavelength
+        .iter()
+        .enumerate()
+        .filter(|(j, &w)| w >= lo && w <= hi && iv[*j] > 0.0)
+        .map(|(j, _)| f[j] as f64 * (iv[j] as f64).sqrt())
+        .collect();
+    if s.is_empty() {
+        return None;
+    }
+    s.sort_by(f64::total_cmp);
+    Some(s[s.len() / 2])
+}
+
+/// Core columns of one coadd's objects; `zcat_nspec`/`zcat_primary` are filled per
+/// pixel later by [`mark_primary`] (here 1/true).
+pub fn core_columns(batch: &SpectrumBatch, scores: Option<&RecordBatch>) -> Result<RecordBatch, IngestError> {
+    let n = batch.len();
+    let fm = &batch.fibermap;
+    let ra = optional_f64(fm, "TARGET_RA").ok_or_else(|| IngestError::Input(format!("FIBERMAP has no TARGET_RA ({} {})", batch.survey, batch.program)))?;
+    let dec = optional_f64(fm, "TARGET_DEC").ok_or_else(|| IngestError::Input("FIBERMAP has no TARGET_DEC".into()))?;
+    let z = batch.redshifts.as_ref();
+    let zf = |name: &str| z.and_then(|t| optional_f64(t, name));
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(arrow_array::Int64Array::from(batch.targetid.clone())),
+        Arc::new(arrow_array::StringArray::from_iter_values(std::iter::repeat_n(batch.survey.as_str(), n))),
+        Arc::new(arrow_array::StringArray::from_iter_values(std::iter::repeat_n(batch.program.as_str(), n))),
+        Arc::new(arrow_array::Float64Array::from(ra.clone())),
+        Arc::new(arrow_array::Float64Array::from(dec.clone())),
+        Arc::new(Int32Array::from_iter_values(ra.iter().zip(&dec).map(|(&r, &d)| desi_io::layout::nside64_pixel(r, d) as i32))),
+    ];
+    let mut zb = Float64Builder::with_capacity(n);
+    match zf("Z") {
+        Some(v) => v.iter().for_each(|&x| zb.append_value(x)),
+        None => (0..n).for_each(|_| zb.append_null()),
+    }
+    cols.push(Arc::new(zb.finish()));
+    cols.push(f32_col(zf("ZERR"), n));
+    let mut zw = Int64Builder::with_capacity(n);
+    match z.and_then(|t| optional_i64(t, "ZWARN")) {
+        Some(v) => v.iter().for_each(|&x| zw.append_value(x)),
+        None => (0..n).for_each(|_| zw.append_null()),
+    }
+    cols.push(Arc::new(zw.finish()));
+    cols.push(str_col(z.and_then(|t| optional_str(t, "SPECTYPE")), n));
+    cols.push(str_col(z.and_then(|t| optional_str(t, "SUBTYPE")), n));
+    cols.push(f32_col(zf("DELTACHI2"), n));
+    for b in PHOT_BANDS {
+        cols.push(f32_col(optional_f64(fm, &format!("FLUX_{b}")), n));
+    }
+    for b in PHOT_BANDS {
+        cols.push(f32_col(optional_f64(fm, &format!("FLUX_IVAR_{b}")), n));
+    }
+    for b in ["G", "R", "Z"] {
+        cols.push(f32_col(optional_f64(fm, &format!("FIBERFLUX_{b}")), n));
+    }
+    cols.push(f32_col(optional_f64(fm, "EBV"), n));
+    cols.push(str_col(optional_str(fm, "MORPHTYPE"), n));
+    for t in TARGET_COLUMNS {
+        let mut b = Int64Builder::with_capacity(n);
+        match optional_i64(fm, t) {
+            Some(v) => v.iter().for_each(|&x| b.append_value(x)),
+            None => (0..n).for_each(|_| b.append_null()),
+        }
+        cols.push(Arc::new(b.finish()));
+    }
+    let mut ne = Int16Builder::with_capacity(n);
+    match optional_i64(fm, "COADD_NUMEXP") {
+        Some(v) => v.iter().for_each(|&x| ne.append_value(x as i16)),
+        None => (0..n).for_each(|_| ne.append_null()),
+    }
+    cols.push(Arc::new(ne.finish()));
+    cols.push(f32_col(optional_f64(fm, "COADD_EXPTIME"), n));
+    for (_, lo, hi) in CAMERA_RANGES {
+        let mut b = Float32Builder::with_capacity(n);
+        for i in 0..n {
+            b.append_option(median_snr(batch, i, lo, hi).map(|x| x as f32));
+        }
+        cols.push(Arc::new(b.finish()));
+    }
+    // TSNR2_LRG from SCORES, by TARGETID.
+    let tsnr = scores.and_then(|s| {
+        let ids = optional_i64(s, "TARGETID")?;
+        let v = optional_f64(s, "TSNR2_LRG")?;
+        let map: std::collections::HashMap<i64, f64> = ids.into_iter().zip(v).collect();
+        Some(batch.targetid.iter().map(|t| map.get(t).copied()).collect::<Vec<_>>())
+    });
+    let mut tb = Float32Builder::with_capacity(n);
+    match tsnr {
+        Some(v) => v.iter().for_each(|x| tb.append_option(x.map(|x| x as f32))),
+        None => (0..n).for_each(|_| tb.append_null()),
+    }
+    cols.push(Arc::new(tb.finish()));
+    cols.push(Arc::new(arrow_array::Int16Array::from(vec![1i16; n])));
+    cols.push(Arc::new(BooleanArray::from(vec![true; n])));
+    RecordBatch::try_new(core_schema(), cols).map_err(|e| IngestError::Input(format!("assembling core columns: {e}")))
+}
+
+/// Fills `zcat_nspec` and `zcat_primary` over all rows of a pixel: per TARGETID, the
+/// primary row has the highest `tsnr2_lrg` (rows without it rank below rows with it),
+/// then the highest mean of `snr_b/r/z`, then the first (survey, program) in
+/// alphabetical order — a deterministic version of DESI's zcatalog rule (desispec
+/// `zcatalog.find_primary_spectra`, which ranks by TSNR2).
+pub fn mark_primary(batch: &RecordBatch) -> Result<RecordBatch, IngestError> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float32Type, Int64Type};
+    let n = batch.num_rows();
+    let col = |name: &str| batch.column_by_name(name).ok_or_else(|| IngestError::Input(format!("no column {name}")));
+    let ids = col("targetid")?.as_primitive::<Int64Type>().clone();
+    let tsnr = col("tsnr2_lrg")?.as_primitive::<Float32Type>().clone();
+    let snr: Vec<f64> = (0..n)
+        .map(|i| {
+            let vals: Vec<f64> = ["snr_b", "snr_r", "snr_z"]
+                .iter()
+                .filter_map(|c| batch.column_by_name(c).map(|a| a.as_primitive::<Float32Type>().clone()))
+                .filter(|a| a.is_valid(i))
+                .map(|a| a.value(i) as f64)
+                .collect();
+            if vals.is_empty() { f64::NEG_INFINITY } else { vals.iter().sum::<f64>() / vals.len() as f64 }
+        })
+        .collect();
+    let surveys = col("survey")?.as_string::<i32>().clone();
+    let programs = col("program")?.as_string::<i32>().clone();
+    let mut groups: std::collections::BTreeMap<i64, Vec<usize>> = std::collections::BTreeMap::new();
+    for i in 0..n {
+        groups.entry(ids.value(i)).or_default().push(i);
+    }
+    let mut nspec = vec![1i16; n];
+    let mut primary = vec![false; n];
+    for rows in groups.values() {
+        let best = rows
+            .iter()
+            .copied()
+            .max_by(|&a, &b| {
+                let ta = if tsnr.is_valid(a) { tsnr.value(a) as f64 } else { f64::NEG_INFINITY };
+                let tb = if tsnr.is_valid(b) { tsnr.value(b) as f64 } else { f64::NEG_INFINITY };
+                ta.total_cmp(&tb)
+                    .then(snr[a].total_cmp(&snr[b]))
+                    .then_with(|| (surveys.value(b), programs.value(b)).cmp(&(surveys.value(a), programs.value(a))))
+            })
+            .unwrap_or(rows[0]);
+        for &r in rows {
+            nspec[r] = rows.len() as i16;
+            primary[r] = r == best;
+        }
+    }
+    let schema = batch.schema();
+    let mut cols = batch.columns().to_vec();
+    cols[schema.index_of("zcat_nspec").map_err(|e| IngestError::Input(e.to_string()))?] = Arc::new(arrow_array::Int16Array::from(nspec));
+    cols[schema.index_of("zcat_primary").map_err(|e| IngestError::Input(e.to_string()))?] = Arc::new(BooleanArray::from(primary));
+    RecordBatch::try_new(schema, cols).map_err(|e| IngestError::Input(e.to_string()))
+}
+
+/// Columns of the exposures table (EXP_FIBERMAP), fixed across productions; absent
+/// ones are null.
+pub const EXPOSURE_COLUMNS: [(&str, DataType, &str); 12] = [
+    ("NIGHT", DataType::Int32, ""),
+    ("EXPID", DataType::Int32, ""),
+    ("MJD", DataType::Float64, "d"),
+    ("TILEID", DataType::Int32, ""),
+    ("EXPTIME", DataType::Float32, "s"),
+    ("PETAL_LOC", DataType::Int16, ""),
+    ("FIBER", DataType::Int32, ""),
+    ("FIBERSTATUS", DataType::Int32, ""),
+    ("FIBER_RA", DataType::Float64, "deg"),
+    ("FIBER_DEC", DataType::Float64, "deg"),
+    ("PSF_TO_FIBER_SPECFLUX", DataType::Float32, ""),
+    ("PRIORITY", DataType::Int32, ""),
+];
+
+/// Exposure rows of one coadd: targetid, survey, program, target_ra/dec (joined
+/// from FIBERMAP), then [`EXPOSURE_COLUMNS`] lower-cased.
+pub fn exposure_rows(batch: &SpectrumBatch, exp: &RecordBatch) -> Result<RecordBatch, IngestError> {
+    use arrow_schema::Field;
+    let n = exp.num_rows();
+    let ids = optional_i64(exp, "TARGETID").ok_or_else(|| IngestError::Input("EXP_FIBERMAP has no TARGETID".into()))?;
+    let ra = optional_f64(&batch.fibermap, "TARGET_RA").unwrap_or_default();
+    let dec = optional_f64(&batch.fibermap, "TARGET_DEC").unwrap_or_default();
+    let pos: std::collections::HashMap<i64, (f64, f64)> = batch.targetid.iter().zip(ra.iter().zip(&dec)).map(|(&t, (&r, &d))| (t, (r, d))).collect();
+    let mut fields = vec![
+        Field::new("targetid", DataType::Int64, false),
+        Field::new("survey", DataType::Utf8, false),
+        Field::new("program", DataType::Utf8, false),
+        Field::new("target_ra", DataType::Float64, false),
+        Field::new("target_dec", DataType::Float64, false),
+    ];
+    let (mut r, mut d) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for t in &ids {
+        let (a, b) = pos.get(t).copied().ok_or_else(|| IngestError::Input(format!("EXP_FIBERMAP TARGETID {t} is not in FIBERMAP")))?;
+        r.push(a);
+        d.push(b);
+    }
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(arrow_array::Int64Array::from(ids)),
+        Arc::new(arrow_array::StringArray::from_iter_values(std::iter::repeat_n(batch.survey.as_str(), n))),
+        Arc::new(arrow_array::StringArray::from_iter_values(std::iter::repeat_n(batch.program.as_str(), n))),
+        Arc::new(arrow_array::Float64Array::from(r)),
+        Arc::new(arrow_array::Float64Array::from(d)),
+    ];
+    for (name, dt, unit) in EXPOSURE_COLUMNS {
+        let mut f = Field::new(name.to_lowercase(), dt.clone(), true);
+        if !unit.is_empty() {
+            f = f.with_metadata([("unit".to_string(), unit.to_string())].into());
+        }
+        fields.push(f);
+        let arr: ArrayRef = match exp.column_by_name(name) {
+            Some(c) => arrow_cast_to(c, &dt).map_err(|e| IngestError::Input(format!("EXP_FIBERMAP {name}: {e}")))?,
+            None => arrow_array::new_null_array(&dt, n),
+        };
+        cols.push(arr);
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| IngestError::Input(e.to_string()))
+}
+
+fn arrow_cast_to(a: &ArrayRef, dt: &DataType) -> Result<ArrayRef, arrow_schema::ArrowError> {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::*;
+    if a.data_type() == dt {
+        return Ok(a.clone());
+    }
+    let as_f64: Vec<f64> = match a.data_type() {
+        DataType::Int16 => a.as_primitive::<Int16Type>().values().iter().map(|&x| x as f64).collect(),
+        DataType::Int32 => a.as_primitive::<Int32Type>().values().iter().map(|&x| x as f64).collect(),
+        DataType::Int64 => a.as_primitive::<Int64Type>().values().iter().map(|&x| x as f64).collect(),
+        DataType::UInt8 => a.as_primitive::<UInt8Type>().values().iter().map(|&x| x as f64).collect(),
+        DataType::Float32 => a.as_primitive::<Float32Type>().values().iter().map(|&x| x as f64).collect(),
+        DataType::Float64 => a.as_primitive::<Float64Type>().values().to_vec(),
+        other => return Err(arrow_schema::ArrowError::CastError(format!("cannot convert {other} to {dt}"))),
+    };
+    Ok(match dt {
+        DataType::Int16 => Arc::new(arrow_array::Int16Array::from_iter_values(as_f64.iter().map(|&x| x as i16))),
+        DataType::Int32 => Arc::new(arrow_array::Int32Array::from_iter_values(as_f64.iter().map(|&x| x as i32))),
+        DataType::Float32 => Arc::new(arrow_array::Float32Array::from_iter_values(as_f64.iter().map(|&x| x as f32))),
+        DataType::Float64 => Arc::new(arrow_array::Float64Array::from(as_f64)),
+        other => return Err(arrow_schema::ArrowError::CastError(format!("unsupported target {other}"))),
+    })
+}

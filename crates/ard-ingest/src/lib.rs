@@ -1,0 +1,517 @@
+//! `ard-ingest` owns turning a DESI tree into an ARD: it discovers the inputs, groups
+//! them into nside-64 pixels (a tile-based coadd contributes to every pixel its
+//! targets fall in), takes this machine's share (`--shard k/N`, by a stable hash of the
+//! pixel or, with `--balance`, a largest-first split by target count recorded in the
+//! manifest), skips pixels whose inputs, code and configuration are unchanged, and for
+//! every other pixel reads the coadds, runs the stages, and commits the catalogue leaf,
+//! exposures leaf and spectra file atomically, the manifest record last. A failed pixel
+//! or object is recorded and the rest go on. [`finalize`] then rebuilds the HATS
+//! metadata and the margin cache from the pixels the manifest says are done.
+#![deny(missing_docs)]
+
+pub mod columns;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ard_core::StageRef;
+use ard_store::atomic::{commit, remove_stale_temporaries, temporary_for};
+use ard_store::hats::{build_margin, finalize_table, write_collection_properties, TableInfo, TableKind};
+use ard_store::layout::{list_pixel_files, ArdLayout, CATALOG_NAME, MARGIN_ARCSEC, MARGIN_NAME};
+use ard_store::manifest::{input_record, input_unchanged, output_record, ObjectNote, PixelRecord, PixelStatus};
+use ard_store::spectra::PixelSpectra;
+use arrow_array::RecordBatch;
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+/// Errors of ingest.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Reading DESI files failed.
+    #[error(transparent)]
+    Desi(#[from] desi_io::DesiIoError),
+    /// Writing the ARD failed.
+    #[error(transparent)]
+    Store(#[from] ard_store::StoreError),
+    /// A stage failed on a whole batch.
+    #[error(transparent)]
+    Stage(#[from] ard_core::StageError),
+    /// Inconsistent input.
+    #[error("{0}")]
+    Input(String),
+    /// Bad arguments.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// A share of the pixels: shard `index` of `count` (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, 0 ≤ index < count.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (k, n) = s.split_once('/').ok_or_else(|| format!("--shard wants k/N (e.g. 0/4), got {s:?}"))?;
+        let index: usize = k.trim().parse().map_err(|_| format!("--shard: {k:?} is not a number"))?;
+        let count: usize = n.trim().parse().map_err(|_| format!("--shard: {n:?} is not a number"))?;
+        if count == 0 || index >= count {
+            return Err(format!("--shard {s}: need 0 ≤ k < N"));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+/// What ingest does.
+#[derive(Clone)]
+pub struct IngestOptions {
+    /// DESI tree, folder of coadds, or one coadd.
+    pub raw_root: PathBuf,
+    /// The ARD folder.
+    pub ard: PathBuf,
+    /// Parallel pixels (0 = all cores).
+    pub workers: usize,
+    /// This machine's share.
+    pub shard: Option<Shard>,
+    /// Largest-first split by target count instead of hashing.
+    pub balance: bool,
+    /// Survey for coadds that do not say.
+    pub survey: Option<String>,
+    /// Program for coadds that do not say.
+    pub program: Option<String>,
+    /// The per-object layers to run.
+    pub stages: Vec<StageRef>,
+    /// No progress bar.
+    pub quiet: bool,
+}
+
+/// One input coadd and the rows of it that belong to a pixel.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PixelInput {
+    /// Coadd file.
+    pub coadd: PathBuf,
+    /// Redrock partner.
+    pub redrock: Option<PathBuf>,
+    /// Whether the coadd is a healpix coadd of exactly this pixel (else rows are
+    /// selected by TARGET_RA/DEC).
+    pub whole_file: bool,
+    /// Number of targets of this pixel in the file.
+    pub n_targets: usize,
+}
+
+/// The inputs of every pixel found.
+pub type PixelPlan = BTreeMap<u64, Vec<PixelInput>>;
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct IngestReport {
+    /// Pixels found.
+    pub pixels_found: usize,
+    /// Pixels in this shard.
+    pub pixels_in_shard: usize,
+    /// Pixels processed now.
+    pub pixels_done: usize,
+    /// Pixels skipped as unchanged.
+    pub pixels_skipped: usize,
+    /// Failed pixels with the error.
+    pub failed: Vec<(u64, String)>,
+    /// Catalogue rows written now.
+    pub rows: u64,
+    /// Object notes.
+    pub notes: Vec<ObjectNote>,
+    /// Wall time, s.
+    pub seconds: f64,
+}
+
+/// Discovers the inputs and groups them by pixel.
+pub fn plan(raw_root: &Path) -> Result<PixelPlan, IngestError> {
+    let inputs = desi_io::layout::discover(raw_root)?;
+    if inputs.is_empty() {
+        return Err(IngestError::Usage(format!("{}: no coadd-*.fits files found", raw_root.display())));
+    }
+    let mut plan: PixelPlan = BTreeMap::new();
+    for inp in inputs {
+        // Healpix coadds: pixel from the name or header; count rows from the header.
+        let mut f = ard_fits::FitsFile::open(&inp.coadd).map_err(desi_io::DesiIoError::from)?;
+        f.move_to_primary().map_err(desi_io::DesiIoError::from)?;
+        let hpx = f.read_key_i64("HPXPIXEL").map_err(desi_io::DesiIoError::from)?.or(inp.name.as_ref().map(|n| n.pixel));
+        f.move_to("FIBERMAP").map_err(desi_io::DesiIoError::from)?;
+        match hpx {
+            Some(p) => {
+                let n = f.read_key_i64("NAXIS2").map_err(desi_io::DesiIoError::from)?.unwrap_or(0) as usize;
+                plan.entry(p as u64).or_default().push(PixelInput { coadd: inp.coadd, redrock: inp.redrock, whole_file: true, n_targets: n });
+            }
+            None => {
+                let fm = f.read_table().map_err(desi_io::DesiIoError::from)?;
+                let ra = desi_io::columns::column_f64(&fm, "TARGET_RA", &inp.coadd, "FIBERMAP")?;
+                let dec = desi_io::columns::column_f64(&fm, "TARGET_DEC", &inp.coadd, "FIBERMAP")?;
+                let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
+                for (r, d) in ra.iter().zip(&dec) {
+                    *counts.entry(desi_io::layout::nside64_pixel(*r, *d) as u64).or_default() += 1;
+                }
+                for (p, n) in counts {
+                    plan.entry(p).or_default().push(PixelInput { coadd: inp.coadd.clone(), redrock: inp.redrock.clone(), whole_file: false, n_targets: n });
+                }
+            }
+        }
+    }
+    Ok(plan)
+}
+
+fn stable_hash(pixel: u64) -> u64 {
+    let mut z = pixel.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Assigns pixels to `count` shards largest-first by target count (ties by pixel
+/// number): each pixel goes to the shard with the fewest targets so far (lowest
+/// index on ties). Deterministic, so every machine computes the same split.
+pub fn balanced_assignment(plan: &PixelPlan, count: usize) -> BTreeMap<u64, usize> {
+    let mut sizes: Vec<(usize, u64)> = plan.iter().map(|(p, v)| (v.iter().map(|i| i.n_targets).sum(), *p)).collect();
+    sizes.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut load = vec![0usize; count];
+    let mut out = BTreeMap::new();
+    for (n, p) in sizes {
+        let k = (0..count).min_by_key(|&k| (load[k], k)).unwrap_or(0);
+        load[k] += n;
+        out.insert(p, k);
+    }
+    out
+}
+
+/// The pixels of `shard` (all when `None`).
+pub fn pixels_of_shard(plan: &PixelPlan, shard: Option<Shard>, balance: bool, layout: &ArdLayout) -> Result<Vec<u64>, IngestError> {
+    let Some(s) = shard else { return Ok(plan.keys().copied().collect()) };
+    if balance {
+        let assignment = balanced_assignment(plan, s.count);
+        let path = layout.manifest_dir().join("shards.json");
+        let record = serde_json::json!({ "count": s.count, "rule": "largest-first by target count", "assignment": assignment });
+        ard_store::atomic::write_atomic(&path, serde_json::to_vec_pretty(&record).unwrap_or_default().as_slice())?;
+        Ok(assignment.into_iter().filter(|(_, k)| *k == s.index).map(|(p, _)| p).collect())
+    } else {
+        Ok(plan.keys().copied().filter(|p| (stable_hash(*p) % s.count as u64) as usize == s.index).collect())
+    }
+}
+
+/// Fingerprint of code + stages: a change re-processes every pixel.
+pub fn config_fingerprint(stages: &[StageRef]) -> String {
+    let mut h = Sha256::new();
+    h.update(format!("desi-ard {} core-columns v1", env!("CARGO_PKG_VERSION")));
+    for s in stages {
+        h.update(format!("|{}={}", s.name(), s.version()));
+    }
+    format!("{:x}", h.finalize())[..16].to_string()
+}
+
+struct PixelOutput {
+    catalog: RecordBatch,
+    exposures: Option<RecordBatch>,
+    spectra: PixelSpectra,
+    notes: Vec<ObjectNote>,
+}
+
+fn select_rows(read: &mut desi_io::ReadSpectra, pixel: u64) -> Result<(), IngestError> {
+    let b = &read.batch;
+    let ra = desi_io::columns::optional_f64(&b.fibermap, "TARGET_RA").unwrap_or_default();
+    let dec = desi_io::columns::optional_f64(&b.fibermap, "TARGET_DEC").unwrap_or_default();
+    let keep: Vec<usize> = (0..b.len()).filter(|&i| desi_io::layout::nside64_pixel(ra[i], dec[i]) as u64 == pixel).collect();
+    let nw = b.nwave();
+    let nd = b.ndiag;
+    let idx = arrow_array::UInt32Array::from_iter_values(keep.iter().map(|&i| i as u32));
+    let take = |rb: &RecordBatch| -> Result<RecordBatch, IngestError> {
+        let cols = rb.columns().iter().map(|c| arrow_select::take::take(c, &idx, None)).collect::<Result<Vec<_>, _>>().map_err(|e| IngestError::Input(e.to_string()))?;
+        RecordBatch::try_new(rb.schema(), cols).map_err(|e| IngestError::Input(e.to_string()))
+    };
+    let mut nb = b.clone();
+    nb.targetid = keep.iter().map(|&i| b.targetid[i]).collect();
+    nb.flux = keep.iter().flat_map(|&i| b.flux_of(i).to_vec()).collect();
+    nb.ivar = keep.iter().flat_map(|&i| b.ivar_of(i).to_vec()).collect();
+    nb.mask = keep.iter().flat_map(|&i| b.mask_of(i).to_vec()).collect();
+    nb.resolution = keep.iter().flat_map(|&i| b.resolution[i * nd * nw..(i + 1) * nd * nw].to_vec()).collect();
+    nb.fibermap = take(&b.fibermap)?;
+    nb.redshifts = b.redshifts.as_ref().map(take).transpose()?;
+    nb.healpix = Some(pixel as i64);
+    let ids: BTreeSet<i64> = nb.targetid.iter().copied().collect();
+    if let Some(e) = &read.exp_fibermap {
+        if let Some(eids) = desi_io::columns::optional_i64(e, "TARGETID") {
+            let eidx = arrow_array::UInt32Array::from_iter_values(eids.iter().enumerate().filter(|(_, t)| ids.contains(t)).map(|(i, _)| i as u32));
+            let cols = e.columns().iter().map(|c| arrow_select::take::take(c, &eidx, None)).collect::<Result<Vec<_>, _>>().map_err(|e| IngestError::Input(e.to_string()))?;
+            read.exp_fibermap = Some(RecordBatch::try_new(e.schema(), cols).map_err(|e| IngestError::Input(e.to_string()))?);
+        }
+    }
+    read.batch = nb;
+    Ok(())
+}
+
+fn process_pixel(pixel: u64, inputs: &[PixelInput], opts: &IngestOptions) -> Result<PixelOutput, IngestError> {
+    let read_opts = desi_io::ReadOptions { survey: opts.survey.clone(), program: opts.program.clone() };
+    let mut catalogs = Vec::new();
+    let mut exposures = Vec::new();
+    let mut notes = Vec::new();
+    let mut rows: Vec<(i64, String, String, f64, Vec<f32>, Vec<f32>, Vec<i32>)> = Vec::new();
+    let mut wavelength = Vec::new();
+    for inp in inputs {
+        let mut read = desi_io::read_spectra(&inp.coadd, inp.redrock.as_deref(), &read_opts)?;
+        if !inp.whole_file {
+            select_rows(&mut read, pixel)?;
+        }
+        for i in &read.issues {
+            notes.push(ObjectNote { targetid: i.targetid, file: inp.coadd.to_string_lossy().into_owned(), note: i.problem.clone() });
+        }
+        let b = &read.batch;
+        let mut core = columns::core_columns(b, read.scores.as_ref())?;
+        for stage in &opts.stages {
+            let extra = stage.compute(b)?;
+            let mut fields: Vec<_> = core.schema().fields().iter().cloned().collect();
+            fields.extend(stage.columns().iter().map(|c| Arc::new(c.field())));
+            let mut cols = core.columns().to_vec();
+            cols.extend(extra);
+            core = RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), cols)
+                .map_err(|e| IngestError::Input(format!("stage {} returned columns that do not fit its schema: {e}", stage.name())))?;
+        }
+        catalogs.push(core);
+        if let Some(e) = &read.exp_fibermap {
+            exposures.push(columns::exposure_rows(b, e)?);
+        }
+        let z = b.redshifts.as_ref().and_then(|r| desi_io::columns::optional_f64(r, "Z")).unwrap_or_else(|| vec![f64::NAN; b.len()]);
+        for i in 0..b.len() {
+            rows.push((b.targetid[i], b.survey.clone(), b.program.clone(), z[i], b.flux_of(i).to_vec(), b.ivar_of(i).to_vec(), b.mask_of(i).to_vec()));
+        }
+        wavelength = b.wavelength.clone();
+    }
+    let schema = catalogs[0].schema();
+    let all = arrow_select::concat::concat_batches(&schema, &catalogs).map_err(|e| IngestError::Input(e.to_string()))?;
+    let all = columns::mark_primary(&all)?;
+    let catalog = ard_store::catalog::with_healpix29_sorted(&all, "target_ra", "target_dec", &["targetid", "survey", "program"])?;
+    let exposures = if exposures.is_empty() {
+        None
+    } else {
+        let s = exposures[0].schema();
+        let e = arrow_select::concat::concat_batches(&s, &exposures).map_err(|e| IngestError::Input(e.to_string()))?;
+        Some(ard_store::catalog::with_healpix29_sorted(&e, "target_ra", "target_dec", &["targetid", "survey", "program"])?)
+    };
+    rows.sort_by(|a, b| (a.0, &a.1, &a.2).cmp(&(b.0, &b.1, &b.2)));
+    let mut spectra = PixelSpectra { wavelength, ..Default::default() };
+    for (t, s, p, z, f, iv, m) in rows {
+        spectra.targetid.push(t);
+        spectra.survey.push(s);
+        spectra.program.push(p);
+        spectra.z.push(z);
+        spectra.flux.extend(f);
+        spectra.ivar.extend(iv);
+        spectra.mask.extend(m);
+    }
+    Ok(PixelOutput { catalog, exposures, spectra, notes })
+}
+
+fn remove_outputs(layout: &ArdLayout, pixel: u64) {
+    for p in [layout.catalog_leaf(pixel), layout.exposures_leaf(pixel), layout.spectra(pixel)] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+fn commit_pixel(layout: &ArdLayout, pixel: u64, inputs: &[PixelInput], out: PixelOutput, config: &str) -> Result<PixelRecord, IngestError> {
+    let leaf = layout.catalog_leaf(pixel);
+    let spectra = layout.spectra(pixel);
+    let expo = layout.exposures_leaf(pixel);
+    let mut staged = Vec::new();
+    let t = temporary_for(&leaf);
+    ard_store::catalog::write_parquet(&t, &out.catalog)?;
+    staged.push((t, leaf.clone()));
+    if let Some(e) = &out.exposures {
+        let t = temporary_for(&expo);
+        ard_store::catalog::write_parquet(&t, e)?;
+        staged.push((t, expo.clone()));
+    }
+    let t = temporary_for(&spectra);
+    ard_store::spectra::write_pixel_spectra(&t, &out.spectra)?;
+    staged.push((t, spectra.clone()));
+    if out.exposures.is_none() {
+        let _ = std::fs::remove_file(&expo);
+    }
+    for (tmp, target) in &staged {
+        commit(tmp, target)?;
+    }
+    let mut outputs = staged.iter().map(|(_, p)| output_record(layout, p)).collect::<Result<Vec<_>, _>>()?;
+    outputs.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut ins = Vec::new();
+    let mut seen = BTreeSet::new();
+    for i in inputs {
+        for p in [Some(&i.coadd), i.redrock.as_ref()].into_iter().flatten() {
+            if seen.insert(p.clone()) {
+                ins.push(input_record(p)?);
+            }
+        }
+    }
+    ins.sort_by(|a, b| a.path.cmp(&b.path));
+    let record = PixelRecord {
+        pixel,
+        status: PixelStatus::Done,
+        inputs: ins,
+        outputs,
+        code_version: env!("CARGO_PKG_VERSION").into(),
+        config: config.into(),
+        n_rows: out.catalog.num_rows() as u64,
+        notes: out.notes,
+        error: None,
+    };
+    record.write(layout)?;
+    Ok(record)
+}
+
+fn up_to_date(layout: &ArdLayout, pixel: u64, inputs: &[PixelInput], config: &str) -> bool {
+    let Ok(Some(rec)) = PixelRecord::read(layout, pixel) else { return false };
+    if rec.status != PixelStatus::Done || rec.config != config {
+        return false;
+    }
+    let mut wanted: Vec<String> = inputs
+        .iter()
+        .flat_map(|i| [Some(i.coadd.to_string_lossy().into_owned()), i.redrock.as_ref().map(|p| p.to_string_lossy().into_owned())])
+        .flatten()
+        .collect();
+    wanted.sort();
+    wanted.dedup();
+    let recorded: Vec<String> = rec.inputs.iter().map(|i| i.path.clone()).collect();
+    wanted == recorded && rec.inputs.iter().all(input_unchanged) && rec.outputs_intact(layout)
+}
+
+/// Runs ingest (without finalize; see [`finalize`]).
+pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
+    let t0 = Instant::now();
+    let layout = ArdLayout::new(&opts.ard);
+    std::fs::create_dir_all(&opts.ard).map_err(|e| ard_store::StoreError::io(&opts.ard, e))?;
+    let stale = remove_stale_temporaries(&opts.ard).map_err(|e| ard_store::StoreError::io(&opts.ard, e))?;
+    if stale > 0 {
+        tracing::warn!("removed {stale} temporary files left by an interrupted run");
+    }
+    let raw_root = opts.raw_root.canonicalize().map_err(|e| ard_store::StoreError::io(&opts.raw_root, e))?;
+    let plan = plan(&raw_root)?;
+    let mine = pixels_of_shard(&plan, opts.shard, opts.balance, &layout)?;
+    let config = config_fingerprint(&opts.stages);
+    let todo: Vec<u64> = mine.iter().copied().filter(|p| !up_to_date(&layout, *p, &plan[p], &config)).collect();
+    let mut report = IngestReport { pixels_found: plan.len(), pixels_in_shard: mine.len(), pixels_skipped: mine.len() - todo.len(), ..Default::default() };
+    let total_targets: u64 = todo.iter().map(|p| plan[p].iter().map(|i| i.n_targets as u64).sum::<u64>()).sum();
+    let bar = if opts.quiet { ProgressBar::hidden() } else { ProgressBar::new(total_targets) };
+    bar.set_style(
+        ProgressStyle::with_template("ingest [{bar:30}] {pos}/{len} objects  {per_sec}  ETA {eta}  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let rows = AtomicU64::new(0);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.workers).build().map_err(|e| IngestError::Usage(e.to_string()))?;
+    let results: Vec<(u64, Result<PixelRecord, IngestError>)> = pool.install(|| {
+        todo.par_iter()
+            .map(|&p| {
+                let r = process_pixel(p, &plan[&p], opts).and_then(|out| commit_pixel(&layout, p, &plan[&p], out, &config));
+                let n: u64 = plan[&p].iter().map(|i| i.n_targets as u64).sum();
+                bar.inc(n);
+                if let Ok(rec) = &r {
+                    rows.fetch_add(rec.n_rows, Ordering::Relaxed);
+                }
+                (p, r)
+            })
+            .collect()
+    });
+    bar.finish_and_clear();
+    for (p, r) in results {
+        match r {
+            Ok(rec) => {
+                report.pixels_done += 1;
+                report.notes.extend(rec.notes);
+            }
+            Err(e) => {
+                // Stale outputs of a pixel whose inputs no longer ingest are withdrawn.
+                remove_outputs(&layout, p);
+                let rec = PixelRecord {
+                    pixel: p,
+                    status: PixelStatus::Failed,
+                    inputs: vec![],
+                    outputs: vec![],
+                    code_version: env!("CARGO_PKG_VERSION").into(),
+                    config: config.clone(),
+                    n_rows: 0,
+                    notes: vec![],
+                    error: Some(e.to_string()),
+                };
+                rec.write(&layout)?;
+                report.failed.push((p, e.to_string()));
+            }
+        }
+    }
+    report.rows = rows.into_inner();
+    report.seconds = t0.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Summary of [`finalize`].
+#[derive(Debug, Clone, Default)]
+pub struct FinalizeReport {
+    /// Catalogue rows.
+    pub rows: u64,
+    /// Catalogue partitions.
+    pub pixels: usize,
+    /// Margin partitions.
+    pub margin_pixels: usize,
+    /// Exposure rows.
+    pub exposure_rows: u64,
+    /// Leaves withdrawn because the manifest does not say done.
+    pub withdrawn: usize,
+}
+
+/// Rebuilds the HATS metadata of the catalogue, its margin cache and the exposures
+/// table from the pixels whose manifest record is `done` (after sharded runs, or at
+/// the end of an unsharded one). Leaves without such a record are withdrawn.
+pub fn finalize(ard: &Path) -> Result<FinalizeReport, IngestError> {
+    let layout = ArdLayout::new(ard);
+    let records = PixelRecord::all(&layout)?;
+    let done: BTreeSet<u64> = records.iter().filter(|r| r.status == PixelStatus::Done).map(|r| r.pixel).collect();
+    let mut report = FinalizeReport::default();
+    for dir in [layout.catalog().join("dataset"), layout.exposures().join("dataset")] {
+        for (p, path) in list_pixel_files(&dir, "parquet").map_err(|e| ard_store::StoreError::io(&dir, e))? {
+            if !done.contains(&p) {
+                std::fs::remove_file(&path).map_err(|e| ard_store::StoreError::io(&path, e))?;
+                report.withdrawn += 1;
+            }
+        }
+    }
+    if done.is_empty() {
+        return Err(IngestError::Usage(format!("{}: no successfully ingested pixels to finalize", ard.display())));
+    }
+    let extra = vec![
+        ("desi_ard_cosmology".to_string(), "flat LCDM, Planck 2018: H0=67.66, Om0=0.3111".to_string()),
+        ("desi_ard_version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+    ];
+    let info = TableInfo { name: CATALOG_NAME.into(), kind: TableKind::Object, ra: "target_ra".into(), dec: "target_dec".into(), extra: extra.clone() };
+    let s = finalize_table(&layout.catalog(), &info)?;
+    report.rows = s.n_rows;
+    report.pixels = s.pixels.len();
+    report.margin_pixels = build_margin(&layout.catalog(), &layout.margin(), MARGIN_ARCSEC, "target_ra", "target_dec")?;
+    if report.margin_pixels > 0 {
+        let minfo = TableInfo {
+            name: MARGIN_NAME.into(),
+            kind: TableKind::Margin { primary: CATALOG_NAME.into(), threshold_arcsec: MARGIN_ARCSEC },
+            ra: "target_ra".into(),
+            dec: "target_dec".into(),
+            extra: extra.clone(),
+        };
+        finalize_table(&layout.margin(), &minfo)?;
+    } else {
+        ard_store::hats::clear_table(&layout.margin()).map_err(|e| ard_store::StoreError::io(&layout.margin(), e))?;
+    }
+    write_collection_properties(&layout.collection(), CATALOG_NAME, (report.margin_pixels > 0).then_some(MARGIN_NAME))?;
+    if !list_pixel_files(&layout.exposures().join("dataset"), "parquet").map_err(|e| ard_store::StoreError::io(&layout.exposures(), e))?.is_empty() {
+        let einfo = TableInfo { name: "desi_ard_exposures".into(), kind: TableKind::Source, ra: "target_ra".into(), dec: "target_dec".into(), extra };
+        report.exposure_rows = finalize_table(&layout.exposures(), &einfo)?.n_rows;
+    }
+    Ok(report)
+}
