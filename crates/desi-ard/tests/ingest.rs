@@ -1,0 +1,198 @@
+//! Ingest end to end through the `desi-ard` binary: idempotent re-runs, changed
+//! inputs, `kill -9` mid-ingest, shards + finalize, and the genuine DESI coadds.
+//! Issue 3 ("The ARD itself"), acceptance item 1. Needs the E-MILES template file
+//! (`scripts/setup.sh`) to simulate the sample.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_desi-ard")
+}
+
+fn run(args: &[&str]) -> (bool, String) {
+    let out = Command::new(bin()).args(args).output().expect("run desi-ard");
+    (out.status.success(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+/// A small simulated tree (60 galaxies, 4 pixels, both programs), made once.
+fn sample() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::tempdir().unwrap();
+        let (ok, out) = run(&["simulate", d.path().join("raw").to_str().unwrap(), "--objects", "60", "--pixels", "27244,27245,27246,27247", "--seed", "5", "--quiet"]);
+        assert!(ok, "{out}");
+        d
+    })
+    .path()
+}
+
+fn raw() -> PathBuf {
+    sample().join("raw")
+}
+
+/// Every file under `root` with its bytes; `*.properties` with the creation-date line
+/// removed (the only allowed difference between runs).
+fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let mut bytes = std::fs::read(&p).unwrap();
+            if rel.ends_with("properties") {
+                bytes = String::from_utf8(bytes).unwrap().lines().filter(|l| !l.starts_with("hats_creation_date")).collect::<Vec<_>>().join("\n").into_bytes();
+            }
+            out.insert(rel, bytes);
+        }
+    }
+    out
+}
+
+fn data_files(s: &BTreeMap<String, Vec<u8>>) -> BTreeMap<String, Vec<u8>> {
+    s.iter().filter(|(k, _)| !k.starts_with("manifest/shards.json")).map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
+fn assert_same(a: &BTreeMap<String, Vec<u8>>, b: &BTreeMap<String, Vec<u8>>) {
+    let ka: Vec<_> = a.keys().collect();
+    let kb: Vec<_> = b.keys().collect();
+    assert_eq!(ka, kb, "different file sets");
+    for (k, v) in a {
+        assert!(v == &b[k], "{k} differs");
+    }
+}
+
+#[test]
+fn rerun_is_idempotent_and_byte_identical() {
+    let ard = tempfile::tempdir().unwrap();
+    let a = ard.path().to_str().unwrap();
+    let (ok, out) = run(&["ingest", raw().to_str().unwrap(), a, "--quiet"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("0 unchanged") && out.contains("0 failed"), "{out}");
+    let first = snapshot(ard.path());
+    assert!(first.keys().any(|k| k.ends_with(".h5")));
+    assert!(first.contains_key("catalog/desi_ard/dataset/_metadata"));
+    assert!(first.contains_key("catalog/collection.properties"));
+    let (ok, out) = run(&["ingest", raw().to_str().unwrap(), a, "--quiet"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("0 processed"), "{out}");
+    assert_same(&first, &snapshot(ard.path()));
+}
+
+#[test]
+fn a_changed_pixel_is_reprocessed_and_only_it() {
+    let ard = tempfile::tempdir().unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    // Work on a copy of the raw tree so the shared sample stays untouched.
+    let (ok, out) = run(&["simulate", copy.path().to_str().unwrap(), "--objects", "60", "--pixels", "27244,27245,27246,27247", "--seed", "5", "--quiet"]);
+    assert!(ok, "{out}");
+    let a = ard.path().to_str().unwrap();
+    assert!(run(&["ingest", copy.path().to_str().unwrap(), a, "--quiet"]).0);
+    let before = snapshot(ard.path());
+    // Re-simulate with another seed: every coadd changes; then restore all but one pixel.
+    let other = tempfile::tempdir().unwrap();
+    assert!(run(&["simulate", other.path().to_str().unwrap(), "--objects", "60", "--pixels", "27244,27245,27246,27247", "--seed", "6", "--quiet"]).0);
+    let inputs = desi_io::layout::discover(copy.path()).unwrap();
+    let changed = inputs.iter().find(|i| i.name.as_ref().is_some_and(|n| n.pixel == 27245 && n.program == "dark")).expect("a dark coadd in 27245");
+    let name = changed.coadd.strip_prefix(copy.path()).unwrap().to_path_buf();
+    let replacement = other.path().join(&name);
+    if replacement.exists() {
+        std::fs::copy(&replacement, &changed.coadd).unwrap();
+        std::fs::copy(replacement.with_file_name(name.file_name().unwrap().to_str().unwrap().replace("coadd-", "redrock-")), changed.redrock.as_ref().unwrap()).unwrap();
+    } else {
+        // The other seed put no dark targets there: truncate the file instead (a bad pixel).
+        std::fs::write(&changed.coadd, b"SIMPLE  =").unwrap();
+    }
+    let (ok, out) = run(&["ingest", copy.path().to_str().unwrap(), a, "--quiet"]);
+    let after = snapshot(ard.path());
+    if replacement.exists() {
+        assert!(ok, "{out}");
+        assert!(out.contains("1 processed") && out.contains("3 unchanged"), "{out}");
+        assert_ne!(before["spectra/Norder=6/Dir=20000/Npix=27245.h5"], after["spectra/Norder=6/Dir=20000/Npix=27245.h5"]);
+    } else {
+        assert!(!ok && out.contains("FAILED pixel 27245"), "{out}");
+    }
+    for px in [27244, 27246, 27247] {
+        let k = format!("catalog/desi_ard/dataset/Norder=6/Dir=20000/Npix={px}.parquet");
+        if before.contains_key(&k) {
+            assert_eq!(before[&k], after[&k], "{k} was rewritten");
+        }
+    }
+}
+
+#[test]
+fn kill_9_during_ingest_then_rerun_equals_an_uninterrupted_run() {
+    let reference = tempfile::tempdir().unwrap();
+    assert!(run(&["ingest", raw().to_str().unwrap(), reference.path().to_str().unwrap(), "--quiet", "--workers", "1"]).0);
+    let want = data_files(&snapshot(reference.path()));
+    for delay_ms in [30u64, 120, 250] {
+        let ard = tempfile::tempdir().unwrap();
+        let mut child = Command::new(bin())
+            .args(["ingest", raw().to_str().unwrap(), ard.path().to_str().unwrap(), "--quiet", "--workers", "1"])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let (ok, out) = run(&["ingest", raw().to_str().unwrap(), ard.path().to_str().unwrap(), "--quiet", "--workers", "1"]);
+        assert!(ok, "after kill at {delay_ms} ms: {out}");
+        assert_same(&want, &data_files(&snapshot(ard.path())));
+    }
+}
+
+#[test]
+fn three_shards_then_finalize_equal_one_unsharded_run() {
+    let whole = tempfile::tempdir().unwrap();
+    assert!(run(&["ingest", raw().to_str().unwrap(), whole.path().to_str().unwrap(), "--quiet"]).0);
+    for balance in [false, true] {
+        let sharded = tempfile::tempdir().unwrap();
+        let s = sharded.path().to_str().unwrap();
+        let r = raw();
+        for k in 0..3 {
+            let shard = format!("{k}/3");
+            let mut args = vec!["ingest", r.to_str().unwrap(), s, "--quiet", "--shard", shard.as_str()];
+            if balance {
+                args.push("--balance");
+            }
+            let (ok, out) = run(&args);
+            assert!(ok, "{out}");
+            assert!(!out.contains("finalize:"), "a shard must not finalize: {out}");
+        }
+        let (ok, out) = run(&["finalize", s]);
+        assert!(ok, "{out}");
+        assert_same(&data_files(&snapshot(whole.path())), &data_files(&snapshot(sharded.path())));
+    }
+}
+
+#[test]
+fn ingests_the_genuine_dr1_and_loa_coadds() {
+    let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/desi");
+    let raw = tempfile::tempdir().unwrap();
+    for f in ["coadd-4-80613-thru20210324.fits", "redrock-4-80613-thru20210324.fits", "coadd-special-dark-27247.fits", "redrock-special-dark-27247.fits"] {
+        std::fs::copy(testdata.join(f), raw.path().join(f)).unwrap();
+    }
+    let ard = tempfile::tempdir().unwrap();
+    // The tile coadd names no program: without --program the pixel fails, by name.
+    let (ok, out) = run(&["ingest", raw.path().to_str().unwrap(), ard.path().to_str().unwrap(), "--quiet"]);
+    assert!(!ok && out.contains("FAILED pixel") && out.contains("--program"), "{out}");
+    let (ok, out) = run(&["ingest", raw.path().to_str().unwrap(), ard.path().to_str().unwrap(), "--quiet", "--program", "bright"]);
+    assert!(ok, "{out}");
+    let layout = ard_store::ArdLayout::new(ard.path());
+    let leaf = ard_store::catalog::read_parquet(&layout.catalog_leaf(27247)).unwrap();
+    assert_eq!(leaf.num_rows(), 1);
+    let tile_pixel = desi_io::layout::nside64_pixel(105.48977452, 56.66930006) as u64;
+    let tile = ard_store::catalog::read_parquet(&layout.catalog_leaf(tile_pixel)).unwrap();
+    let z = desi_io::columns::optional_f64(&tile, "z").unwrap();
+    assert!((z[0] - 0.368744).abs() < 1e-6);
+    assert_eq!(desi_io::columns::optional_str(&tile, "survey").unwrap(), vec!["sv1"]);
+    assert_eq!(desi_io::columns::optional_str(&leaf, "program").unwrap(), vec!["dark"]);
+    let s = ard_store::spectra::read_spectrum(&layout.spectra(tile_pixel), 39633345008634465, None, None).unwrap().unwrap();
+    assert_eq!(s.flux.len(), 7781);
+}
