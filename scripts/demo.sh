@@ -1,14 +1,11 @@
 #!/usr/bin/env bash
 # The main job on the built-in sample, on a fresh machine: build, set up the
-# templates once, simulate the default DESI-format sample into demo-out/raw and read
-# it back (camera merge + redshift join) with a per-file summary.
+# templates once, then `desi-ard demo`: simulate the default DESI-format sample,
+# ingest it into an ARD (HATS Parquet + HDF5), run example queries, plot a spectrum.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PATH="$(bash scripts/ensure-cmake.sh):$PATH"
 cargo build --release -p desi-ard
 BIN="${CARGO_TARGET_DIR:-target}/release/desi-ard"
 bash scripts/setup.sh "$BIN"
-OUT="${1:-demo-out}"
-if [[ ! -d "$OUT/raw/healpix" ]]; then
-  "$BIN" simulate "$OUT/raw"
-fi
-"$BIN" read "$OUT/raw"
+"$BIN" demo --dir "${1:-demo-out}"

@@ -123,6 +123,65 @@ enum Command {
         /// The ARD folder.
         ard: PathBuf,
     },
+    /// Run a read-only SQL query over the catalogue (`catalog`) and exposures
+    /// (`exposures`).
+    ///
+    /// Functions: angdist(ra1, dec1, ra2, dec2) in degrees; table function
+    /// cone_search(ra, dec, radius_deg), e.g.
+    ///   SELECT targetid, z FROM cone_search(150.1, 2.2, 0.2) WHERE zwarn = 0
+    Sql {
+        /// The ARD folder.
+        ard: PathBuf,
+        /// The query.
+        query: String,
+        /// Output format: table, csv, json, parquet or fits.
+        #[arg(long, default_value = "table")]
+        format: ard_query::output::Format,
+        /// Write to this file instead of standard output (required for parquet, fits).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Fetch one spectrum by TARGETID (its zcat_primary coadd unless --survey and
+    /// --program say otherwise); plot it or write it out.
+    Spectrum {
+        /// The ARD folder.
+        ard: PathBuf,
+        /// TARGETID.
+        targetid: i64,
+        /// Survey of the coadd to use.
+        #[arg(long)]
+        survey: Option<String>,
+        /// Program of the coadd to use.
+        #[arg(long)]
+        program: Option<String>,
+        /// Write a PNG plot (flux ±1σ, redshift, lines).
+        #[arg(long)]
+        png: Option<PathBuf>,
+        /// Smoothing for the plot, pixels.
+        #[arg(long, default_value_t = 3)]
+        smooth: usize,
+        /// Write the spectrum as csv or fits (to --output, or CSV to standard output).
+        #[arg(long)]
+        format: Option<String>,
+        /// Output file for --format.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Print the catalogue's column documentation (docs/schema.md) as Markdown.
+    Schema,
+    /// The whole system on the built-in sample: simulate (if absent), ingest, query,
+    /// plot. The README's first command.
+    Demo {
+        /// Folder for the sample and its ARD.
+        #[arg(long, default_value = "demo-out")]
+        dir: PathBuf,
+        /// Run every layer on every object (later layers may sample a subset by default).
+        #[arg(long)]
+        full: bool,
+        /// E-MILES template file (default: the set-up cache).
+        #[arg(long)]
+        templates: Option<PathBuf>,
+    },
     /// Convert the E-MILES SSPs of the ppxf 8.2.6 sdist into the project's template
     /// file (run by scripts/setup.sh; nothing else downloads anything).
     SetupTemplates {
@@ -234,6 +293,45 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Info { ard } => summary::info(&ard),
+        Command::Sql { ard, query, format, output } => {
+            let q = ard_query::ArdQuery::open(&ard)?;
+            let rows = q.sql(&query)?;
+            if let Some(text) = ard_query::output::write(&rows, format, output.as_deref())? {
+                print!("{text}");
+                if !text.ends_with('\n') {
+                    println!();
+                }
+            }
+            if let Some(o) = output {
+                let n: usize = rows.iter().map(|b| b.num_rows()).sum();
+                eprintln!("wrote {n} rows to {}", o.display());
+            }
+            Ok(())
+        }
+        Command::Spectrum { ard, targetid, survey, program, png, smooth, format, output } => {
+            let t0 = Instant::now();
+            let q = ard_query::ArdQuery::open(&ard)?;
+            let Some(s) = q.spectrum(targetid, survey.as_deref(), program.as_deref())? else {
+                bail!("TARGETID {targetid}{} is not in {}", match (&survey, &program) { (None, None) => String::new(), _ => format!(" (survey {:?}, program {:?})", survey, program) }, ard.display());
+            };
+            eprintln!("TARGETID {} ({} {}), z = {:.5}: {} pixels, looked up in {:.0} ms", s.targetid, s.survey, s.program, s.z, s.flux.len(), t0.elapsed().as_secs_f64() * 1e3);
+            if let Some(p) = &png {
+                let title = format!("TARGETID {}  {} {}  z = {:.4}", s.targetid, s.survey, s.program, s.z);
+                ard_query::plot::plot_spectrum(p, &title, &s.wavelength, &s.flux, &s.ivar, s.z, smooth)?;
+                eprintln!("plot: {}", p.display());
+            }
+            if let Some(fmt) = format {
+                summary::write_spectrum(&s, &fmt, output.as_deref())?;
+            } else if png.is_none() {
+                summary::write_spectrum(&s, "csv", output.as_deref())?;
+            }
+            Ok(())
+        }
+        Command::Schema => {
+            print!("{}", summary::schema_markdown());
+            Ok(())
+        }
+        Command::Demo { dir, full, templates } => summary::demo(&dir, full, templates.as_deref()),
         Command::Read { input, survey, program, redshifts } => summary::read_and_summarise(&input, survey, program, redshifts),
         Command::SetupTemplates { miles_dir, out } => {
             let report = ssp::build_from_miles(&miles_dir, &out).with_context(|| format!("converting {}", miles_dir.display()))?;

@@ -1,0 +1,230 @@
+//! `ard-query` owns asking an ARD: read-only SQL over the HATS catalogue and the
+//! exposures table with DataFusion (Parquet row-group pruning on `healpix`,
+//! `_healpix_29`, positions and any other column), the sky-distance function
+//! `angdist` and the table function `cone_search(ra, dec, radius_deg)`, output in the
+//! formats astronomers use, and spectrum retrieval by TARGETID.
+//!
+//! Tables: `catalog` (one row per (targetid, survey, program)) and `exposures`
+//! (EXP_FIBERMAP rows). SQL is read-only: DDL, DML, `COPY` and `SET` are refused.
+//!
+//! ```no_run
+//! let q = ard_query::ArdQuery::open(std::path::Path::new("ARD")).unwrap();
+//! let rows = q.sql("SELECT spectype, count(*) FROM catalog GROUP BY spectype").unwrap();
+//! println!("{}", ard_query::output::to_table(&rows).unwrap());
+//! ```
+#![deny(missing_docs)]
+
+pub mod output;
+pub mod plot;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use ard_store::ArdLayout;
+use arrow_array::cast::AsArray;
+use arrow_array::types::{Float64Type, Int32Type};
+use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch};
+use arrow_schema::DataType;
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::{provider_as_source, ViewTable};
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{col, create_udf, lit, ColumnarValue, Expr, LogicalPlanBuilder, ScalarUDF, Volatility};
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::scalar::ScalarValue;
+
+/// Errors of the query layer.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// Not an ARD, or one without a catalogue.
+    #[error("{0}")]
+    NotAnArd(String),
+    /// A query that is malformed, names unknown columns, or is not allowed.
+    #[error("SQL error: {0}")]
+    Sql(String),
+    /// Writing the output failed.
+    #[error("output: {0}")]
+    Output(String),
+    /// Reading spectra failed.
+    #[error(transparent)]
+    Store(#[from] ard_store::StoreError),
+}
+
+impl From<DataFusionError> for QueryError {
+    fn from(e: DataFusionError) -> Self {
+        // DataFusion wraps planning errors in context; the innermost message names the
+        // column or keyword at fault.
+        QueryError::Sql(e.strip_backtrace())
+    }
+}
+
+/// A read-only query session over one ARD.
+pub struct ArdQuery {
+    ctx: SessionContext,
+    runtime: tokio::runtime::Runtime,
+    layout: ArdLayout,
+}
+
+/// Great-circle distance in degrees between (ra1, dec1) and (ra2, dec2), degrees
+/// (haversine formula, accurate at all separations).
+pub fn angular_distance_deg(ra1: f64, dec1: f64, ra2: f64, dec2: f64) -> f64 {
+    let (r1, d1, r2, d2) = (ra1.to_radians(), dec1.to_radians(), ra2.to_radians(), dec2.to_radians());
+    let h = ((d2 - d1) / 2.0).sin().powi(2) + d1.cos() * d2.cos() * ((r2 - r1) / 2.0).sin().powi(2);
+    2.0 * h.sqrt().min(1.0).asin().to_degrees()
+}
+
+fn angdist_udf() -> ScalarUDF {
+    let fun = Arc::new(|args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        let cast: Vec<ArrayRef> = arrays.iter().map(|a| arrow_cast::cast(a, &DataType::Float64)).collect::<Result<_, _>>()?;
+        let v: Vec<&Float64Array> = cast.iter().map(|a| a.as_primitive::<Float64Type>()).collect();
+        let n = v[0].len();
+        let out: Float64Array = (0..n)
+            .map(|i| {
+                if v.iter().any(|a| a.is_null(i)) {
+                    None
+                } else {
+                    Some(angular_distance_deg(v[0].value(i), v[1].value(i), v[2].value(i), v[3].value(i)))
+                }
+            })
+            .collect();
+        Ok(ColumnarValue::Array(Arc::new(out)))
+    });
+    create_udf("angdist", vec![DataType::Float64; 4], DataType::Float64, Volatility::Immutable, fun)
+}
+
+/// `cone_search(ra, dec, radius_deg)`: catalogue rows within the cone, reading only the
+/// partitions that the cone touches (cdshealpix cone coverage at order 6).
+#[derive(Debug)]
+struct ConeSearch {
+    catalog: Arc<dyn TableProvider>,
+    angdist: Arc<ScalarUDF>,
+}
+
+fn literal_f64(e: &Expr, what: &str) -> datafusion::error::Result<f64> {
+    let v = match e {
+        Expr::Literal(v, _) => v.clone(),
+        Expr::Negative(inner) => match inner.as_ref() {
+            Expr::Literal(v, _) => v.arithmetic_negate()?,
+            _ => return datafusion::common::plan_err!("cone_search: {what} must be a number"),
+        },
+        _ => return datafusion::common::plan_err!("cone_search: {what} must be a number, got {e}"),
+    };
+    match v.cast_to(&DataType::Float64)? {
+        ScalarValue::Float64(Some(x)) if x.is_finite() => Ok(x),
+        _ => datafusion::common::plan_err!("cone_search: {what} must be a finite number"),
+    }
+}
+
+impl TableFunctionImpl for ConeSearch {
+    fn call_with_args(&self, args: TableFunctionArgs) -> datafusion::error::Result<Arc<dyn TableProvider>> {
+        let exprs = args.exprs();
+        if exprs.len() != 3 {
+            return datafusion::common::plan_err!("cone_search(ra_deg, dec_deg, radius_deg) takes 3 arguments, got {}", exprs.len());
+        }
+        let ra = literal_f64(&exprs[0], "ra")?;
+        let dec = literal_f64(&exprs[1], "dec")?;
+        let r = literal_f64(&exprs[2], "radius")?;
+        if !(-90.0..=90.0).contains(&dec) {
+            return datafusion::common::plan_err!("cone_search: dec {dec} is outside [-90, 90]");
+        }
+        if !(r > 0.0 && r <= 180.0) {
+            return datafusion::common::plan_err!("cone_search: radius {r} must be in (0, 180] degrees");
+        }
+        let cover = cdshealpix::nested::cone_coverage_approx(6, ra.rem_euclid(360.0).to_radians(), dec.to_radians(), r.to_radians());
+        let pixels: Vec<Expr> = cover.flat_iter().map(|p| lit(p as i32)).collect();
+        let within = self.angdist.call(vec![col("target_ra"), col("target_dec"), lit(ra), lit(dec)]).lt_eq(lit(r));
+        let plan = LogicalPlanBuilder::scan("catalog", provider_as_source(self.catalog.clone()), None)?
+            .filter(col("healpix").in_list(pixels, false).and(within))?
+            .build()?;
+        Ok(Arc::new(ViewTable::new(plan, None)))
+    }
+}
+
+async fn listing(ctx: &SessionContext, dir: &Path) -> Result<Arc<dyn TableProvider>, QueryError> {
+    let url = ListingTableUrl::parse(format!("{}/", dir.display())).map_err(QueryError::from)?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet").with_collect_stat(true);
+    let schema = options.infer_schema(&ctx.state(), &url).await?;
+    let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
+}
+
+impl ArdQuery {
+    /// Opens an ARD: registers `catalog`, `exposures` (when present), `angdist` and
+    /// `cone_search`.
+    pub fn open(ard: &Path) -> Result<Self, QueryError> {
+        let layout = ArdLayout::new(ard);
+        let dataset = layout.catalog().join("dataset");
+        if !dataset.join("_common_metadata").exists() {
+            return Err(QueryError::NotAnArd(format!("{}: not an ARD (no catalog/desi_ard/dataset/_common_metadata); run `desi-ard ingest RAW {}` first", ard.display(), ard.display())));
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| QueryError::Output(e.to_string()))?;
+        let mut config = SessionConfig::new().with_information_schema(true);
+        // Plain Utf8 strings: every output format (FITS, CSV) takes them.
+        config.options_mut().execution.parquet.schema_force_view_types = false;
+        config.options_mut().execution.parquet.pushdown_filters = true;
+        let ctx = SessionContext::new_with_config(config);
+        let (catalog, exposures) = runtime.block_on(async {
+            let c = listing(&ctx, &dataset).await?;
+            let e_dir = layout.exposures().join("dataset");
+            let e = if e_dir.join("_common_metadata").exists() { Some(listing(&ctx, &e_dir).await?) } else { None };
+            Ok::<_, QueryError>((c, e))
+        })?;
+        ctx.register_table("catalog", catalog.clone())?;
+        if let Some(e) = exposures {
+            ctx.register_table("exposures", e)?;
+        }
+        let angdist = Arc::new(angdist_udf());
+        ctx.register_udf(angdist.as_ref().clone());
+        ctx.register_udtf("cone_search", Arc::new(ConeSearch { catalog, angdist }));
+        Ok(ArdQuery { ctx, runtime, layout })
+    }
+
+    /// Runs a read-only SQL query.
+    ///
+    /// # Errors
+    /// [`QueryError::Sql`] for malformed SQL, unknown tables or columns, or anything
+    /// that is not a query (DDL, DML, `COPY`, `SET`).
+    pub fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
+        let options = datafusion::execution::context::SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        self.runtime.block_on(async {
+            let df = self.ctx.sql_with_options(sql, options).await.map_err(|e| {
+                let msg = e.strip_backtrace();
+                if msg.contains("not supported") && (msg.contains("DDL") || msg.contains("DML") || msg.contains("Statement")) {
+                    QueryError::Sql(format!("the ARD is read-only: only queries (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE) are allowed ({msg})"))
+                } else {
+                    QueryError::Sql(msg)
+                }
+            })?;
+            Ok(df.collect().await?)
+        })
+    }
+
+    /// The catalogue row to use for a TARGETID: (healpix, survey, program, z) of the
+    /// `zcat_primary` row, or of the given survey/program.
+    pub fn locate(&self, targetid: i64, survey: Option<&str>, program: Option<&str>) -> Result<Option<(u64, String, String, f64)>, QueryError> {
+        let esc = |s: &str| s.replace('\'', "''");
+        let mut q = format!("SELECT healpix, survey, program, z FROM catalog WHERE targetid = {targetid}");
+        if let Some(s) = survey {
+            q.push_str(&format!(" AND survey = '{}'", esc(s)));
+        }
+        if let Some(p) = program {
+            q.push_str(&format!(" AND program = '{}'", esc(p)));
+        }
+        q.push_str(" ORDER BY zcat_primary DESC, survey, program LIMIT 1");
+        let rows = self.sql(&q)?;
+        let Some(b) = rows.iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
+        let hp = b.column(0).as_primitive::<Int32Type>().value(0) as u64;
+        let s = b.column(1).as_string::<i32>().value(0).to_string();
+        let p = b.column(2).as_string::<i32>().value(0).to_string();
+        let z = b.column(3).as_primitive::<Float64Type>();
+        Ok(Some((hp, s, p, if z.is_null(0) { f64::NAN } else { z.value(0) })))
+    }
+
+    /// The spectrum of a TARGETID (primary row unless survey/program are given).
+    pub fn spectrum(&self, targetid: i64, survey: Option<&str>, program: Option<&str>) -> Result<Option<ard_store::spectra::Spectrum>, QueryError> {
+        let Some((pixel, s, p, _)) = self.locate(targetid, survey, program)? else { return Ok(None) };
+        Ok(ard_store::spectra::read_spectrum(&self.layout.spectra(pixel), targetid, Some(&s), Some(&p))?)
+    }
+}

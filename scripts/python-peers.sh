@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# A Python venv with the astronomers' own tools, for the peer tests that open the
+# ARD with them: pyarrow, DuckDB, hats + lsdb (HATS), h5py, desispec (reads the
+# simulator's files). Prints the venv's python. Re-running is a no-op.
+set -euo pipefail
+CACHE="${DESI_ARD_CACHE:-$HOME/.cache/desi-ard}"
+VENV="$CACHE/peers-venv"
+STAMP="$VENV/.desi-ard-peers-v1"
+if [[ ! -f "$STAMP" ]]; then
+  PY="$(command -v python3 || command -v python)"
+  rm -rf "$VENV"
+  "$PY" -m venv "$VENV" >&2
+  "$VENV/bin/pip" install --quiet --upgrade pip >&2
+  "$VENV/bin/pip" install --quiet "hats==0.11.1" "lsdb==0.11.1" "duckdb==2.0.1" pyarrow h5py numpy \
+      "desispec==0.70.0" "redrock==0.21.0" astropy >&2
+  touch "$STAMP"
+fi
+echo "$VENV/bin/python"
