@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use ard_store::ArdLayout;
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int32Type};
+use arrow_array::types::Float64Type;
 use arrow_array::{Array, ArrayRef, Float64Array, RecordBatch};
 use arrow_schema::DataType;
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
@@ -144,7 +144,7 @@ impl TableFunctionImpl for ConeSearch {
 
 async fn listing(ctx: &SessionContext, dir: &Path) -> Result<Arc<dyn TableProvider>, QueryError> {
     let url = ListingTableUrl::parse(format!("{}/", dir.display())).map_err(QueryError::from)?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet").with_collect_stat(true);
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let schema = options.infer_schema(&ctx.state(), &url).await?;
     let config = ListingTableConfig::new(url).with_listing_options(options).with_schema(schema);
     Ok(Arc::new(ListingTable::try_new(config)?))
@@ -215,10 +215,12 @@ impl ArdQuery {
         q.push_str(" ORDER BY zcat_primary DESC, survey, program LIMIT 1");
         let rows = self.sql(&q)?;
         let Some(b) = rows.iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
-        let hp = b.column(0).as_primitive::<Int32Type>().value(0) as u64;
-        let s = b.column(1).as_string::<i32>().value(0).to_string();
-        let p = b.column(2).as_string::<i32>().value(0).to_string();
-        let z = b.column(3).as_primitive::<Float64Type>();
+        let cast = |i: usize, dt: &DataType| arrow_cast::cast(b.column(i), dt).map_err(|e| QueryError::Output(e.to_string()));
+        let (hp, s, p, z) = (cast(0, &DataType::Int64)?, cast(1, &DataType::Utf8)?, cast(2, &DataType::Utf8)?, cast(3, &DataType::Float64)?);
+        let hp = hp.as_primitive::<arrow_array::types::Int64Type>().value(0) as u64;
+        let s = s.as_string::<i32>().value(0).to_string();
+        let p = p.as_string::<i32>().value(0).to_string();
+        let z = z.as_primitive::<Float64Type>();
         Ok(Some((hp, s, p, if z.is_null(0) { f64::NAN } else { z.value(0) })))
     }
 
