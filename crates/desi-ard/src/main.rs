@@ -15,9 +15,9 @@ mod summary;
 /// Turn the DESI spectroscopic archive into an Analysis Ready Dataset.
 ///
 /// desi-ard reads DESI healpix coadds and redshift catalogues exactly as DESI
-/// publishes them, computes per-object quantities once, and stores them as columns.
-/// Start with `desi-ard simulate OUT` to make a small DESI-format sample, then
-/// `desi-ard read OUT` to see what the reader finds in it.
+/// publishes them, computes per-object quantities once, and stores them as columns
+/// of a HATS Parquet catalogue with HDF5 spectra. Start with `desi-ard demo`: it
+/// simulates a small DESI-format sample, ingests it, queries it and plots a spectrum.
 #[derive(Debug, Parser)]
 #[command(name = "desi-ard", version, propagate_version = true, max_term_width = 100)]
 struct Cli {
