@@ -378,16 +378,7 @@ impl FitsFile {
         let k = cstring(&self.path, key)?;
         let mut status = 0;
         let mut value = 0f64;
-        unsafe {
-            sys::ffgky(
-                self.ptr,
-                TDOUBLE,
-                k.as_ptr(),
-                &mut value as *mut f64 as *mut c_void,
-                std::ptr::null_mut(),
-                &mut status,
-            )
-        };
+        unsafe { sys::ffgky(self.ptr, TDOUBLE, k.as_ptr(), &mut value as *mut f64 as *mut c_void, std::ptr::null_mut(), &mut status) };
         if status == 202 {
             unsafe { sys::ffcmsg() };
             return Ok(None);
@@ -401,16 +392,7 @@ impl FitsFile {
         let k = cstring(&self.path, key)?;
         let mut status = 0;
         let mut value = 0i64;
-        unsafe {
-            sys::ffgky(
-                self.ptr,
-                TLONGLONG,
-                k.as_ptr(),
-                &mut value as *mut i64 as *mut c_void,
-                std::ptr::null_mut(),
-                &mut status,
-            )
-        };
+        unsafe { sys::ffgky(self.ptr, TLONGLONG, k.as_ptr(), &mut value as *mut i64 as *mut c_void, std::ptr::null_mut(), &mut status) };
         if status == 202 {
             unsafe { sys::ffcmsg() };
             return Ok(None);
@@ -483,7 +465,16 @@ impl FitsFile {
             let mut anynul = 0;
             if n > 0 {
                 unsafe {
-                    sys::ffgpv(self.ptr, TUINT, 1, n as i64, std::ptr::null_mut(), data.as_mut_ptr() as *mut c_void, &mut anynul, &mut status)
+                    sys::ffgpv(
+                        self.ptr,
+                        TUINT,
+                        1,
+                        n as i64,
+                        std::ptr::null_mut(),
+                        data.as_mut_ptr() as *mut c_void,
+                        &mut anynul,
+                        &mut status,
+                    )
                 };
                 self.check("reading mask data", status)?;
             }

@@ -101,19 +101,7 @@ fn read_strings(f: &mut FitsFile, colnum: c_int, nrows: i64, info: &ColumnInfo) 
         let mut status = 0;
         let mut anynul = 0;
         let mut nulstr = [0 as c_char; 2];
-        unsafe {
-            sys::ffgcvs(
-                f.raw(),
-                colnum,
-                1,
-                1,
-                total as i64,
-                nulstr.as_mut_ptr(),
-                ptrs.as_mut_ptr(),
-                &mut anynul,
-                &mut status,
-            )
-        };
+        unsafe { sys::ffgcvs(f.raw(), colnum, 1, 1, total as i64, nulstr.as_mut_ptr(), ptrs.as_mut_ptr(), &mut anynul, &mut status) };
         f.check(&format!("reading column {}", info.name), status)?;
     }
     let mut b = StringBuilder::with_capacity(total, total * width);
@@ -288,17 +276,7 @@ pub(crate) fn write_table(f: &mut FitsFile, extname: &str, batch: &RecordBatch, 
     let ext = CString::new(extname).map_err(|_| f.invalid("NUL in EXTNAME"))?;
     let mut status = 0;
     unsafe {
-        sys::ffcrtb(
-            f.raw(),
-            BINARY_TBL,
-            0,
-            tt.len() as c_int,
-            tt.as_mut_ptr(),
-            tf.as_mut_ptr(),
-            tu.as_mut_ptr(),
-            ext.as_ptr(),
-            &mut status,
-        )
+        sys::ffcrtb(f.raw(), BINARY_TBL, 0, tt.len() as c_int, tt.as_mut_ptr(), tf.as_mut_ptr(), tu.as_mut_ptr(), ext.as_ptr(), &mut status)
     };
     f.check("creating binary table", status)?;
     let nrows = batch.num_rows() as i64;
@@ -311,8 +289,7 @@ pub(crate) fn write_table(f: &mut FitsFile, extname: &str, batch: &RecordBatch, 
         match field.data_type() {
             DataType::Utf8 => {
                 let s = col.as_string::<i32>();
-                let owned: Vec<CString> =
-                    (0..s.len()).map(|r| CString::new(s.value(r).replace('\0', "")).unwrap_or_default()).collect();
+                let owned: Vec<CString> = (0..s.len()).map(|r| CString::new(s.value(r).replace('\0', "")).unwrap_or_default()).collect();
                 let mut ptrs: Vec<*mut c_char> = owned.iter().map(|c| c.as_ptr() as *mut c_char).collect();
                 unsafe { sys::ffpcls(f.raw(), colnum, 1, 1, nrows, ptrs.as_mut_ptr(), &mut status) };
             }
@@ -338,4 +315,3 @@ pub(crate) fn write_table(f: &mut FitsFile, extname: &str, batch: &RecordBatch, 
     }
     f.add_keys(keys)
 }
-

@@ -54,18 +54,38 @@ pub fn core_specs() -> Vec<ColumnSpec> {
         ColumnSpec::new("deltachi2", DataType::Float32, "", "χ² difference to the next-best redrock fit (DELTACHI2)"),
     ];
     for b in PHOT_BANDS {
-        v.push(ColumnSpec::new(&format!("flux_{}", b.to_lowercase()), DataType::Float32, "nanomaggy", &format!("total flux, Legacy Surveys {b} (FIBERMAP FLUX_{b})")));
+        v.push(ColumnSpec::new(
+            &format!("flux_{}", b.to_lowercase()),
+            DataType::Float32,
+            "nanomaggy",
+            &format!("total flux, Legacy Surveys {b} (FIBERMAP FLUX_{b})"),
+        ));
     }
     for b in PHOT_BANDS {
-        v.push(ColumnSpec::new(&format!("flux_ivar_{}", b.to_lowercase()), DataType::Float32, "nanomaggy^-2", &format!("inverse variance of flux_{} (FIBERMAP)", b.to_lowercase())));
+        v.push(ColumnSpec::new(
+            &format!("flux_ivar_{}", b.to_lowercase()),
+            DataType::Float32,
+            "nanomaggy^-2",
+            &format!("inverse variance of flux_{} (FIBERMAP)", b.to_lowercase()),
+        ));
     }
     for b in ["G", "R", "Z"] {
-        v.push(ColumnSpec::new(&format!("fiberflux_{}", b.to_lowercase()), DataType::Float32, "nanomaggy", &format!("flux in a 1.5\" fibre, {b} (FIBERMAP FIBERFLUX_{b})")));
+        v.push(ColumnSpec::new(
+            &format!("fiberflux_{}", b.to_lowercase()),
+            DataType::Float32,
+            "nanomaggy",
+            &format!("flux in a 1.5\" fibre, {b} (FIBERMAP FIBERFLUX_{b})"),
+        ));
     }
     v.push(ColumnSpec::new("ebv", DataType::Float32, "mag", "Galactic E(B−V) (FIBERMAP EBV, SFD98)"));
     v.push(ColumnSpec::new("morphtype", DataType::Utf8, "", "Tractor morphological type (FIBERMAP MORPHTYPE)"));
     for t in TARGET_COLUMNS {
-        v.push(ColumnSpec::new(&t.to_lowercase(), DataType::Int64, "", &format!("targeting bits (FIBERMAP {t}); null where the survey has none")));
+        v.push(ColumnSpec::new(
+            &t.to_lowercase(),
+            DataType::Int64,
+            "",
+            &format!("targeting bits (FIBERMAP {t}); null where the survey has none"),
+        ));
     }
     v.push(ColumnSpec::new("coadd_numexp", DataType::Int16, "", "number of exposures coadded (FIBERMAP COADD_NUMEXP)"));
     v.push(ColumnSpec::new("coadd_exptime", DataType::Float32, "s", "total exposure time coadded (FIBERMAP COADD_EXPTIME)"));
@@ -77,9 +97,19 @@ pub fn core_specs() -> Vec<ColumnSpec> {
             &format!("median flux·√ivar per 0.8 Å pixel over {lo:.0}–{hi:.0} Å of the camera-merged spectrum (pixels with ivar > 0)"),
         ));
     }
-    v.push(ColumnSpec::new("tsnr2_lrg", DataType::Float32, "", "template S/N² for LRGs (SCORES TSNR2_LRG); null when the coadd has no SCORES"));
+    v.push(ColumnSpec::new(
+        "tsnr2_lrg",
+        DataType::Float32,
+        "",
+        "template S/N² for LRGs (SCORES TSNR2_LRG); null when the coadd has no SCORES",
+    ));
     v.push(ColumnSpec::new("zcat_nspec", DataType::Int16, "", "number of coadds of this TARGETID in the ARD (across surveys/programs)"));
-    v.push(ColumnSpec::new("zcat_primary", DataType::Boolean, "", "true for the best coadd of the TARGETID: highest tsnr2_lrg, else highest median S/N"));
+    v.push(ColumnSpec::new(
+        "zcat_primary",
+        DataType::Boolean,
+        "",
+        "true for the best coadd of the TARGETID: highest tsnr2_lrg, else highest median S/N",
+    ));
     v
 }
 
@@ -127,7 +157,8 @@ fn median_snr(batch: &SpectrumBatch, i: usize, lo: f64, hi: f64) -> Option<f64> 
 pub fn core_columns(batch: &SpectrumBatch, scores: Option<&RecordBatch>) -> Result<RecordBatch, IngestError> {
     let n = batch.len();
     let fm = &batch.fibermap;
-    let ra = optional_f64(fm, "TARGET_RA").ok_or_else(|| IngestError::Input(format!("FIBERMAP has no TARGET_RA ({} {})", batch.survey, batch.program)))?;
+    let ra = optional_f64(fm, "TARGET_RA")
+        .ok_or_else(|| IngestError::Input(format!("FIBERMAP has no TARGET_RA ({} {})", batch.survey, batch.program)))?;
     let dec = optional_f64(fm, "TARGET_DEC").ok_or_else(|| IngestError::Input("FIBERMAP has no TARGET_DEC".into()))?;
     let z = batch.redshifts.as_ref();
     let zf = |name: &str| z.and_then(|t| optional_f64(t, name));
@@ -226,7 +257,11 @@ pub fn mark_primary(batch: &RecordBatch) -> Result<RecordBatch, IngestError> {
                 .filter(|a| a.is_valid(i))
                 .map(|a| a.value(i) as f64)
                 .collect();
-            if vals.is_empty() { f64::NEG_INFINITY } else { vals.iter().sum::<f64>() / vals.len() as f64 }
+            if vals.is_empty() {
+                f64::NEG_INFINITY
+            } else {
+                vals.iter().sum::<f64>() / vals.len() as f64
+            }
         })
         .collect();
     let surveys = col("survey")?.as_string::<i32>().clone();
@@ -286,7 +321,8 @@ pub fn exposure_rows(batch: &SpectrumBatch, exp: &RecordBatch) -> Result<RecordB
     let ids = optional_i64(exp, "TARGETID").ok_or_else(|| IngestError::Input("EXP_FIBERMAP has no TARGETID".into()))?;
     let ra = optional_f64(&batch.fibermap, "TARGET_RA").unwrap_or_default();
     let dec = optional_f64(&batch.fibermap, "TARGET_DEC").unwrap_or_default();
-    let pos: std::collections::HashMap<i64, (f64, f64)> = batch.targetid.iter().zip(ra.iter().zip(&dec)).map(|(&t, (&r, &d))| (t, (r, d))).collect();
+    let pos: std::collections::HashMap<i64, (f64, f64)> =
+        batch.targetid.iter().zip(ra.iter().zip(&dec)).map(|(&t, (&r, &d))| (t, (r, d))).collect();
     let mut fields = vec![
         Field::new("targetid", DataType::Int64, false),
         Field::new("survey", DataType::Utf8, false),

@@ -147,7 +147,12 @@ pub fn plan(raw_root: &Path) -> Result<PixelPlan, IngestError> {
         match hpx {
             Some(p) => {
                 let n = f.read_key_i64("NAXIS2").map_err(desi_io::DesiIoError::from)?.unwrap_or(0) as usize;
-                plan.entry(p as u64).or_default().push(PixelInput { coadd: inp.coadd, redrock: inp.redrock, whole_file: true, n_targets: n });
+                plan.entry(p as u64).or_default().push(PixelInput {
+                    coadd: inp.coadd,
+                    redrock: inp.redrock,
+                    whole_file: true,
+                    n_targets: n,
+                });
             }
             None => {
                 let fm = f.read_table().map_err(desi_io::DesiIoError::from)?;
@@ -158,7 +163,12 @@ pub fn plan(raw_root: &Path) -> Result<PixelPlan, IngestError> {
                     *counts.entry(desi_io::layout::nside64_pixel(*r, *d) as u64).or_default() += 1;
                 }
                 for (p, n) in counts {
-                    plan.entry(p).or_default().push(PixelInput { coadd: inp.coadd.clone(), redrock: inp.redrock.clone(), whole_file: false, n_targets: n });
+                    plan.entry(p).or_default().push(PixelInput {
+                        coadd: inp.coadd.clone(),
+                        redrock: inp.redrock.clone(),
+                        whole_file: false,
+                        n_targets: n,
+                    });
                 }
             }
         }
@@ -229,7 +239,12 @@ fn select_rows(read: &mut desi_io::ReadSpectra, pixel: u64) -> Result<(), Ingest
     let nd = b.ndiag;
     let idx = arrow_array::UInt32Array::from_iter_values(keep.iter().map(|&i| i as u32));
     let take = |rb: &RecordBatch| -> Result<RecordBatch, IngestError> {
-        let cols = rb.columns().iter().map(|c| arrow_select::take::take(c, &idx, None)).collect::<Result<Vec<_>, _>>().map_err(|e| IngestError::Input(e.to_string()))?;
+        let cols = rb
+            .columns()
+            .iter()
+            .map(|c| arrow_select::take::take(c, &idx, None))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| IngestError::Input(e.to_string()))?;
         RecordBatch::try_new(rb.schema(), cols).map_err(|e| IngestError::Input(e.to_string()))
     };
     let mut nb = b.clone();
@@ -244,8 +259,14 @@ fn select_rows(read: &mut desi_io::ReadSpectra, pixel: u64) -> Result<(), Ingest
     let ids: BTreeSet<i64> = nb.targetid.iter().copied().collect();
     if let Some(e) = &read.exp_fibermap {
         if let Some(eids) = desi_io::columns::optional_i64(e, "TARGETID") {
-            let eidx = arrow_array::UInt32Array::from_iter_values(eids.iter().enumerate().filter(|(_, t)| ids.contains(t)).map(|(i, _)| i as u32));
-            let cols = e.columns().iter().map(|c| arrow_select::take::take(c, &eidx, None)).collect::<Result<Vec<_>, _>>().map_err(|e| IngestError::Input(e.to_string()))?;
+            let eidx =
+                arrow_array::UInt32Array::from_iter_values(eids.iter().enumerate().filter(|(_, t)| ids.contains(t)).map(|(i, _)| i as u32));
+            let cols = e
+                .columns()
+                .iter()
+                .map(|c| arrow_select::take::take(c, &eidx, None))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| IngestError::Input(e.to_string()))?;
             read.exp_fibermap = Some(RecordBatch::try_new(e.schema(), cols).map_err(|e| IngestError::Input(e.to_string()))?);
         }
     }
@@ -285,7 +306,15 @@ fn process_pixel(pixel: u64, inputs: &[PixelInput], opts: &IngestOptions) -> Res
         }
         let z = b.redshifts.as_ref().and_then(|r| desi_io::columns::optional_f64(r, "Z")).unwrap_or_else(|| vec![f64::NAN; b.len()]);
         for i in 0..b.len() {
-            rows.push((b.targetid[i], b.survey.clone(), b.program.clone(), z[i], b.flux_of(i).to_vec(), b.ivar_of(i).to_vec(), b.mask_of(i).to_vec()));
+            rows.push((
+                b.targetid[i],
+                b.survey.clone(),
+                b.program.clone(),
+                z[i],
+                b.flux_of(i).to_vec(),
+                b.ivar_of(i).to_vec(),
+                b.mask_of(i).to_vec(),
+            ));
         }
         wavelength = b.wavelength.clone();
     }
@@ -399,7 +428,12 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     let mine = pixels_of_shard(&plan, opts.shard, opts.balance, &layout)?;
     let config = config_fingerprint(&opts.stages);
     let todo: Vec<u64> = mine.iter().copied().filter(|p| !up_to_date(&layout, *p, &plan[p], &config)).collect();
-    let mut report = IngestReport { pixels_found: plan.len(), pixels_in_shard: mine.len(), pixels_skipped: mine.len() - todo.len(), ..Default::default() };
+    let mut report = IngestReport {
+        pixels_found: plan.len(),
+        pixels_in_shard: mine.len(),
+        pixels_skipped: mine.len() - todo.len(),
+        ..Default::default()
+    };
     let total_targets: u64 = todo.iter().map(|p| plan[p].iter().map(|i| i.n_targets as u64).sum::<u64>()).sum();
     let bar = if opts.quiet { ProgressBar::hidden() } else { ProgressBar::new(total_targets) };
     bar.set_style(
@@ -491,7 +525,13 @@ pub fn finalize(ard: &Path) -> Result<FinalizeReport, IngestError> {
         ("desi_ard_cosmology".to_string(), "flat LCDM, Planck 2018: H0=67.66, Om0=0.3111".to_string()),
         ("desi_ard_version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
     ];
-    let info = TableInfo { name: CATALOG_NAME.into(), kind: TableKind::Object, ra: "target_ra".into(), dec: "target_dec".into(), extra: extra.clone() };
+    let info = TableInfo {
+        name: CATALOG_NAME.into(),
+        kind: TableKind::Object,
+        ra: "target_ra".into(),
+        dec: "target_dec".into(),
+        extra: extra.clone(),
+    };
     let s = finalize_table(&layout.catalog(), &info)?;
     report.rows = s.n_rows;
     report.pixels = s.pixels.len();
@@ -509,8 +549,17 @@ pub fn finalize(ard: &Path) -> Result<FinalizeReport, IngestError> {
         ard_store::hats::clear_table(&layout.margin()).map_err(|e| ard_store::StoreError::io(&layout.margin(), e))?;
     }
     write_collection_properties(&layout.collection(), CATALOG_NAME, (report.margin_pixels > 0).then_some(MARGIN_NAME))?;
-    if !list_pixel_files(&layout.exposures().join("dataset"), "parquet").map_err(|e| ard_store::StoreError::io(&layout.exposures(), e))?.is_empty() {
-        let einfo = TableInfo { name: "desi_ard_exposures".into(), kind: TableKind::Source, ra: "target_ra".into(), dec: "target_dec".into(), extra };
+    if !list_pixel_files(&layout.exposures().join("dataset"), "parquet")
+        .map_err(|e| ard_store::StoreError::io(&layout.exposures(), e))?
+        .is_empty()
+    {
+        let einfo = TableInfo {
+            name: "desi_ard_exposures".into(),
+            kind: TableKind::Source,
+            ra: "target_ra".into(),
+            dec: "target_dec".into(),
+            extra,
+        };
         report.exposure_rows = finalize_table(&layout.exposures(), &einfo)?.n_rows;
     }
     Ok(report)

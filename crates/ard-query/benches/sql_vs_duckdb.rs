@@ -32,7 +32,8 @@ fn make_catalog(ard: &Path) {
             ra.push(lon.to_degrees() + (lcg(&mut seed) - 0.5) * 0.4);
             dec.push(lat.to_degrees() + (lcg(&mut seed) - 0.5) * 0.4);
         }
-        let f32s = |s: &mut u64, scale: f64| -> ArrayRef { Arc::new(Float32Array::from_iter_values((0..n).map(|_| (lcg(s) * scale) as f32))) };
+        let f32s =
+            |s: &mut u64, scale: f64| -> ArrayRef { Arc::new(Float32Array::from_iter_values((0..n).map(|_| (lcg(s) * scale) as f32))) };
         let types = ["GALAXY", "QSO", "STAR"];
         let mut fields = vec![
             Field::new("targetid", DataType::Int64, false),

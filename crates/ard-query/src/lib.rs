@@ -157,9 +157,17 @@ impl ArdQuery {
         let layout = ArdLayout::new(ard);
         let dataset = layout.catalog().join("dataset");
         if !dataset.join("_common_metadata").exists() {
-            return Err(QueryError::NotAnArd(format!("{}: not an ARD (no catalog/desi_ard/dataset/_common_metadata); run `desi-ard ingest RAW {}` first", ard.display(), ard.display())));
+            return Err(QueryError::NotAnArd(format!(
+                "{}: not an ARD (no catalog/desi_ard/dataset/_common_metadata); run `desi-ard ingest RAW {}` first",
+                ard.display(),
+                ard.display()
+            )));
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| QueryError::Output(e.to_string()))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| QueryError::Output(e.to_string()))?;
         let mut config = SessionConfig::new().with_information_schema(true);
         // Plain Utf8 strings: every output format (FITS, CSV) takes them.
         config.options_mut().execution.parquet.schema_force_view_types = false;
@@ -187,12 +195,15 @@ impl ArdQuery {
     /// [`QueryError::Sql`] for malformed SQL, unknown tables or columns, or anything
     /// that is not a query (DDL, DML, `COPY`, `SET`).
     pub fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, QueryError> {
-        let options = datafusion::execution::context::SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
+        let options =
+            datafusion::execution::context::SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         self.runtime.block_on(async {
             let df = self.ctx.sql_with_options(sql, options).await.map_err(|e| {
                 let msg = e.strip_backtrace();
                 if msg.contains("not supported") && (msg.contains("DDL") || msg.contains("DML") || msg.contains("Statement")) {
-                    QueryError::Sql(format!("the ARD is read-only: only queries (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE) are allowed ({msg})"))
+                    QueryError::Sql(format!(
+                        "the ARD is read-only: only queries (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE) are allowed ({msg})"
+                    ))
                 } else {
                     QueryError::Sql(msg)
                 }
@@ -203,7 +214,12 @@ impl ArdQuery {
 
     /// The catalogue row to use for a TARGETID: (healpix, survey, program, z) of the
     /// `zcat_primary` row, or of the given survey/program.
-    pub fn locate(&self, targetid: i64, survey: Option<&str>, program: Option<&str>) -> Result<Option<(u64, String, String, f64)>, QueryError> {
+    pub fn locate(
+        &self,
+        targetid: i64,
+        survey: Option<&str>,
+        program: Option<&str>,
+    ) -> Result<Option<(u64, String, String, f64)>, QueryError> {
         let esc = |s: &str| s.replace('\'', "''");
         let mut q = format!("SELECT healpix, survey, program, z FROM catalog WHERE targetid = {targetid}");
         if let Some(s) = survey {
@@ -216,7 +232,8 @@ impl ArdQuery {
         let rows = self.sql(&q)?;
         let Some(b) = rows.iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
         let cast = |i: usize, dt: &DataType| arrow_cast::cast(b.column(i), dt).map_err(|e| QueryError::Output(e.to_string()));
-        let (hp, s, p, z) = (cast(0, &DataType::Int64)?, cast(1, &DataType::Utf8)?, cast(2, &DataType::Utf8)?, cast(3, &DataType::Float64)?);
+        let (hp, s, p, z) =
+            (cast(0, &DataType::Int64)?, cast(1, &DataType::Utf8)?, cast(2, &DataType::Utf8)?, cast(3, &DataType::Float64)?);
         let hp = hp.as_primitive::<arrow_array::types::Int64Type>().value(0) as u64;
         let s = s.as_string::<i32>().value(0).to_string();
         let p = p.as_string::<i32>().value(0).to_string();
@@ -225,7 +242,12 @@ impl ArdQuery {
     }
 
     /// The spectrum of a TARGETID (primary row unless survey/program are given).
-    pub fn spectrum(&self, targetid: i64, survey: Option<&str>, program: Option<&str>) -> Result<Option<ard_store::spectra::Spectrum>, QueryError> {
+    pub fn spectrum(
+        &self,
+        targetid: i64,
+        survey: Option<&str>,
+        program: Option<&str>,
+    ) -> Result<Option<ard_store::spectra::Spectrum>, QueryError> {
         let Some((pixel, s, p, _)) = self.locate(targetid, survey, program)? else { return Ok(None) };
         Ok(ard_store::spectra::read_spectrum(&self.layout.spectra(pixel), targetid, Some(&s), Some(&p))?)
     }

@@ -129,19 +129,31 @@ fn fits_compatible(b: &RecordBatch) -> Result<RecordBatch, QueryError> {
         let target = match f.data_type() {
             DataType::Float16 | DataType::Float32 => DataType::Float32,
             DataType::Float64 | DataType::Decimal128(_, _) => DataType::Float64,
-            DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 | DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 | DataType::Boolean => {
-                f.data_type().clone()
-            }
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Boolean => f.data_type().clone(),
             DataType::FixedSizeList(_, _) => f.data_type().clone(),
             _ => DataType::Utf8,
         };
         let cast = arrow_cast::cast(c, &target).map_err(|e| QueryError::Output(format!("column {}: {e}", f.name())))?;
         let filled: ArrayRef = match target {
             DataType::Float32 => Arc::new(datafusion::arrow::array::Float32Array::from_iter_values(
-                cast.as_any().downcast_ref::<datafusion::arrow::array::Float32Array>().map(|a| (0..a.len()).map(|i| if a.is_null(i) { f32::NAN } else { a.value(i) }).collect::<Vec<_>>()).unwrap_or_default(),
+                cast.as_any()
+                    .downcast_ref::<datafusion::arrow::array::Float32Array>()
+                    .map(|a| (0..a.len()).map(|i| if a.is_null(i) { f32::NAN } else { a.value(i) }).collect::<Vec<_>>())
+                    .unwrap_or_default(),
             )),
             DataType::Float64 => Arc::new(datafusion::arrow::array::Float64Array::from_iter_values(
-                cast.as_any().downcast_ref::<datafusion::arrow::array::Float64Array>().map(|a| (0..a.len()).map(|i| if a.is_null(i) { f64::NAN } else { a.value(i) }).collect::<Vec<_>>()).unwrap_or_default(),
+                cast.as_any()
+                    .downcast_ref::<datafusion::arrow::array::Float64Array>()
+                    .map(|a| (0..a.len()).map(|i| if a.is_null(i) { f64::NAN } else { a.value(i) }).collect::<Vec<_>>())
+                    .unwrap_or_default(),
             )),
             _ => cast,
         };

@@ -80,9 +80,22 @@ pub fn plot_spectrum(out: &Path, title: &str, wave: &[f64], flux: &[f32], ivar: 
         .light_line_style(WHITE)
         .draw()
         .map_err(|e| err(&e))?;
-    let band: Vec<(f64, f64)> = xs.iter().zip(ys.iter().zip(&sig)).map(|(&x, (&y, &s))| (x, y + s)).chain(xs.iter().zip(ys.iter().zip(&sig)).rev().map(|(&x, (&y, &s))| (x, y - s))).collect();
-    chart.draw_series(std::iter::once(Polygon::new(band, RGBColor(180, 200, 230).filled()))).map_err(|e| err(&e))?.label("±1σ").legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], RGBColor(180, 200, 230).filled()));
-    chart.draw_series(LineSeries::new(xs.iter().copied().zip(ys.iter().copied()), BLACK.stroke_width(1))).map_err(|e| err(&e))?.label("flux").legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK));
+    let band: Vec<(f64, f64)> = xs
+        .iter()
+        .zip(ys.iter().zip(&sig))
+        .map(|(&x, (&y, &s))| (x, y + s))
+        .chain(xs.iter().zip(ys.iter().zip(&sig)).rev().map(|(&x, (&y, &s))| (x, y - s)))
+        .collect();
+    chart
+        .draw_series(std::iter::once(Polygon::new(band, RGBColor(180, 200, 230).filled())))
+        .map_err(|e| err(&e))?
+        .label("±1σ")
+        .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], RGBColor(180, 200, 230).filled()));
+    chart
+        .draw_series(LineSeries::new(xs.iter().copied().zip(ys.iter().copied()), BLACK.stroke_width(1)))
+        .map_err(|e| err(&e))?
+        .label("flux")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK));
     if z.is_finite() {
         for (name, rest) in PLOT_LINES {
             let w = rest * (1.0 + z);
@@ -91,11 +104,21 @@ pub fn plot_spectrum(out: &Path, title: &str, wave: &[f64], flux: &[f32], ivar: 
             }
             chart.draw_series(LineSeries::new([(w, lo), (w, hi)], RGBColor(200, 60, 60).stroke_width(1))).map_err(|e| err(&e))?;
             chart
-                .draw_series(std::iter::once(Text::new(name.to_string(), (w + 5.0, hi - (hi - lo) * 0.04), ("sans-serif", 15).into_font().color(&RGBColor(200, 60, 60)))))
+                .draw_series(std::iter::once(Text::new(
+                    name.to_string(),
+                    (w + 5.0, hi - (hi - lo) * 0.04),
+                    ("sans-serif", 15).into_font().color(&RGBColor(200, 60, 60)),
+                )))
                 .map_err(|e| err(&e))?;
         }
     }
-    chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).label_font(("sans-serif", 15)).draw().map_err(|e| err(&e))?;
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .draw()
+        .map_err(|e| err(&e))?;
     root.present().map_err(|e| err(&e))?;
     Ok(())
 }

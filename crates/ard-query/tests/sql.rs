@@ -53,7 +53,8 @@ fn query(sql: &str) -> Result<String, QueryError> {
 
 #[test]
 fn rows_as_expected() {
-    let got = query("SELECT targetid, survey, program, round(z, 6) AS z, zwarn, spectype, zcat_primary FROM catalog ORDER BY targetid").unwrap();
+    let got =
+        query("SELECT targetid, survey, program, round(z, 6) AS z, zwarn, spectype, zcat_primary FROM catalog ORDER BY targetid").unwrap();
     assert_eq!(
         got,
         "targetid,survey,program,z,zwarn,spectype,zcat_primary\n\
@@ -117,7 +118,11 @@ fn predicates_prune_row_groups() {
     let rows = q.sql("EXPLAIN ANALYZE SELECT count(*) FROM catalog WHERE healpix = 27247").unwrap();
     let text = ard_query::output::to_table(&rows).unwrap();
     // 4 leaves; statistics on healpix rule out all but one.
-    let pruned = text.split("row_groups_pruned_statistics=").nth(1).map(|s| s.split(|c: char| !c.is_ascii_digit() && c != ' ').collect::<String>()).unwrap_or_default();
+    let pruned = text
+        .split("row_groups_pruned_statistics=")
+        .nth(1)
+        .map(|s| s.split(|c: char| !c.is_ascii_digit() && c != ' ').collect::<String>())
+        .unwrap_or_default();
     assert!(text.contains("row_groups_pruned_statistics") || text.contains("files_ranges_pruned_statistics"), "{text}");
     let _ = pruned;
     let got = query("SELECT count(*) AS n FROM catalog WHERE healpix = 27247").unwrap();

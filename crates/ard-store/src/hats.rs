@@ -229,7 +229,8 @@ fn write_skymap(path: &Path, counts: &BTreeMap<u64, i64>) -> Result<(), StoreErr
     let pix: Vec<i64> = counts.keys().map(|&k| k as i64).collect();
     let val: Vec<i64> = counts.values().copied().collect();
     let schema = Arc::new(Schema::new(vec![Field::new("PIXEL", DataType::Int64, false), Field::new("VALUE", DataType::Int64, false)]));
-    let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(pix)), Arc::new(Int64Array::from(val))]).map_err(StoreError::arrow)?;
+    let batch =
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(pix)), Arc::new(Int64Array::from(val))]).map_err(StoreError::arrow)?;
     let tmp = temporary_for(path);
     let mut f = ard_fits::FitsFile::create(&tmp).map_err(|e| StoreError::Fits(e.to_string()))?;
     f.write_primary(&[]).map_err(|e| StoreError::Fits(e.to_string()))?;
@@ -284,7 +285,8 @@ fn write_statistics(path: &Path, rows: &[(u64, usize, RowGroupMetaData)]) -> Res
     ];
     for (i, name) in &names {
         let (mut mn, mut mx) = (Float64Builder::new(), Float64Builder::new());
-        let (mut nulls, mut count, mut disk, mut mem) = (Int64Builder::new(), Int64Builder::new(), Int64Builder::new(), Int64Builder::new());
+        let (mut nulls, mut count, mut disk, mut mem) =
+            (Int64Builder::new(), Int64Builder::new(), Int64Builder::new(), Int64Builder::new());
         for (_, _, rg) in rows {
             let c = &rg.columns()[*i];
             match c.statistics().and_then(stat_f64) {
@@ -348,7 +350,13 @@ pub fn build_margin(catalog_dir: &Path, margin_dir: &Path, threshold_arcsec: f64
         };
         let mut targets: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
         for i in 0..batch.num_rows() {
-            let bmoc = cdshealpix::nested::cone_coverage_approx_custom(PARTITION_ORDER, 4, r.value(i).to_radians(), d.value(i).to_radians(), radius);
+            let bmoc = cdshealpix::nested::cone_coverage_approx_custom(
+                PARTITION_ORDER,
+                4,
+                r.value(i).to_radians(),
+                d.value(i).to_radians(),
+                radius,
+            );
             for cell in bmoc.flat_iter() {
                 if cell != *pixel && partitions.contains(&cell) {
                     targets.entry(cell).or_default().push(i as u32);

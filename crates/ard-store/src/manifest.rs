@@ -153,7 +153,8 @@ impl PixelRecord {
 
     /// Every record in the ARD, sorted by pixel.
     pub fn all(layout: &ArdLayout) -> Result<Vec<PixelRecord>, StoreError> {
-        let files = crate::layout::list_pixel_files(&layout.manifest_dir(), "json").map_err(|e| StoreError::io(&layout.manifest_dir(), e))?;
+        let files =
+            crate::layout::list_pixel_files(&layout.manifest_dir(), "json").map_err(|e| StoreError::io(&layout.manifest_dir(), e))?;
         let mut out = Vec::new();
         for (px, _) in files {
             if let Some(r) = PixelRecord::read(layout, px)? {

@@ -73,7 +73,8 @@ fn h5err(path: &Path, e: hdf5::Error) -> StoreError {
 }
 
 fn ascii(path: &Path, s: &str) -> Result<FixedAscii<NAME_WIDTH>, StoreError> {
-    FixedAscii::<NAME_WIDTH>::from_ascii(s.as_bytes()).map_err(|e| StoreError::Hdf5 { path: path.to_path_buf(), message: format!("{s:?}: {e}") })
+    FixedAscii::<NAME_WIDTH>::from_ascii(s.as_bytes())
+        .map_err(|e| StoreError::Hdf5 { path: path.to_path_buf(), message: format!("{s:?}: {e}") })
 }
 
 /// Writes a pixel's spectra (the caller renames the file into place).
@@ -86,10 +87,7 @@ pub fn write_pixel_spectra(path: &Path, s: &PixelSpectra) -> Result<(), StoreErr
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
     }
-    let file = hdf5::File::with_options()
-        .with_fcpl(|p| p.obj_track_times(false))
-        .create(path)
-        .map_err(|e| h5err(path, e))?;
+    let file = hdf5::File::with_options().with_fcpl(|p| p.obj_track_times(false)).create(path).map_err(|e| h5err(path, e))?;
     let shape2 = |v: &[f32]| ArrayView2::from_shape((n, nw), v).map(|a| a.to_owned());
     let sv: Vec<FixedAscii<NAME_WIDTH>> = s.survey.iter().map(|x| ascii(path, x)).collect::<Result<_, _>>()?;
     let pv: Vec<FixedAscii<NAME_WIDTH>> = s.program.iter().map(|x| ascii(path, x)).collect::<Result<_, _>>()?;
@@ -103,7 +101,10 @@ pub fn write_pixel_spectra(path: &Path, s: &PixelSpectra) -> Result<(), StoreErr
     small!("program", Array1::from(pv));
     small!("z", Array1::from(s.z.clone()));
     let w = small!("wavelength", Array1::from(s.wavelength.clone()));
-    w.new_attr_builder().with_data(&ndarray::arr0(FixedAscii::<16>::from_ascii(b"Angstrom").unwrap_or_default())).create("unit").map_err(|e| h5err(path, e))?;
+    w.new_attr_builder()
+        .with_data(&ndarray::arr0(FixedAscii::<16>::from_ascii(b"Angstrom").unwrap_or_default()))
+        .create("unit")
+        .map_err(|e| h5err(path, e))?;
     if n > 0 {
         let chunk = (1, nw);
         let flux = shape2(&s.flux).map_err(|e| StoreError::Schema(e.to_string()))?;
@@ -148,7 +149,9 @@ pub fn read_spectrum(path: &Path, targetid: i64, survey: Option<&str>, program: 
     }
     let surveys: Vec<FixedAscii<NAME_WIDTH>> = ds("survey")?.read_raw().map_err(|e| h5err(path, e))?;
     let programs: Vec<FixedAscii<NAME_WIDTH>> = ds("program")?.read_raw().map_err(|e| h5err(path, e))?;
-    let Some(row) = (start..end).find(|&i| survey.is_none_or(|s| surveys[i].as_str() == s) && program.is_none_or(|p| programs[i].as_str() == p)) else {
+    let Some(row) =
+        (start..end).find(|&i| survey.is_none_or(|s| surveys[i].as_str() == s) && program.is_none_or(|p| programs[i].as_str() == p))
+    else {
         return Ok(None);
     };
     let wavelength: Vec<f64> = ds("wavelength")?.read_raw().map_err(|e| h5err(path, e))?;

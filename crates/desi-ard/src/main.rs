@@ -223,7 +223,10 @@ fn run(cli: Cli) -> Result<()> {
             }
             let t0 = Instant::now();
             let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
-            bar.set_style(ProgressStyle::with_template("{spinner} simulating [{bar:30}] {pos}/{len} pixel files  {elapsed} (ETA {eta})")?.progress_chars("=> "));
+            bar.set_style(
+                ProgressStyle::with_template("{spinner} simulating [{bar:30}] {pos}/{len} pixel files  {elapsed} (ETA {eta})")?
+                    .progress_chars("=> "),
+            );
             let summary = desi_sim::simulate(&lib, &cfg, &out, &|done, total| {
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
@@ -242,7 +245,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Ingest { raw_root, ard, workers, shard, balance, watch, survey, program, quiet } => {
-            let opts = ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages: vec![], quiet };
+            let opts =
+                ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages: vec![], quiet };
             loop {
                 let report = ard_ingest::ingest(&opts)?;
                 println!(
@@ -312,9 +316,24 @@ fn run(cli: Cli) -> Result<()> {
             let t0 = Instant::now();
             let q = ard_query::ArdQuery::open(&ard)?;
             let Some(s) = q.spectrum(targetid, survey.as_deref(), program.as_deref())? else {
-                bail!("TARGETID {targetid}{} is not in {}", match (&survey, &program) { (None, None) => String::new(), _ => format!(" (survey {:?}, program {:?})", survey, program) }, ard.display());
+                bail!(
+                    "TARGETID {targetid}{} is not in {}",
+                    match (&survey, &program) {
+                        (None, None) => String::new(),
+                        _ => format!(" (survey {:?}, program {:?})", survey, program),
+                    },
+                    ard.display()
+                );
             };
-            eprintln!("TARGETID {} ({} {}), z = {:.5}: {} pixels, looked up in {:.0} ms", s.targetid, s.survey, s.program, s.z, s.flux.len(), t0.elapsed().as_secs_f64() * 1e3);
+            eprintln!(
+                "TARGETID {} ({} {}), z = {:.5}: {} pixels, looked up in {:.0} ms",
+                s.targetid,
+                s.survey,
+                s.program,
+                s.z,
+                s.flux.len(),
+                t0.elapsed().as_secs_f64() * 1e3
+            );
             if let Some(p) = &png {
                 let title = format!("TARGETID {}  {} {}  z = {:.4}", s.targetid, s.survey, s.program, s.z);
                 ard_query::plot::plot_spectrum(p, &title, &s.wavelength, &s.flux, &s.ivar, s.z, smooth)?;

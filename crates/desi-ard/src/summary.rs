@@ -18,7 +18,10 @@ pub fn read_and_summarise(input: &Path, survey: Option<String>, program: Option<
             (inp, desi_io::read_spectra(&inp.coadd, z.as_deref(), &options))
         })
         .collect();
-    println!("{:<44} {:>8} {:>8} {:>6} {:>6} {:>17} {:>8} {:>7}", "coadd", "survey", "program", "pixel", "nspec", "z range", "med S/N", "issues");
+    println!(
+        "{:<44} {:>8} {:>8} {:>6} {:>6} {:>17} {:>8} {:>7}",
+        "coadd", "survey", "program", "pixel", "nspec", "z range", "med S/N", "issues"
+    );
     let (mut failed, mut total, mut issues) = (0, 0, 0);
     for (inp, r) in results {
         let name = inp.coadd.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -31,7 +34,14 @@ pub fn read_and_summarise(input: &Path, survey: Option<String>, program: Option<
                 let pix = read.batch.healpix.map(|p| p.to_string()).unwrap_or_else(|| "-".into());
                 println!(
                     "{:<44} {:>8} {:>8} {:>6} {:>6} {:>17} {:>8.2} {:>7}",
-                    name, read.batch.survey, read.batch.program, pix, s.n_spectra, zr, s.median_snr, read.issues.len()
+                    name,
+                    read.batch.survey,
+                    read.batch.program,
+                    pix,
+                    s.n_spectra,
+                    zr,
+                    s.median_snr,
+                    read.issues.len()
                 );
                 for i in &read.issues {
                     println!("    TARGETID {}: {}", i.targetid, i.problem);
@@ -43,7 +53,13 @@ pub fn read_and_summarise(input: &Path, survey: Option<String>, program: Option<
             }
         }
     }
-    println!("{} files, {} spectra merged onto the brz grid (7781 pixels), {} object issues, {} files failed", inputs.len(), total, issues, failed);
+    println!(
+        "{} files, {} spectra merged onto the brz grid (7781 pixels), {} object issues, {} files failed",
+        inputs.len(),
+        total,
+        issues,
+        failed
+    );
     if failed > 0 {
         bail!("{failed} of {} files could not be read", inputs.len());
     }
@@ -53,14 +69,17 @@ pub fn read_and_summarise(input: &Path, survey: Option<String>, program: Option<
 /// `desi-ard info`.
 pub fn info(ard: &Path) -> Result<()> {
     let layout = ard_store::ArdLayout::new(ard);
-    let props = std::fs::read_to_string(layout.catalog().join("hats.properties"))
-        .map_err(|e| anyhow::anyhow!("{}: not an ARD (no catalog/desi_ard/hats.properties: {e}); run `desi-ard ingest` first", ard.display()))?;
+    let props = std::fs::read_to_string(layout.catalog().join("hats.properties")).map_err(|e| {
+        anyhow::anyhow!("{}: not an ARD (no catalog/desi_ard/hats.properties: {e}); run `desi-ard ingest` first", ard.display())
+    })?;
     let get = |k: &str| props.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap_or("?").to_string();
     let records = ard_store::manifest::PixelRecord::all(&layout)?;
     let failed: Vec<_> = records.iter().filter(|r| r.status == ard_store::manifest::PixelStatus::Failed).collect();
-    let schema = ard_store::catalog::read_parquet(&layout.catalog_leaf(records.iter().find(|r| r.status == ard_store::manifest::PixelStatus::Done).map(|r| r.pixel).unwrap_or(0)))
-        .map(|b| b.schema())
-        .ok();
+    let schema = ard_store::catalog::read_parquet(
+        &layout.catalog_leaf(records.iter().find(|r| r.status == ard_store::manifest::PixelStatus::Done).map(|r| r.pixel).unwrap_or(0)),
+    )
+    .map(|b| b.schema())
+    .ok();
     let du = |p: &Path| -> u64 {
         let mut total = 0;
         let mut stack = vec![p.to_path_buf()];
@@ -79,7 +98,12 @@ pub fn info(ard: &Path) -> Result<()> {
         total
     };
     println!("ARD {}", ard.display());
-    println!("  objects (rows): {}   partitions: {} (HEALPix order {})", get("hats_nrows"), records.len() - failed.len(), get("hats_order"));
+    println!(
+        "  objects (rows): {}   partitions: {} (HEALPix order {})",
+        get("hats_nrows"),
+        records.len() - failed.len(),
+        get("hats_order")
+    );
     println!("  created: {}   by: {}", get("hats_creation_date"), get("hats_builder"));
     println!("  cosmology: {}", get("desi_ard_cosmology"));
     if let Some(s) = schema {
@@ -87,7 +111,12 @@ pub fn info(ard: &Path) -> Result<()> {
         println!("  columns ({}): {}", names.len(), names.join(", "));
     }
     println!("  layers computed: core (identity, redshift, photometry, S/N)");
-    for (name, p) in [("catalog", layout.collection()), ("spectra", ard.join("spectra")), ("exposures", layout.exposures()), ("manifest", layout.manifest_dir())] {
+    for (name, p) in [
+        ("catalog", layout.collection()),
+        ("spectra", ard.join("spectra")),
+        ("exposures", layout.exposures()),
+        ("manifest", layout.manifest_dir()),
+    ] {
         println!("  {name:<10} {:>10.1} MB", du(&p) as f64 / 1e6);
     }
     if !failed.is_empty() {
@@ -160,14 +189,22 @@ pub fn schema_markdown() -> String {
     );
     s.push_str("| `_healpix_29` | Int64 |  | order-29 NESTED HEALPix index of (target_ra, target_dec): the HATS spatial key, rows sorted by it | `crates/ard-store/src/catalog.rs` |\n");
     for c in ard_ingest::columns::core_specs() {
-        s.push_str(&format!("| `{}` | {} | {} | {} | `crates/ard-ingest/src/columns.rs` |\n", c.name, c.data_type, c.unit, c.description.replace('|', "\\|")));
+        s.push_str(&format!(
+            "| `{}` | {} | {} | {} | `crates/ard-ingest/src/columns.rs` |\n",
+            c.name,
+            c.data_type,
+            c.unit,
+            c.description.replace('|', "\\|")
+        ));
     }
     s.push_str(
         "\n## Exposures (`exposures`)\n\nEXP_FIBERMAP rows, joinable on (targetid, survey, program): `_healpix_29`, targetid, survey, program, target_ra, target_dec, then ",
     );
     let names: Vec<String> = ard_ingest::columns::EXPOSURE_COLUMNS.iter().map(|c| format!("`{}`", c.0.to_lowercase())).collect();
     s.push_str(&names.join(", "));
-    s.push_str(" (EXP_FIBERMAP columns of the same names; null where a production lacks them). Code: `crates/ard-ingest/src/columns.rs`.\n");
+    s.push_str(
+        " (EXP_FIBERMAP columns of the same names; null where a production lacks them). Code: `crates/ard-ingest/src/columns.rs`.\n",
+    );
     s.push_str(
         "\n## Spectra (`spectra/Norder=6/Dir=D/Npix=P.h5`)\n\nDatasets `targetid`, `survey`, `program`, `z`, `wavelength` (7781, Å vacuum), \
          `flux`, `ivar` (float32, N × 7781, 1e-17 erg/s/cm²/Å), `mask` (int32); sorted by (targetid, survey, program). Code: `crates/ard-store/src/spectra.rs`.\n",
@@ -190,7 +227,13 @@ pub fn demo(dir: &Path, full: bool, templates: Option<&Path>) -> Result<()> {
             bar.set_position(d as u64);
         })?;
         bar.finish_and_clear();
-        println!("      {} galaxies ({} Green-Pea-like), {} spectra in {} coadds", s.n_targets, s.n_green_peas, s.n_spectra, s.coadds.len());
+        println!(
+            "      {} galaxies ({} Green-Pea-like), {} spectra in {} coadds",
+            s.n_targets,
+            s.n_green_peas,
+            s.n_spectra,
+            s.coadds.len()
+        );
     } else {
         println!("[1/4] using the sample already in {}", raw.display());
     }
@@ -208,7 +251,14 @@ pub fn demo(dir: &Path, full: bool, templates: Option<&Path>) -> Result<()> {
         quiet: false,
     };
     let r = ard_ingest::ingest(&opts)?;
-    println!("      {} pixels processed, {} unchanged, {} failed, {} rows in {:.1} s", r.pixels_done, r.pixels_skipped, r.failed.len(), r.rows, r.seconds);
+    println!(
+        "      {} pixels processed, {} unchanged, {} failed, {} rows in {:.1} s",
+        r.pixels_done,
+        r.pixels_skipped,
+        r.failed.len(),
+        r.rows,
+        r.seconds
+    );
     let f = ard_ingest::finalize(&ard)?;
     println!("      HATS catalogue: {} rows in {} partitions; margin cache {} partitions", f.rows, f.pixels, f.margin_pixels);
     println!("[3/4] example queries (desi-ard sql {} \"...\")", ard.display());
@@ -226,11 +276,22 @@ pub fn demo(dir: &Path, full: bool, templates: Option<&Path>) -> Result<()> {
     }
     println!("[4/4] spectrum plot");
     let rows = q.sql("SELECT targetid FROM catalog WHERE zcat_primary AND zwarn = 0 ORDER BY snr_r DESC LIMIT 1")?;
-    let tid = rows.iter().find(|b| b.num_rows() > 0).map(|b| arrow_array::cast::AsArray::as_primitive::<arrow_array::types::Int64Type>(b.column(0)).value(0));
+    let tid = rows
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .map(|b| arrow_array::cast::AsArray::as_primitive::<arrow_array::types::Int64Type>(b.column(0)).value(0));
     if let Some(tid) = tid {
         if let Some(s) = q.spectrum(tid, None, None)? {
             let png = dir.join(format!("spectrum-{tid}.png"));
-            ard_query::plot::plot_spectrum(&png, &format!("TARGETID {tid}  {} {}  z = {:.4}", s.survey, s.program, s.z), &s.wavelength, &s.flux, &s.ivar, s.z, 3)?;
+            ard_query::plot::plot_spectrum(
+                &png,
+                &format!("TARGETID {tid}  {} {}  z = {:.4}", s.survey, s.program, s.z),
+                &s.wavelength,
+                &s.flux,
+                &s.ivar,
+                s.z,
+                3,
+            )?;
             println!("      wrote {} (desi-ard spectrum {} {tid} --png ...)", png.display(), ard.display());
         }
     }

@@ -22,7 +22,17 @@ fn sample() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let d = tempfile::tempdir().unwrap();
-        let (ok, out) = run(&["simulate", d.path().join("raw").to_str().unwrap(), "--objects", "60", "--pixels", "27244,27245,27246,27247", "--seed", "5", "--quiet"]);
+        let (ok, out) = run(&[
+            "simulate",
+            d.path().join("raw").to_str().unwrap(),
+            "--objects",
+            "60",
+            "--pixels",
+            "27244,27245,27246,27247",
+            "--seed",
+            "5",
+            "--quiet",
+        ]);
         assert!(ok, "{out}");
         d
     })
@@ -48,7 +58,13 @@ fn snapshot(root: &Path) -> BTreeMap<String, Vec<u8>> {
             let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
             let mut bytes = std::fs::read(&p).unwrap();
             if rel.ends_with("properties") {
-                bytes = String::from_utf8(bytes).unwrap().lines().filter(|l| !l.starts_with("hats_creation_date")).collect::<Vec<_>>().join("\n").into_bytes();
+                bytes = String::from_utf8(bytes)
+                    .unwrap()
+                    .lines()
+                    .filter(|l| !l.starts_with("hats_creation_date"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+                    .into_bytes();
             }
             out.insert(rel, bytes);
         }
@@ -91,21 +107,49 @@ fn a_changed_pixel_is_reprocessed_and_only_it() {
     let ard = tempfile::tempdir().unwrap();
     let copy = tempfile::tempdir().unwrap();
     // Work on a copy of the raw tree so the shared sample stays untouched.
-    let (ok, out) = run(&["simulate", copy.path().to_str().unwrap(), "--objects", "60", "--pixels", "27244,27245,27246,27247", "--seed", "5", "--quiet"]);
+    let (ok, out) = run(&[
+        "simulate",
+        copy.path().to_str().unwrap(),
+        "--objects",
+        "60",
+        "--pixels",
+        "27244,27245,27246,27247",
+        "--seed",
+        "5",
+        "--quiet",
+    ]);
     assert!(ok, "{out}");
     let a = ard.path().to_str().unwrap();
     assert!(run(&["ingest", copy.path().to_str().unwrap(), a, "--quiet"]).0);
     let before = snapshot(ard.path());
     // Re-simulate with another seed: every coadd changes; then restore all but one pixel.
     let other = tempfile::tempdir().unwrap();
-    assert!(run(&["simulate", other.path().to_str().unwrap(), "--objects", "60", "--pixels", "27244,27245,27246,27247", "--seed", "6", "--quiet"]).0);
+    assert!(
+        run(&[
+            "simulate",
+            other.path().to_str().unwrap(),
+            "--objects",
+            "60",
+            "--pixels",
+            "27244,27245,27246,27247",
+            "--seed",
+            "6",
+            "--quiet"
+        ])
+        .0
+    );
     let inputs = desi_io::layout::discover(copy.path()).unwrap();
-    let changed = inputs.iter().find(|i| i.name.as_ref().is_some_and(|n| n.pixel == 27245 && n.program == "dark")).expect("a dark coadd in 27245");
+    let changed =
+        inputs.iter().find(|i| i.name.as_ref().is_some_and(|n| n.pixel == 27245 && n.program == "dark")).expect("a dark coadd in 27245");
     let name = changed.coadd.strip_prefix(copy.path()).unwrap().to_path_buf();
     let replacement = other.path().join(&name);
     if replacement.exists() {
         std::fs::copy(&replacement, &changed.coadd).unwrap();
-        std::fs::copy(replacement.with_file_name(name.file_name().unwrap().to_str().unwrap().replace("coadd-", "redrock-")), changed.redrock.as_ref().unwrap()).unwrap();
+        std::fs::copy(
+            replacement.with_file_name(name.file_name().unwrap().to_str().unwrap().replace("coadd-", "redrock-")),
+            changed.redrock.as_ref().unwrap(),
+        )
+        .unwrap();
     } else {
         // The other seed put no dark targets there: truncate the file instead (a bad pixel).
         std::fs::write(&changed.coadd, b"SIMPLE  =").unwrap();
@@ -175,7 +219,12 @@ fn three_shards_then_finalize_equal_one_unsharded_run() {
 fn ingests_the_genuine_dr1_and_loa_coadds() {
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/desi");
     let raw = tempfile::tempdir().unwrap();
-    for f in ["coadd-4-80613-thru20210324.fits", "redrock-4-80613-thru20210324.fits", "coadd-special-dark-27247.fits", "redrock-special-dark-27247.fits"] {
+    for f in [
+        "coadd-4-80613-thru20210324.fits",
+        "redrock-4-80613-thru20210324.fits",
+        "coadd-special-dark-27247.fits",
+        "redrock-special-dark-27247.fits",
+    ] {
         std::fs::copy(testdata.join(f), raw.path().join(f)).unwrap();
     }
     let ard = tempfile::tempdir().unwrap();

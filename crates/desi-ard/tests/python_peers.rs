@@ -22,14 +22,18 @@ fn json_field<'a>(json: &'a str, key: &str) -> &'a str {
     let rest = &json[start..];
     let end = if rest.starts_with('[') {
         let mut depth = 0;
-        rest.char_indices().find(|(_, c)| {
-            match c {
-                '[' => depth += 1,
-                ']' => depth -= 1,
-                _ => {}
-            }
-            depth == 0
-        }).unwrap().0 + 1
+        rest.char_indices()
+            .find(|(_, c)| {
+                match c {
+                    '[' => depth += 1,
+                    ']' => depth -= 1,
+                    _ => {}
+                }
+                depth == 0
+            })
+            .unwrap()
+            .0
+            + 1
     } else {
         rest.find([',', '}']).unwrap()
     };
@@ -39,7 +43,10 @@ fn json_field<'a>(json: &'a str, key: &str) -> &'a str {
 #[test]
 fn pyarrow_duckdb_lsdb_and_h5py_agree_with_desi_ard() {
     let Some(python) = std::env::var_os("DESI_ARD_PEER_PYTHON") else {
-        assert!(std::env::var_os("CI").is_none(), "CI must run the Python peer test: DESI_ARD_PEER_PYTHON is unset (scripts/test.sh sets it)");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the Python peer test: DESI_ARD_PEER_PYTHON is unset (scripts/test.sh sets it)"
+        );
         eprintln!("note: DESI_ARD_PEER_PYTHON unset; run scripts/test.sh (it sets up the venv) for the Python peer test");
         return;
     };
@@ -51,7 +58,13 @@ fn pyarrow_duckdb_lsdb_and_h5py_agree_with_desi_ard() {
     run(&["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet"]);
     let a = ard.to_str().unwrap();
     // A cone around the first primary object.
-    let first = run(&["sql", a, "SELECT targetid, target_ra, target_dec FROM catalog WHERE zcat_primary ORDER BY targetid LIMIT 1", "--format", "csv"]);
+    let first = run(&[
+        "sql",
+        a,
+        "SELECT targetid, target_ra, target_dec FROM catalog WHERE zcat_primary ORDER BY targetid LIMIT 1",
+        "--format",
+        "csv",
+    ]);
     let line = first.lines().nth(1).unwrap();
     let parts: Vec<&str> = line.split(',').collect();
     let (tid, ra, dec) = (parts[0], parts[1], parts[2]);
@@ -73,7 +86,13 @@ fn pyarrow_duckdb_lsdb_and_h5py_agree_with_desi_ard() {
     let psz: f64 = json_field(&json, "pyarrow_sum_z").parse().unwrap();
     assert!((sz - psz).abs() < 1e-9 * sz.abs(), "sum z: {sz} vs pyarrow {psz}");
     // DuckDB's GROUP BY equals ours.
-    let groups = run(&["sql", a, "SELECT survey, program, count(*) AS n, avg(z) AS mz FROM catalog GROUP BY survey, program ORDER BY survey, program", "--format", "csv"]);
+    let groups = run(&[
+        "sql",
+        a,
+        "SELECT survey, program, count(*) AS n, avg(z) AS mz FROM catalog GROUP BY survey, program ORDER BY survey, program",
+        "--format",
+        "csv",
+    ]);
     let duck = json_field(&json, "duckdb_groups");
     for l in groups.lines().skip(1) {
         let g: Vec<&str> = l.split(',').collect();
@@ -85,7 +104,13 @@ fn pyarrow_duckdb_lsdb_and_h5py_agree_with_desi_ard() {
         assert!((mz - dmz).abs() < 1e-12, "avg z {mz} vs DuckDB {dmz}");
     }
     // lsdb's cone search equals ours.
-    let ours = run(&["sql", a, &format!("SELECT targetid FROM cone_search({ra}, {dec}, {}) ORDER BY targetid", 1800.0 / 3600.0), "--format", "csv"]);
+    let ours = run(&[
+        "sql",
+        a,
+        &format!("SELECT targetid FROM cone_search({ra}, {dec}, {}) ORDER BY targetid", 1800.0 / 3600.0),
+        "--format",
+        "csv",
+    ]);
     let ours: Vec<&str> = ours.lines().skip(1).collect();
     assert!(!ours.is_empty());
     assert_eq!(json_field(&json, "lsdb_cone_targetids"), format!("[{}]", ours.join(", ")));

@@ -164,16 +164,14 @@ pub fn read_coadd(path: impl AsRef<Path>) -> Result<Coadd> {
         f.move_to(&hdu("WAVELENGTH"))?;
         let (wavelength, wshape) = f.read_image::<f64>()?;
         if wshape.len() != 1 {
-            return Err(DesiIoError::Shape {
-                path: path.into(),
-                hdu: hdu("WAVELENGTH"),
-                expected: "[nwave]".into(),
-                found: wshape,
-            });
+            return Err(DesiIoError::Shape { path: path.into(), hdu: hdu("WAVELENGTH"), expected: "[nwave]".into(), found: wshape });
         }
         let nwave = wavelength.len();
         if wavelength.windows(2).any(|w| !(w[1] > w[0])) {
-            return Err(DesiIoError::Grid { path: path.into(), message: format!("{}: wavelengths not strictly increasing", hdu("WAVELENGTH")) });
+            return Err(DesiIoError::Grid {
+                path: path.into(),
+                message: format!("{}: wavelengths not strictly increasing", hdu("WAVELENGTH")),
+            });
         }
         f.move_to(&hdu("FLUX"))?;
         let (mut flux, s) = f.read_image::<f32>()?;
@@ -224,7 +222,10 @@ pub fn read_coadd(path: impl AsRef<Path>) -> Result<Coadd> {
         cameras.push(Camera { name: cam.to_ascii_lowercase(), wavelength, flux, ivar, mask, resolution, ndiag });
     }
     if cameras.is_empty() {
-        return Err(DesiIoError::Metadata { path: path.into(), message: "no B/R/Z camera HDUs (expected B_WAVELENGTH, B_FLUX, ...)".into() });
+        return Err(DesiIoError::Metadata {
+            path: path.into(),
+            message: "no B/R/Z camera HDUs (expected B_WAVELENGTH, B_FLUX, ...)".into(),
+        });
     }
     for issue in &issues {
         tracing::warn!(file = %path.display(), targetid = issue.targetid, "{}", issue.problem);

@@ -87,10 +87,7 @@ pub fn discover(root: &Path) -> Result<Vec<CoaddInput>> {
         walk(&start, &mut found)?;
     }
     found.sort();
-    Ok(found
-        .into_iter()
-        .map(|coadd| CoaddInput { redrock: redrock_for(&coadd), name: parse_coadd_name(&coadd), coadd })
-        .collect())
+    Ok(found.into_iter().map(|coadd| CoaddInput { redrock: redrock_for(&coadd), name: parse_coadd_name(&coadd), coadd }).collect())
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {

@@ -130,13 +130,8 @@ pub fn summarise(read: &ReadSpectra) -> SpectraSummary {
     });
     let mut per_object: Vec<f64> = (0..b.len())
         .map(|i| {
-            let mut s: Vec<f64> = b
-                .flux_of(i)
-                .iter()
-                .zip(b.ivar_of(i))
-                .filter(|(_, &iv)| iv > 0.0)
-                .map(|(&f, &iv)| f as f64 * (iv as f64).sqrt())
-                .collect();
+            let mut s: Vec<f64> =
+                b.flux_of(i).iter().zip(b.ivar_of(i)).filter(|(_, &iv)| iv > 0.0).map(|(&f, &iv)| f as f64 * (iv as f64).sqrt()).collect();
             if s.is_empty() {
                 return 0.0;
             }

@@ -69,12 +69,13 @@ pub fn coadd_cameras(path: &Path, cameras: &[Camera], nspec: usize) -> Result<Me
     let mut start = vec![0usize; cameras.len()];
     for (ci, cam) in cameras.iter().enumerate() {
         let imin = nearest(&wave, cam.wavelength[0]);
-        if imin + cam.nwave() > wave.len()
-            || cam.wavelength.iter().enumerate().any(|(j, &w)| (w - wave[imin + j]).abs() > TOLERANCE)
-        {
+        if imin + cam.nwave() > wave.len() || cam.wavelength.iter().enumerate().any(|(j, &w)| (w - wave[imin + j]).abs() > TOLERANCE) {
             return Err(DesiIoError::Grid {
                 path: path.into(),
-                message: format!("camera {} wavelength grid is not aligned with the other cameras' (pixel centres differ by > {TOLERANCE} Å)", cam.name),
+                message: format!(
+                    "camera {} wavelength grid is not aligned with the other cameras' (pixel centres differ by > {TOLERANCE} Å)",
+                    cam.name
+                ),
             });
         }
         start[ci] = imin;
@@ -187,11 +188,7 @@ pub fn onto_brz_grid(path: &Path, merged: Merged, nspec: usize, mask_missing: i3
         message: format!("merged grid starts at {first} Å, outside the brz grid (3600–9824 Å at 0.8 Å)"),
     })?;
     let aligned = offset + n <= BRZ_NWAVE
-        && merged
-            .wavelength
-            .iter()
-            .enumerate()
-            .all(|(j, &w)| (w - (BRZ_WAVE_MIN + 0.8 * (offset + j) as f64)).abs() <= TOLERANCE * 10.0);
+        && merged.wavelength.iter().enumerate().all(|(j, &w)| (w - (BRZ_WAVE_MIN + 0.8 * (offset + j) as f64)).abs() <= TOLERANCE * 10.0);
     if !aligned {
         return Err(DesiIoError::Grid {
             path: path.into(),

@@ -78,9 +78,7 @@ impl RedshiftTable {
             }
         }
         let indices = UInt32Array::from(take);
-        arrow_select::take::take_record_batch(&self.table, &indices).map_err(|e| DesiIoError::Metadata {
-            path: self.path.clone(),
-            message: format!("selecting redshift rows: {e}"),
-        })
+        arrow_select::take::take_record_batch(&self.table, &indices)
+            .map_err(|e| DesiIoError::Metadata { path: self.path.clone(), message: format!("selecting redshift rows: {e}") })
     }
 }

@@ -24,8 +24,12 @@ fn reads_the_dr1_sv1_tile_coadd_with_user_program() {
     assert!(msg.contains("coadd-4-80613-thru20210324.fits") && msg.contains("--program"), "{msg}");
     assert!(msg.contains("survey is 'sv1'"), "survey comes from the SV1_* targeting columns: {msg}");
 
-    let r = read_spectra(&data("coadd-4-80613-thru20210324.fits"), Some(&data("redrock-4-80613-thru20210324.fits")), &opts(None, Some("bright")))
-        .unwrap();
+    let r = read_spectra(
+        &data("coadd-4-80613-thru20210324.fits"),
+        Some(&data("redrock-4-80613-thru20210324.fits")),
+        &opts(None, Some("bright")),
+    )
+    .unwrap();
     let b = &r.batch;
     assert_eq!(b.targetid, vec![39633345008634465]);
     assert_eq!((b.survey.as_str(), b.program.as_str()), ("sv1", "bright"));
@@ -45,7 +49,8 @@ fn reads_the_dr1_sv1_tile_coadd_with_user_program() {
 
 #[test]
 fn reads_the_loa_healpix_coadd_where_header_and_fibermap_disagree() {
-    let r = read_spectra(&data("coadd-special-dark-27247.fits"), Some(&data("redrock-special-dark-27247.fits")), &opts(None, None)).unwrap();
+    let r =
+        read_spectra(&data("coadd-special-dark-27247.fits"), Some(&data("redrock-special-dark-27247.fits")), &opts(None, None)).unwrap();
     let b = &r.batch;
     assert_eq!(b.targetid, vec![39089837499744649]);
     // PRIMARY says program 'dark' (the healpix grouping); FIBERMAP says 'tertiary38'.

@@ -105,7 +105,8 @@ pub fn draw_params(pop: Population, web_class: i8, age_universe: f64, rng: &mut 
     } else {
         (rng.range(0.3, 0.9) * max_age, rng.range(3.0, 10.0))
     };
-    let (burst_fraction, burst_age) = if pop == Population::GreenPea { (rng.range(0.03, 0.10), rng.range(0.015, 0.04)) } else { (0.0, 0.0) };
+    let (burst_fraction, burst_age) =
+        if pop == Population::GreenPea { (rng.range(0.03, 0.10), rng.range(0.015, 0.04)) } else { (0.0, 0.0) };
     let metallicity = (0.25 * (log_mass - 10.5) - 0.1 + 0.1 * rng.normal()).clamp(-1.6, 0.2);
     let av = if quiescent {
         rng.range(0.0, 0.3)
@@ -209,11 +210,7 @@ pub fn star_formation(p: &GalaxyParams, ages: &[f64]) -> StarFormation {
     edges[n] = f64::INFINITY;
     let weights: Vec<f64> = (0..n).map(|i| mass(edges[i], edges[i + 1].min(p.sfh_age.max(edges[i])))).collect();
     let s: f64 = weights.iter().sum();
-    StarFormation {
-        weights: weights.iter().map(|w| w / s).collect(),
-        frac_100myr: mass(0.0, 0.1) / s,
-        frac_10myr: mass(0.0, 0.01) / s,
-    }
+    StarFormation { weights: weights.iter().map(|w| w / s).collect(), frac_100myr: mass(0.0, 0.1) / s, frac_10myr: mass(0.0, 0.01) / s }
 }
 
 /// The rest-frame stellar model of one galaxy on the template's optical (and IR)

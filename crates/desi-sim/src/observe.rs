@@ -51,9 +51,8 @@ impl CameraSpec {
     /// Resolution data (NDIAG × npix) for a fibre whose LSF is `scale` × nominal.
     pub fn resolution(&self, scale: f64) -> Vec<f32> {
         let n = self.npix as f64;
-        let s: Vec<f64> = (0..self.npix)
-            .map(|i| scale * (self.sigma_pix.0 + (self.sigma_pix.1 - self.sigma_pix.0) * i as f64 / (n - 1.0)))
-            .collect();
+        let s: Vec<f64> =
+            (0..self.npix).map(|i| scale * (self.sigma_pix.0 + (self.sigma_pix.1 - self.sigma_pix.0) * i as f64 / (n - 1.0))).collect();
         gaussian_resolution(&s, NDIAG)
     }
 }
@@ -127,7 +126,8 @@ pub fn fibre_fraction(r_half_arcsec: f64) -> f64 {
 /// Error function (Abramowitz & Stegun 1964, 7.1.26; |ε| < 1.5e-7).
 pub fn erf(x: f64) -> f64 {
     let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
-    let y = 1.0 - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t + 0.254_829_592) * t * (-x * x).exp();
+    let y =
+        1.0 - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t + 0.254_829_592) * t * (-x * x).exp();
     if x >= 0.0 {
         y
     } else {

@@ -211,7 +211,14 @@ struct SpectrumRow {
 /// Photometric 1σ errors, nanomaggies (≈ Legacy Surveys DR9 depths).
 const PHOT_SIGMA: [f64; 5] = [0.03, 0.04, 0.08, 0.4, 1.2];
 
-fn observe_row(lib: &SspLibrary, cfg: &SimConfig, t: &Target, index: usize, program: &str, stream: u64) -> (SpectrumRow, Observed, f64, f64) {
+fn observe_row(
+    lib: &SspLibrary,
+    cfg: &SimConfig,
+    t: &Target,
+    index: usize,
+    program: &str,
+    stream: u64,
+) -> (SpectrumRow, Observed, f64, f64) {
     let mut rng = Rng::new(cfg.seed ^ 0xA5A5_0000, stream);
     let model = stellar_model(lib, &t.params);
     let fibre_scale = 1.0 + 0.03 * rng.normal();
@@ -284,7 +291,10 @@ fn fibermap(targets: &[Target], rows: &[SpectrumRow], program: &str) -> Result<R
     push(field("TARGET_RA", DataType::Float64, "deg"), Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| t(r).ra))));
     push(field("TARGET_DEC", DataType::Float64, "deg"), Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| t(r).dec))));
     push(field("OBJTYPE", DataType::Utf8, ""), Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "TGT"))));
-    push(field("BRICKNAME", DataType::Utf8, ""), Arc::new(StringArray::from_iter_values(rows.iter().map(|r| brickname(t(r).ra, t(r).dec)))));
+    push(
+        field("BRICKNAME", DataType::Utf8, ""),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| brickname(t(r).ra, t(r).dec)))),
+    );
     push(
         field("MORPHTYPE", DataType::Utf8, ""),
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| match t(r).params.population {
@@ -301,12 +311,21 @@ fn fibermap(targets: &[Target], rows: &[SpectrumRow], program: &str) -> Result<R
         push(field(&format!("FLUX_IVAR_{band}"), DataType::Float32, "nanomaggy^-2"), f32_col(rows.iter().map(|r| r.photometry_ivar[k])));
     }
     for (k, band) in ["G", "R", "Z"].iter().enumerate() {
-        push(field(&format!("FIBERFLUX_{band}"), DataType::Float32, "nanomaggy"), f32_col(rows.iter().map(|r| r.photometry[k] * r.fibre_fraction)));
+        push(
+            field(&format!("FIBERFLUX_{band}"), DataType::Float32, "nanomaggy"),
+            f32_col(rows.iter().map(|r| r.photometry[k] * r.fibre_fraction)),
+        );
     }
     for (k, band) in ["G", "R", "Z"].iter().enumerate() {
-        push(field(&format!("FIBERTOTFLUX_{band}"), DataType::Float32, "nanomaggy"), f32_col(rows.iter().map(|r| r.photometry[k] * r.fibre_fraction)));
+        push(
+            field(&format!("FIBERTOTFLUX_{band}"), DataType::Float32, "nanomaggy"),
+            f32_col(rows.iter().map(|r| r.photometry[k] * r.fibre_fraction)),
+        );
     }
-    push(field("SERSIC", DataType::Float32, ""), f32_col(rows.iter().map(|r| if t(r).params.population == Population::Lrg { 4.0 } else { 1.0 })));
+    push(
+        field("SERSIC", DataType::Float32, ""),
+        f32_col(rows.iter().map(|r| if t(r).params.population == Population::Lrg { 4.0 } else { 1.0 })),
+    );
     push(
         field("SHAPE_R", DataType::Float32, "arcsec"),
         f32_col(rows.iter().map(|r| {
@@ -514,7 +533,15 @@ pub fn simulate(lib: &SspLibrary, cfg: &SimConfig, out: &Path, progress: &(dyn F
             .iter()
             .enumerate()
             .map(|(ci, spec)| {
-                let mut cam = Camera { name: spec.name.into(), wavelength: spec.wavelength(), flux: vec![], ivar: vec![], mask: vec![], resolution: vec![], ndiag: NDIAG };
+                let mut cam = Camera {
+                    name: spec.name.into(),
+                    wavelength: spec.wavelength(),
+                    flux: vec![],
+                    ivar: vec![],
+                    mask: vec![],
+                    resolution: vec![],
+                    ndiag: NDIAG,
+                };
                 for r in &rows {
                     let (f, iv, m, res) = &r.cameras[ci];
                     cam.flux.extend_from_slice(f);
@@ -556,7 +583,10 @@ pub fn simulate(lib: &SspLibrary, cfg: &SimConfig, out: &Path, progress: &(dyn F
         let z = redshifts(&targets, &rows)?;
         let tsnr2 = RecordBatch::try_new(
             Arc::new(Schema::new(vec![field("TARGETID", DataType::Int64, ""), field("TSNR2_LRG", DataType::Float32, "")])),
-            vec![Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| targets[r.index].targetid))), f32_col(rows.iter().map(|r| r.tsnr2))],
+            vec![
+                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| targets[r.index].targetid))),
+                f32_col(rows.iter().map(|r| r.tsnr2)),
+            ],
         )?;
         write_redrock(&desi_io::layout::redrock_path(out, SURVEY, program, *pixel), &primary, &z, &fm, Some(&efm), Some(&tsnr2))?;
         coadds.push(coadd);

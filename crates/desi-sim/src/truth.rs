@@ -71,7 +71,11 @@ pub fn write_truth(path: &Path, truths: &[Truth]) -> Result<(), SimError> {
     let u = |n: &str| COLUMNS.iter().find(|c| c.0 == n).map(|c| c.1).unwrap_or("");
     push("targetid", "", Arc::new(Int64Array::from_iter_values(truths.iter().map(|t| t.target.targetid))));
     push("sim_class", u("sim_class"), Arc::new(StringArray::from_iter_values(truths.iter().map(|t| t.target.params.population.name()))));
-    push("is_green_pea", "", Arc::new(BooleanArray::from(truths.iter().map(|t| t.target.params.population == Population::GreenPea).collect::<Vec<_>>())));
+    push(
+        "is_green_pea",
+        "",
+        Arc::new(BooleanArray::from(truths.iter().map(|t| t.target.params.population == Population::GreenPea).collect::<Vec<_>>())),
+    );
     push("programs", u("programs"), Arc::new(StringArray::from_iter_values(truths.iter().map(|t| t.target.programs.join(",")))));
     push("healpix", u("healpix"), Arc::new(Int64Array::from_iter_values(truths.iter().map(|t| t.target.pixel))));
     push("target_ra", "deg", f64s(truths, |t| t.target.ra));

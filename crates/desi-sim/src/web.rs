@@ -103,10 +103,7 @@ impl Web {
 
     /// Distance (Mpc) from `p` to the nearest filament axis.
     pub fn distance_to_filament(&self, p: [f64; 3]) -> f64 {
-        self.filaments
-            .iter()
-            .map(|&[a, b]| point_segment_distance(p, self.nodes[a], self.nodes[b]))
-            .fold(f64::INFINITY, f64::min)
+        self.filaments.iter().map(|&[a, b]| point_segment_distance(p, self.nodes[a], self.nodes[b])).fold(f64::INFINITY, f64::min)
     }
 
     /// Draws one galaxy position from component `class`; `None` when the draw falls
@@ -116,7 +113,11 @@ impl Web {
             KNOT => {
                 // Knots are nodes where filaments meet; isolated nodes host none.
                 let connected: Vec<usize> = (0..self.nodes.len()).filter(|&i| self.filaments.iter().any(|f| f.contains(&i))).collect();
-                let c = if connected.is_empty() { self.nodes[rng.below(self.nodes.len())] } else { self.nodes[connected[rng.below(connected.len())]] };
+                let c = if connected.is_empty() {
+                    self.nodes[rng.below(self.nodes.len())]
+                } else {
+                    self.nodes[connected[rng.below(connected.len())]]
+                };
                 [c[0] + KNOT_SIGMA * rng.normal(), c[1] + KNOT_SIGMA * rng.normal(), c[2] + KNOT_SIGMA * rng.normal()]
             }
             FILAMENT if !self.filaments.is_empty() => {
@@ -151,9 +152,7 @@ impl Web {
             }
             _ => {
                 let p = fp.uniform_point(rng);
-                if self.distance_to_filament(p) < VOID_CLEARANCE
-                    || self.nodes.iter().any(|&c| norm(sub(p, c)) < VOID_CLEARANCE)
-                {
+                if self.distance_to_filament(p) < VOID_CLEARANCE || self.nodes.iter().any(|&c| norm(sub(p, c)) < VOID_CLEARANCE) {
                     return None;
                 }
                 p

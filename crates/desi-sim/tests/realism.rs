@@ -35,7 +35,8 @@ fn line_fluxes_integrated_from_noiseless_spectra_match_the_input() {
     let with = observe(&lib, &p, &model, z, 1.0, ObserveOptions::default());
     let without = observe(&lib, &p, &model, z, 1.0, ObserveOptions { lines: false, ..Default::default() });
     // Blends closer than the window are summed: the [OII] doublet.
-    let groups: Vec<Vec<usize>> = vec![vec![0, 1], vec![3], vec![4], vec![5], vec![6], vec![7], vec![8], vec![9], vec![10], vec![11], vec![12]];
+    let groups: Vec<Vec<usize>> =
+        vec![vec![0, 1], vec![3], vec![4], vec![5], vec![6], vec![7], vec![8], vec![9], vec![10], vec![11], vec![12]];
     for g in groups {
         let centre = LINES[g[0]].1 * (1.0 + z);
         let expected: f64 = g.iter().map(|&k| with.line_flux[k]).sum::<f64>() * with.fibre_fraction;

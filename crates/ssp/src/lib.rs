@@ -171,7 +171,12 @@ impl SspLibrary {
         f.write_image("FLUX_IR", &[nm, na, self.wave_ir.len()], &self.flux_ir, &[])?;
         f.write_image("AGES", &[na], &self.ages_gyr, &[Key::str("BUNIT", "Gyr", "")])?;
         f.write_image("METALS", &[nm], &self.metals, &[Key::str("BUNIT", "dex", "[M/H]")])?;
-        f.write_image("MASS_SURVIVING", &[nm, na], &self.surviving_mass, &[Key::str("BUNIT", "Msun/Msun", "stars+remnants per mass formed")])?;
+        f.write_image(
+            "MASS_SURVIVING",
+            &[nm, na],
+            &self.surviving_mass,
+            &[Key::str("BUNIT", "Msun/Msun", "stars+remnants per mass formed")],
+        )?;
         f.close()?;
         std::fs::rename(&tmp, path).map_err(|e| SspError::Input { path: path.into(), message: e.to_string() })
     }
@@ -247,7 +252,12 @@ pub fn build_from_miles(miles_dir: &Path, out: &Path) -> Result<BuildReport> {
         v.dedup_by(|a, b| (*a - *b).abs() < 1e-6);
     }
     if files.len() != metals.len() * ages.len() || files.is_empty() {
-        return Err(input(format!("expected a full grid of E-MILES SSP files, found {} for {} ages × {} metallicities", files.len(), ages.len(), metals.len())));
+        return Err(input(format!(
+            "expected a full grid of E-MILES SSP files, found {} for {} ages × {} metallicities",
+            files.len(),
+            ages.len(),
+            metals.len()
+        )));
     }
     let masses = read_mass_table(miles_dir)?;
     let (nm, na) = (metals.len(), ages.len());
