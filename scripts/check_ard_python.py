@@ -15,6 +15,8 @@ ard, ra, dec, radius, tid = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]),
 out = {}
 out["hats_valid_collection"] = bool(is_valid_catalog(f"{ard}/catalog", strict=True))
 out["hats_valid_catalog"] = bool(is_valid_catalog(f"{ard}/catalog/desi_ard", strict=True))
+out["hats_valid_exposures"] = bool(is_valid_catalog(f"{ard}/exposures", strict=True))
+out["lsdb_exposure_rows"] = int(len(lsdb.read_hats(f"{ard}/exposures").compute()))
 t = pq.read_table(f"{ard}/catalog/desi_ard/dataset")
 out["pyarrow_rows"] = t.num_rows
 out["pyarrow_sum_z"] = float(np.nansum(t.column("z").to_numpy(zero_copy_only=False)))

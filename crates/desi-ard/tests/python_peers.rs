@@ -78,6 +78,9 @@ fn pyarrow_duckdb_lsdb_and_h5py_agree_with_desi_ard() {
     assert_eq!(json_field(&json, "hats_valid_collection"), "true", "{json}");
     assert_eq!(json_field(&json, "hats_valid_catalog"), "true", "{json}");
     assert_eq!(json_field(&json, "lsdb_margin"), "true", "the 10\" margin cache must be found by lsdb: {json}");
+    assert_eq!(json_field(&json, "hats_valid_exposures"), "true", "{json}");
+    let nexp = run(&["sql", a, "SELECT count(*) AS n FROM exposures", "--format", "csv"]);
+    assert_eq!(json_field(&json, "lsdb_exposure_rows"), nexp.lines().nth(1).unwrap());
     let count = run(&["sql", a, "SELECT count(*) AS n, sum(z) AS sz FROM catalog", "--format", "csv"]);
     let vals: Vec<&str> = count.lines().nth(1).unwrap().split(',').collect();
     assert_eq!(json_field(&json, "pyarrow_rows"), vals[0]);
