@@ -350,34 +350,10 @@ pub fn exposure_rows(batch: &SpectrumBatch, exp: &RecordBatch) -> Result<RecordB
         }
         fields.push(f);
         let arr: ArrayRef = match exp.column_by_name(name) {
-            Some(c) => arrow_cast_to(c, &dt).map_err(|e| IngestError::Input(format!("EXP_FIBERMAP {name}: {e}")))?,
+            Some(c) => arrow_cast::cast(c, &dt).map_err(|e| IngestError::Input(format!("EXP_FIBERMAP {name}: {e}")))?,
             None => arrow_array::new_null_array(&dt, n),
         };
         cols.push(arr);
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| IngestError::Input(e.to_string()))
-}
-
-fn arrow_cast_to(a: &ArrayRef, dt: &DataType) -> Result<ArrayRef, arrow_schema::ArrowError> {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::*;
-    if a.data_type() == dt {
-        return Ok(a.clone());
-    }
-    let as_f64: Vec<f64> = match a.data_type() {
-        DataType::Int16 => a.as_primitive::<Int16Type>().values().iter().map(|&x| x as f64).collect(),
-        DataType::Int32 => a.as_primitive::<Int32Type>().values().iter().map(|&x| x as f64).collect(),
-        DataType::Int64 => a.as_primitive::<Int64Type>().values().iter().map(|&x| x as f64).collect(),
-        DataType::UInt8 => a.as_primitive::<UInt8Type>().values().iter().map(|&x| x as f64).collect(),
-        DataType::Float32 => a.as_primitive::<Float32Type>().values().iter().map(|&x| x as f64).collect(),
-        DataType::Float64 => a.as_primitive::<Float64Type>().values().to_vec(),
-        other => return Err(arrow_schema::ArrowError::CastError(format!("cannot convert {other} to {dt}"))),
-    };
-    Ok(match dt {
-        DataType::Int16 => Arc::new(arrow_array::Int16Array::from_iter_values(as_f64.iter().map(|&x| x as i16))),
-        DataType::Int32 => Arc::new(arrow_array::Int32Array::from_iter_values(as_f64.iter().map(|&x| x as i32))),
-        DataType::Float32 => Arc::new(arrow_array::Float32Array::from_iter_values(as_f64.iter().map(|&x| x as f32))),
-        DataType::Float64 => Arc::new(arrow_array::Float64Array::from(as_f64)),
-        other => return Err(arrow_schema::ArrowError::CastError(format!("unsupported target {other}"))),
-    })
 }

@@ -411,7 +411,7 @@ fn up_to_date(layout: &ArdLayout, pixel: u64, inputs: &[PixelInput], config: &st
     wanted.sort();
     wanted.dedup();
     let recorded: Vec<String> = rec.inputs.iter().map(|i| i.path.clone()).collect();
-    wanted == recorded && rec.inputs.iter().all(input_unchanged) && rec.outputs_intact(layout)
+    wanted == recorded && rec.outputs_present(layout) && rec.inputs.iter().all(input_unchanged)
 }
 
 /// Runs ingest (without finalize; see [`finalize`]).

@@ -117,3 +117,23 @@ pub fn read_parquet(path: &Path) -> Result<RecordBatch, StoreError> {
     let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(StoreError::arrow)?;
     arrow_select::concat::concat_batches(&schema, &batches).map_err(StoreError::arrow)
 }
+
+/// Reads one Int64 column of a Parquet file (only that column's pages are decoded);
+/// `None` when the file has no such column.
+pub fn read_i64_column(path: &Path, name: &str) -> Result<Option<Vec<i64>>, StoreError> {
+    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| StoreError::parquet(path, e))?;
+    let descr = builder.metadata().file_metadata().schema_descr_ptr();
+    let Some(idx) = descr.columns().iter().position(|c| c.name() == name) else { return Ok(None) };
+    let mask = parquet::arrow::ProjectionMask::leaves(&descr, [idx]);
+    let reader = builder.with_projection(mask).build().map_err(|e| StoreError::parquet(path, e))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(StoreError::arrow)?;
+        match batch.column(0).as_any().downcast_ref::<Int64Array>() {
+            Some(a) => out.extend_from_slice(a.values()),
+            None => return Err(StoreError::Schema(format!("{}: column {name} is not Int64", path.display()))),
+        }
+    }
+    Ok(Some(out))
+}

@@ -23,7 +23,7 @@ use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataBuilder, ParquetMe
 use parquet::file::statistics::Statistics;
 
 use crate::atomic::{commit, temporary_for, write_atomic};
-use crate::catalog::{read_parquet, write_parquet, write_schema_only, HEALPIX29};
+use crate::catalog::{read_i64_column, read_parquet, write_parquet, write_schema_only, HEALPIX29};
 use crate::layout::{list_pixel_files, pixel_relpath, PARTITION_ORDER};
 use crate::StoreError;
 
@@ -129,10 +129,9 @@ pub fn finalize_table(dir: &Path, info: &TableInfo) -> Result<TableSummary, Stor
             row_groups.push(rg2);
         }
         // Sky map: row counts per order-8 pixel, from the _healpix_29 column.
-        let batch = read_parquet(path)?;
-        if let Some(h) = batch.column_by_name(HEALPIX29).and_then(|c| c.as_any().downcast_ref::<Int64Array>()) {
-            for v in h.values() {
-                *skymap.entry((*v as u64) >> (2 * (29 - SKYMAP_ORDER as u32))).or_default() += 1;
+        if let Some(h) = read_i64_column(path, HEALPIX29)? {
+            for v in h {
+                *skymap.entry((v as u64) >> (2 * (29 - SKYMAP_ORDER as u32))).or_default() += 1;
             }
         }
         if first.is_none() {

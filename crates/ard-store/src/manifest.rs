@@ -143,6 +143,13 @@ impl PixelRecord {
         crate::atomic::write_atomic(&p, &text)
     }
 
+    /// Whether every recorded output is on disk with its recorded size: the cheap check
+    /// of the skip path (outputs only change through atomic renames followed by a new
+    /// record, so a size mismatch means someone else touched them).
+    pub fn outputs_present(&self, layout: &ArdLayout) -> bool {
+        self.outputs.iter().all(|o| std::fs::metadata(layout.root.join(&o.path)).map(|m| m.len() == o.size).unwrap_or(false))
+    }
+
     /// Whether the outputs on disk are still the ones recorded (size, then hash).
     pub fn outputs_intact(&self, layout: &ArdLayout) -> bool {
         self.outputs.iter().all(|o| {

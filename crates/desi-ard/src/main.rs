@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 
 mod summary;
 
@@ -222,16 +221,7 @@ fn run(cli: Cli) -> Result<()> {
                 cfg.pixels = p;
             }
             let t0 = Instant::now();
-            let bar = if quiet { ProgressBar::hidden() } else { ProgressBar::new(0) };
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} simulating [{bar:30}] {pos}/{len} pixel files  {elapsed} (ETA {eta})")?
-                    .progress_chars("=> "),
-            );
-            let summary = desi_sim::simulate(&lib, &cfg, &out, &|done, total| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
-            })?;
-            bar.finish_and_clear();
+            let summary = summary::simulate_with_progress(&lib, &cfg, &out, quiet)?;
             println!(
                 "simulated {} galaxies ({} Green-Pea-like) as {} spectra in {} coadd files under {} in {:.1} s",
                 summary.n_targets,

@@ -220,13 +220,7 @@ pub fn demo(dir: &Path, full: bool, templates: Option<&Path>) -> Result<()> {
     if !raw.join("truth/truth.parquet").exists() {
         println!("[1/4] simulating the built-in sample into {} (E-MILES galaxies in a mock cosmic web)", raw.display());
         let lib = ssp::SspLibrary::locate_and_load(templates)?;
-        let cfg = desi_sim::SimConfig::default();
-        let bar = indicatif::ProgressBar::new(0);
-        let s = desi_sim::simulate(&lib, &cfg, &raw, &|d, t| {
-            bar.set_length(t as u64);
-            bar.set_position(d as u64);
-        })?;
-        bar.finish_and_clear();
+        let s = simulate_with_progress(&lib, &desi_sim::SimConfig::default(), &raw, false)?;
         println!(
             "      {} galaxies ({} Green-Pea-like), {} spectra in {} coadds",
             s.n_targets,
@@ -297,4 +291,19 @@ pub fn demo(dir: &Path, full: bool, templates: Option<&Path>) -> Result<()> {
     }
     println!("demo finished in {:.0} s. Try: desi-ard info {}", t0.elapsed().as_secs_f64(), ard.display());
     Ok(())
+}
+
+/// Runs the simulator with a progress bar over the pixel files (hidden when `quiet`).
+pub fn simulate_with_progress(lib: &ssp::SspLibrary, cfg: &desi_sim::SimConfig, out: &Path, quiet: bool) -> Result<desi_sim::SimSummary> {
+    let bar = if quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(0) };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} simulating [{bar:30}] {pos}/{len} pixel files  {elapsed} (ETA {eta})")?
+            .progress_chars("=> "),
+    );
+    let summary = desi_sim::simulate(lib, cfg, out, &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    Ok(summary)
 }
