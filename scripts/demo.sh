@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$(bash scripts/ensure-cmake.sh):$PATH"
+bash scripts/heal-build-cache.sh "${CARGO_TARGET_DIR:-target}"
 cargo build --release -p desi-ard
 BIN="${CARGO_TARGET_DIR:-target}/release/desi-ard"
 bash scripts/setup.sh "$BIN"
