@@ -1,0 +1,174 @@
+//! `ard-physics` owns the per-object spectral physics of the ARD: the absorption
+//! indices Dn4000 and HδA ([`indices`]) and a clean-room, pPXF-style full-spectrum fit
+//! of stellar kinematics and emission lines ([`fit`]) against the E-MILES templates of
+//! the `ssp` crate. [`PhysicsStage`] runs both inside `ingest` and writes the columns
+//! listed by [`PhysicsStage::columns`]; [`measure`] does one object.
+//!
+//! How the pieces fit: [`prepare`] turns a camera-merged DESI spectrum (vacuum,
+//! observed) into a rest-frame, air-wavelength spectrum on a ln λ grid with its
+//! line-spread function; [`templates`] brings the SSPs to that grid and resolution
+//! and into Fourier space; [`fit`] finds the LOSVDs, template weights, multiplicative
+//! polynomial and gas fluxes ([`losvd`], [`linalg`], [`lines`]); the indices are then
+//! measured on the spectrum minus the fitted gas emission.
+//!
+//! pPXF itself (Cappellari's code) is licensed for non-commercial use without
+//! redistribution; it is used only as a comparison peer (`scripts/peers/ppxf_fit.py`).
+#![deny(missing_docs)]
+
+pub mod fit;
+pub mod indices;
+pub mod linalg;
+pub mod lines;
+pub mod losvd;
+pub mod prepare;
+mod stage;
+pub mod templates;
+
+pub use fit::{FitConfig, FitResult};
+pub use stage::PhysicsStage;
+
+use ard_core::cosmology::C_KM_S;
+use ssp::SspLibrary;
+
+use crate::indices::{Measured, RestSpectrum};
+
+/// Why an object has no (or only partial) physics measurements: the `physics_status`
+/// column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Everything measured.
+    Ok,
+    /// SPECTYPE is not GALAXY (stars and QSOs are not fitted with galaxy templates).
+    NotGalaxy,
+    /// No redshift for the object.
+    NoRedshift,
+    /// Redrock flagged the redshift (ZWARN ≠ 0).
+    BadRedshift,
+    /// The rest-frame range falls outside the templates.
+    RedshiftOutOfRange,
+    /// No usable pixel.
+    NoGoodPixels,
+    /// The fit failed; indices (if any) are on the spectrum without gas subtraction.
+    FitFailed(String),
+}
+
+impl Status {
+    /// The code written to the catalogue.
+    pub fn code(&self) -> String {
+        match self {
+            Status::Ok => "ok".into(),
+            Status::NotGalaxy => "not_galaxy".into(),
+            Status::NoRedshift => "no_redshift".into(),
+            Status::BadRedshift => "zwarn".into(),
+            Status::RedshiftOutOfRange => "z_out_of_range".into(),
+            Status::NoGoodPixels => "no_good_pixels".into(),
+            Status::FitFailed(why) => format!("fit_failed: {why}"),
+        }
+    }
+}
+
+/// One object's input: the merged spectrum and its redshift row.
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectInput<'a> {
+    /// Observed vacuum wavelengths, Å.
+    pub wave: &'a [f64],
+    /// Flux, 1e-17 erg/s/cm²/Å.
+    pub flux: &'a [f32],
+    /// Inverse variance.
+    pub ivar: &'a [f32],
+    /// Mask (0 = good).
+    pub mask: &'a [i32],
+    /// Resolution diagonals (`ndiag × nwave`).
+    pub resolution: &'a [f32],
+    /// Number of diagonals.
+    pub ndiag: usize,
+    /// Redshift, if any.
+    pub z: Option<f64>,
+    /// Redrock SPECTYPE, if known.
+    pub spectype: Option<&'a str>,
+    /// Redrock ZWARN, if known.
+    pub zwarn: Option<i64>,
+}
+
+/// Everything measured for one object.
+#[derive(Debug, Clone)]
+pub struct Measurement {
+    /// Outcome.
+    pub status: Status,
+    /// Dn4000.
+    pub dn4000: Option<Measured>,
+    /// HδA, Å.
+    pub hdelta_a: Option<Measured>,
+    /// The full-spectrum fit.
+    pub fit: Option<FitResult>,
+}
+
+impl Measurement {
+    fn empty(status: Status) -> Self {
+        Measurement { status, dn4000: None, hdelta_a: None, fit: None }
+    }
+}
+
+/// Log pixels of template margin: the LOSVD's reach at the bounds of the fit.
+fn margin_for(cfg: &FitConfig, velscale: f64) -> usize {
+    ((cfg.v_bound + 6.0 * cfg.sigma_bounds.1) / velscale).ceil() as usize + 4
+}
+
+/// Measures one object (see the crate docs).
+pub fn measure(lib: &SspLibrary, cfg: &FitConfig, obj: &ObjectInput) -> Measurement {
+    if let Some(t) = obj.spectype {
+        if !t.trim().eq_ignore_ascii_case("GALAXY") {
+            return Measurement::empty(Status::NotGalaxy);
+        }
+    }
+    let Some(z) = obj.z.filter(|z| z.is_finite()) else {
+        return Measurement::empty(Status::NoRedshift);
+    };
+    if obj.zwarn.is_some_and(|w| w != 0) {
+        return Measurement::empty(Status::BadRedshift);
+    }
+    if !(-0.01..=1.5).contains(&z) {
+        return Measurement::empty(Status::RedshiftOutOfRange);
+    }
+    let spec = match prepare::prepare(obj.wave, obj.flux, obj.ivar, obj.mask, obj.resolution, obj.ndiag, z) {
+        Ok(s) => s,
+        Err(prepare::PrepareProblem::NoGoodPixels) => return Measurement::empty(Status::NoGoodPixels),
+        Err(prepare::PrepareProblem::Shape(s)) => return Measurement::empty(Status::FitFailed(s)),
+    };
+    let margin = margin_for(cfg, spec.velscale());
+    let (status, fit) = match templates::prepare_templates(lib, &spec, margin) {
+        Err(_) => return Measurement::empty(Status::RedshiftOutOfRange),
+        Ok(tpl) => match fit::fit(&spec, &tpl, cfg) {
+            Ok(f) => (Status::Ok, Some(f)),
+            Err(fit::FitProblem::TooFewPixels(n)) => (Status::FitFailed(format!("only {n} usable pixels")), None),
+            Err(fit::FitProblem::Singular) => (Status::FitFailed("singular covariance".into()), None),
+        },
+    };
+    // Indices on the spectrum minus the fitted gas emission.
+    let flux: Vec<f64> = match &fit {
+        Some(f) => spec.lin_flux.iter().zip(&f.gas_model_linear).map(|(a, g)| a - g).collect(),
+        None => spec.lin_flux.clone(),
+    };
+    let rest = RestSpectrum { edges: &spec.lin_edges, flux: &flux, var: &spec.lin_var, good: &spec.lin_good };
+    Measurement { status, dn4000: indices::dn4000(&rest).ok(), hdelta_a: indices::hdelta_a(&rest).ok(), fit }
+}
+
+/// Median S/N per 0.8 Å pixel over rest-frame 4000–5500 Å (the definition):
+/// median of flux·√ivar over good pixels, `None` when none is in range.
+pub fn median_snr(wave_vac: &[f64], flux: &[f32], ivar: &[f32], mask: &[i32], z: f64) -> Option<f64> {
+    let mut v: Vec<f64> = (0..wave_vac.len())
+        .filter(|&i| {
+            let rest = wave_vac[i] / (1.0 + z);
+            (4000.0..=5500.0).contains(&rest) && ivar[i] > 0.0 && mask[i] == 0 && flux[i].is_finite()
+        })
+        .map(|i| flux[i] as f64 * (ivar[i] as f64).sqrt())
+        .collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    Some(v[v.len() / 2])
+}
+
+/// Speed of light, km/s (re-exported for users of velocities).
+pub const SPEED_OF_LIGHT: f64 = C_KM_S;

@@ -1,0 +1,165 @@
+//! The physics layer as an ingest [`Stage`].
+
+use std::sync::Arc;
+
+use ard_core::{ColumnSpec, SpectrumBatch, Stage, StageError};
+use arrow_array::{Array, ArrayRef, BooleanArray, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::DataType;
+use rayon::prelude::*;
+use ssp::SspLibrary;
+
+use crate::fit::FitConfig;
+use crate::lines::index_of;
+use crate::{measure, Measurement, ObjectInput};
+
+/// Runs [`measure`] on every object of a batch and writes the physics columns.
+pub struct PhysicsStage {
+    lib: Arc<SspLibrary>,
+    cfg: FitConfig,
+}
+
+impl PhysicsStage {
+    /// A stage with the given templates and fit settings.
+    pub fn new(lib: Arc<SspLibrary>, cfg: FitConfig) -> Self {
+        PhysicsStage { lib, cfg }
+    }
+}
+
+/// Line columns: (column prefix, line name in [`crate::lines::GAS_LINES`], label).
+const LINE_COLUMNS: [(&str, &str, &str); 4] = [
+    ("h_alpha_flux", "Halpha", "Hα 6563"),
+    ("h_beta_flux", "Hbeta", "Hβ 4861"),
+    ("oiii_5007_flux", "[OIII]5007", "[OIII] 5007"),
+    ("nii_6584_flux", "[NII]6583", "[NII] 6584"),
+];
+
+fn f64_column(batch: &RecordBatch, name: &str) -> Option<Vec<Option<f64>>> {
+    let col = batch.column_by_name(name)?;
+    let get = |i: usize| -> Option<f64> {
+        if col.is_null(i) {
+            return None;
+        }
+        if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
+            return Some(a.value(i));
+        }
+        col.as_any().downcast_ref::<Float32Array>().map(|a| a.value(i) as f64)
+    };
+    Some((0..batch.num_rows()).map(get).collect())
+}
+
+fn i64_column(batch: &RecordBatch, name: &str) -> Option<Vec<Option<i64>>> {
+    let col = batch.column_by_name(name)?;
+    let get = |i: usize| -> Option<i64> {
+        if col.is_null(i) {
+            return None;
+        }
+        let any = col.as_any();
+        if let Some(a) = any.downcast_ref::<Int64Array>() {
+            return Some(a.value(i));
+        }
+        if let Some(a) = any.downcast_ref::<Int32Array>() {
+            return Some(a.value(i) as i64);
+        }
+        any.downcast_ref::<Int16Array>().map(|a| a.value(i) as i64)
+    };
+    Some((0..batch.num_rows()).map(get).collect())
+}
+
+fn str_column(batch: &RecordBatch, name: &str) -> Option<Vec<Option<String>>> {
+    let col = batch.column_by_name(name)?;
+    let a = col.as_any().downcast_ref::<StringArray>()?;
+    Some((0..batch.num_rows()).map(|i| if a.is_null(i) { None } else { Some(a.value(i).to_string()) }).collect())
+}
+
+impl Stage for PhysicsStage {
+    fn name(&self) -> &str {
+        "physics"
+    }
+
+    fn version(&self) -> String {
+        let c = &self.cfg;
+        format!(
+            "physics-1 mdegree={} gh={} clip={} v={} sigma={:?} start={:?} dchi2={} iter={} templates={}x{}",
+            c.mdegree,
+            c.gauss_hermite,
+            c.clip_sigma,
+            c.v_bound,
+            c.sigma_bounds,
+            c.start_sigma,
+            c.min_dchi2_sigma,
+            c.max_iter,
+            self.lib.ages_gyr.len(),
+            self.lib.metals.len()
+        )
+    }
+
+    fn columns(&self) -> Vec<ColumnSpec> {
+        let f = DataType::Float32;
+        let mut v = vec![
+            ColumnSpec::new("dn4000", f.clone(), "", "4000 Å break, Balogh et al. 1999 narrow definition (uniform F_ν means, air), after subtracting the fitted gas model"),
+            ColumnSpec::new("dn4000_err", f.clone(), "", "1σ error of dn4000 from ivar"),
+            ColumnSpec::new("hdelta_a", f.clone(), "Angstrom", "HδA equivalent width, Worthey & Ottaviani 1997 (air bands), after subtracting the fitted gas model"),
+            ColumnSpec::new("hdelta_a_err", f.clone(), "Angstrom", "1σ error of hdelta_a from ivar"),
+            ColumnSpec::new("vel_disp", f.clone(), "km/s", "stellar velocity dispersion, clean-room pPXF-style fit to E-MILES (resolution difference corrected in quadrature); trust only where vel_disp_ok"),
+            ColumnSpec::new("vel_disp_err", f.clone(), "km/s", "formal 1σ error of vel_disp"),
+            ColumnSpec::new("vel_disp_ok", DataType::Boolean, "", "vel_disp is constrained: Δχ² ≥ 25 against a fit without broadening and not at a bound"),
+            ColumnSpec::new("v_gas", f.clone(), "km/s", "velocity of the Balmer emission lines (forbidden lines if no Balmer line is covered) relative to the redrock redshift"),
+            ColumnSpec::new("v_gas_err", f.clone(), "km/s", "formal 1σ error of v_gas"),
+        ];
+        for (col, _, label) in LINE_COLUMNS {
+            v.push(ColumnSpec::new(col, f.clone(), "1e-17 erg/s/cm2", &format!("{label} emission-line flux, observed frame, from the Gaussian gas template weight")));
+            v.push(ColumnSpec::new(&format!("{col}_err"), f.clone(), "1e-17 erg/s/cm2", &format!("formal 1σ error of the {label} flux")));
+        }
+        v.push(ColumnSpec::new("fit_chi2_dof", f.clone(), "", "χ²/degrees of freedom of the full-spectrum fit"));
+        v.push(ColumnSpec::new("physics_status", DataType::Utf8, "", "ok, or why the physics columns are null: not_galaxy, no_redshift, zwarn, z_out_of_range, no_good_pixels, fit_failed: …"));
+        v
+    }
+
+    fn compute(&self, batch: &SpectrumBatch) -> Result<Vec<ArrayRef>, StageError> {
+        let n = batch.len();
+        let (z, spectype, zwarn) = match &batch.redshifts {
+            Some(rs) => (f64_column(rs, "Z"), str_column(rs, "SPECTYPE"), i64_column(rs, "ZWARN")),
+            None => (None, None, None),
+        };
+        let results: Vec<Measurement> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let obj = ObjectInput {
+                    wave: &batch.wavelength,
+                    flux: batch.flux_of(i),
+                    ivar: batch.ivar_of(i),
+                    mask: batch.mask_of(i),
+                    resolution: batch.resolution_of(i),
+                    ndiag: batch.ndiag,
+                    z: z.as_ref().and_then(|c| c[i]),
+                    spectype: spectype.as_ref().and_then(|c| c[i].as_deref()),
+                    zwarn: zwarn.as_ref().and_then(|c| c[i]),
+                };
+                measure(&self.lib, &self.cfg, &obj)
+            })
+            .collect();
+        let f32s = |get: &dyn Fn(&Measurement) -> Option<f64>| -> ArrayRef {
+            Arc::new(Float32Array::from(results.iter().map(|m| get(m).filter(|v| v.is_finite()).map(|v| v as f32)).collect::<Vec<_>>()))
+        };
+        let mut cols: Vec<ArrayRef> = vec![
+            f32s(&|m| m.dn4000.map(|x| x.value)),
+            f32s(&|m| m.dn4000.map(|x| x.err)),
+            f32s(&|m| m.hdelta_a.map(|x| x.value)),
+            f32s(&|m| m.hdelta_a.map(|x| x.err)),
+            f32s(&|m| m.fit.as_ref().map(|f| f.sigma_star)),
+            f32s(&|m| m.fit.as_ref().map(|f| f.sigma_star_err)),
+            Arc::new(BooleanArray::from(results.iter().map(|m| m.fit.as_ref().map(|f| f.sigma_star_ok)).collect::<Vec<_>>())),
+            f32s(&|m| m.fit.as_ref().and_then(|f| f.balmer.or(f.forbidden)).map(|k| k.v)),
+            f32s(&|m| m.fit.as_ref().and_then(|f| f.balmer.or(f.forbidden)).map(|k| k.v_err)),
+        ];
+        for (_, name, _) in LINE_COLUMNS {
+            let li = index_of(name);
+            let find = move |m: &Measurement| m.fit.as_ref().and_then(|f| f.lines.iter().find(|l| Some(l.line) == li).copied());
+            cols.push(f32s(&|m| find(m).map(|l| l.flux)));
+            cols.push(f32s(&|m| find(m).map(|l| l.err)));
+        }
+        cols.push(f32s(&|m| m.fit.as_ref().map(|f| f.chi2 / f.dof)));
+        cols.push(Arc::new(StringArray::from(results.iter().map(|m| m.status.code()).collect::<Vec<_>>())));
+        Ok(cols)
+    }
+}
