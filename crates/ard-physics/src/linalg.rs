@@ -62,11 +62,130 @@ pub fn least_squares(a: &[f64], m: usize, cols: &[usize], b: &[f64]) -> Option<V
     }
 }
 
+/// Column-major matrix whose columns may be zero outside a contiguous row range
+/// (the emission-line templates): dot products only run over the overlap, and the
+/// Gram matrix entries are cached.
+pub struct SparseColumns<'a> {
+    a: &'a [f64],
+    m: usize,
+    ranges: Vec<(usize, usize)>,
+    gram: Vec<f64>,
+    n: usize,
+}
+
+impl<'a> SparseColumns<'a> {
+    /// Wraps `a` (m rows, n columns), finding each column's non-zero range.
+    pub fn new(a: &'a [f64], m: usize, n: usize) -> Self {
+        let ranges = (0..n)
+            .map(|j| {
+                let c = &a[j * m..(j + 1) * m];
+                let first = c.iter().position(|&x| x != 0.0).unwrap_or(m);
+                let last = c.iter().rposition(|&x| x != 0.0).map(|p| p + 1).unwrap_or(first);
+                (first, last.max(first))
+            })
+            .collect();
+        SparseColumns { a, m, ranges, gram: vec![f64::NAN; n * n], n }
+    }
+    /// Column j · v.
+    pub fn dot_vec(&self, j: usize, v: &[f64]) -> f64 {
+        let (lo, hi) = self.ranges[j];
+        self.a[j * self.m + lo..j * self.m + hi].iter().zip(&v[lo..hi]).map(|(x, y)| x * y).sum()
+    }
+    /// Column i · column j (cached).
+    pub fn dot(&mut self, i: usize, j: usize) -> f64 {
+        let k = i * self.n + j;
+        if !self.gram[k].is_nan() {
+            return self.gram[k];
+        }
+        let (lo, hi) = (self.ranges[i].0.max(self.ranges[j].0), self.ranges[i].1.min(self.ranges[j].1));
+        let s = if lo < hi {
+            let m = self.m;
+            self.a[i * m + lo..i * m + hi].iter().zip(&self.a[j * m + lo..j * m + hi]).map(|(x, y)| x * y).sum()
+        } else {
+            0.0
+        };
+        self.gram[k] = s;
+        self.gram[j * self.n + i] = s;
+        s
+    }
+    /// Adds `scale` × column j to `v`.
+    pub fn axpy(&self, j: usize, scale: f64, v: &mut [f64]) {
+        let (lo, hi) = self.ranges[j];
+        for (x, c) in v[lo..hi].iter_mut().zip(&self.a[j * self.m + lo..j * self.m + hi]) {
+            *x += scale * c;
+        }
+    }
+    /// Least squares on the columns `cols` by the normal equations, equilibrated
+    /// (unit diagonal) before the Cholesky factorisation; `None` if not positive definite.
+    pub fn solve_normal(&mut self, cols: &[usize], atb: &[f64]) -> Option<Vec<f64>> {
+        let p = cols.len();
+        let d: Vec<f64> = cols.iter().map(|&j| self.dot(j, j).sqrt()).collect();
+        if d.iter().any(|&x| !(x > 0.0)) {
+            return None;
+        }
+        let mut g = vec![0.0; p * p];
+        for i in 0..p {
+            for j in 0..=i {
+                let v = self.dot(cols[i], cols[j]) / (d[i] * d[j]);
+                g[i * p + j] = v;
+                g[j * p + i] = v;
+            }
+        }
+        let rhs: Vec<f64> = (0..p).map(|i| atb[cols[i]] / d[i]).collect();
+        let y = cholesky_solve(&g, p, &rhs, 1e-13)?;
+        Some((0..p).map(|i| y[i] / d[i]).collect())
+    }
+}
+
+/// Cholesky solve of a symmetric matrix with unit-ish diagonal; `None` when a pivot
+/// falls below `tiny` (numerically dependent columns).
+fn cholesky_solve(g: &[f64], p: usize, rhs: &[f64], tiny: f64) -> Option<Vec<f64>> {
+    let mut l = vec![0.0; p * p];
+    for i in 0..p {
+        for j in 0..=i {
+            let mut s = g[i * p + j];
+            for k in 0..j {
+                s -= l[i * p + k] * l[j * p + k];
+            }
+            if i == j {
+                if s <= tiny || !s.is_finite() {
+                    return None;
+                }
+                l[i * p + i] = s.sqrt();
+            } else {
+                l[i * p + j] = s / l[j * p + j];
+            }
+        }
+    }
+    let mut y = rhs.to_vec();
+    for i in 0..p {
+        let mut s = y[i];
+        for k in 0..i {
+            s -= l[i * p + k] * y[k];
+        }
+        y[i] = s / l[i * p + i];
+    }
+    for i in (0..p).rev() {
+        let mut s = y[i];
+        for k in i + 1..p {
+            s -= l[k * p + i] * y[k];
+        }
+        y[i] = s / l[i * p + i];
+    }
+    Some(y)
+}
+
 /// Non-negative least squares: min ‖A x − b‖ subject to x ≥ 0 for the columns listed
 /// in `nonneg`; the other columns are free (never constrained). `warm` is the passive
 /// set of a previous, similar problem: starting from it, a fit that changes little
 /// between calls (as in the Levenberg–Marquardt loop) needs one or two iterations.
+///
+/// The least-squares subproblems use the equilibrated normal equations with a Gram
+/// matrix built only over each column's non-zero rows (cheap for the narrow line
+/// templates), falling back to Householder QR when they are ill-conditioned.
 pub fn nnls(a: &[f64], m: usize, n: usize, b: &[f64], nonneg: &[bool], warm: &[usize]) -> Vec<f64> {
+    let mut cols = SparseColumns::new(a, m, n);
+    let atb: Vec<f64> = (0..n).map(|j| cols.dot_vec(j, b)).collect();
     let mut x = vec![0.0; n];
     let mut passive: Vec<usize> = (0..n).filter(|&j| !nonneg[j]).collect();
     for &j in warm {
@@ -74,7 +193,11 @@ pub fn nnls(a: &[f64], m: usize, n: usize, b: &[f64], nonneg: &[bool], warm: &[u
             passive.push(j);
         }
     }
+    let solve = |cols: &mut SparseColumns, passive: &[usize]| -> Option<Vec<f64>> {
+        cols.solve_normal(passive, &atb).or_else(|| least_squares(a, m, passive, b))
+    };
     let tol = 1e-10;
+    let scale = b.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
     let mut outer = 0;
     let mut first = true;
     loop {
@@ -82,21 +205,16 @@ pub fn nnls(a: &[f64], m: usize, n: usize, b: &[f64], nonneg: &[bool], warm: &[u
             // Gradient of −½‖Ax − b‖²: w = Aᵀ(b − A x).
             let mut r = b.to_vec();
             for &j in &passive {
-                let col = &a[j * m..(j + 1) * m];
-                for (ri, ci) in r.iter_mut().zip(col) {
-                    *ri -= ci * x[j];
-                }
+                cols.axpy(j, -x[j], &mut r);
             }
             let mut best = None;
             let mut best_w = 0.0;
-            let scale = b.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
             for j in 0..n {
                 if passive.contains(&j) {
                     continue;
                 }
-                let col = &a[j * m..(j + 1) * m];
-                let w: f64 = col.iter().zip(&r).map(|(c, r)| c * r).sum();
-                let cn = col.iter().map(|c| c * c).sum::<f64>().sqrt().max(1e-300);
+                let w = cols.dot_vec(j, &r);
+                let cn = cols.dot(j, j).sqrt().max(1e-300);
                 if w / (cn * scale) > tol && w > best_w {
                     best_w = w;
                     best = Some(j);
@@ -114,18 +232,15 @@ pub fn nnls(a: &[f64], m: usize, n: usize, b: &[f64], nonneg: &[bool], warm: &[u
         }
         // Inner loop: keep the passive solution feasible.
         loop {
-            let z = match least_squares(a, m, &passive, b) {
+            let z = match solve(&mut cols, &passive) {
                 Some(z) => z,
                 None => {
                     // A dependent column entered: drop the newest and stop growing.
                     passive.pop();
-                    match least_squares(a, m, &passive, b) {
-                        Some(z) => {
-                            for (k, &j) in passive.iter().enumerate() {
-                                x[j] = z[k];
-                            }
+                    if let Some(z) = solve(&mut cols, &passive) {
+                        for (k, &j) in passive.iter().enumerate() {
+                            x[j] = z[k];
                         }
-                        None => {}
                     }
                     return clamp_nonneg(x, nonneg);
                 }

@@ -143,7 +143,13 @@ pub fn prepare(
     vals.sort_by(|a, b| a.total_cmp(b));
     let med = vals[vals.len() / 2].abs();
     let mean_abs = vals.iter().map(|v| v.abs()).sum::<f64>() / vals.len() as f64;
-    let scale = if med > 0.0 { med } else if mean_abs > 0.0 { mean_abs } else { 1.0 };
+    let scale = if med > 0.0 {
+        med
+    } else if mean_abs > 0.0 {
+        mean_abs
+    } else {
+        1.0
+    };
     Ok(Prepared {
         z,
         ln_start,

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use ard_core::{ColumnSpec, SpectrumBatch, Stage, StageError};
-use arrow_array::{Array, ArrayRef, BooleanArray, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, RecordBatch, StringArray,
+};
 use arrow_schema::DataType;
 use rayon::prelude::*;
 use ssp::SspLibrary;
@@ -107,11 +109,21 @@ impl Stage for PhysicsStage {
             ColumnSpec::new("v_gas_err", f.clone(), "km/s", "formal 1σ error of v_gas"),
         ];
         for (col, _, label) in LINE_COLUMNS {
-            v.push(ColumnSpec::new(col, f.clone(), "1e-17 erg/s/cm2", &format!("{label} emission-line flux, observed frame, from the Gaussian gas template weight")));
+            v.push(ColumnSpec::new(
+                col,
+                f.clone(),
+                "1e-17 erg/s/cm2",
+                &format!("{label} emission-line flux, observed frame, from the Gaussian gas template weight"),
+            ));
             v.push(ColumnSpec::new(&format!("{col}_err"), f.clone(), "1e-17 erg/s/cm2", &format!("formal 1σ error of the {label} flux")));
         }
         v.push(ColumnSpec::new("fit_chi2_dof", f.clone(), "", "χ²/degrees of freedom of the full-spectrum fit"));
-        v.push(ColumnSpec::new("physics_status", DataType::Utf8, "", "ok, or why the physics columns are null: not_galaxy, no_redshift, zwarn, z_out_of_range, no_good_pixels, fit_failed: …"));
+        v.push(ColumnSpec::new(
+            "physics_status",
+            DataType::Utf8,
+            "",
+            "ok, or why the physics columns are null: not_galaxy, no_redshift, zwarn, z_out_of_range, no_good_pixels, fit_failed: …",
+        ));
         v
     }
 

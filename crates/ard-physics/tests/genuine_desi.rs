@@ -60,7 +60,10 @@ fn reference_galaxy_matches_ppxf() {
     for l in &fit.lines {
         eprintln!("{:12} {:9.2} ± {:.2}", ard_physics::lines::GAS_LINES[l.line].name, l.flux, l.err);
     }
-    eprintln!("stars {:?} σ* {:.1} ± {:.1} ok {} dχ² {:.1}", fit.stars, fit.sigma_star, fit.sigma_star_err, fit.sigma_star_ok, fit.dchi2_sigma);
+    eprintln!(
+        "stars {:?} σ* {:.1} ± {:.1} ok {} dχ² {:.1}",
+        fit.stars, fit.sigma_star, fit.sigma_star_err, fit.sigma_star_ok, fit.dchi2_sigma
+    );
     eprintln!("balmer {:?} forbidden {:?} chi2/dof {:.3} clipped {}", fit.balmer, fit.forbidden, fit.chi2 / fit.dof, fit.n_clipped);
     eprintln!("dn4000 {:?} hdelta_a {:?}", m.dn4000, m.hdelta_a);
     let flux = |name: &str| fit.lines.iter().find(|l| ard_physics::lines::GAS_LINES[l.line].name == name).unwrap().flux;

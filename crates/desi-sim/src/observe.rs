@@ -4,7 +4,7 @@
 
 use ard_core::cosmology::{C_KM_S, PLANCK18};
 use ard_core::wavelength::air_to_vacuum;
-use ssp::ops::{apply_resolution, edges_from_centers, gaussian_convolve, gaussian_resolution, rebin, LogGrid};
+use ssp::ops::{apply_resolution, edges_from_centers, gaussian_convolve_variable, gaussian_resolution, rebin, LogGrid};
 use ssp::SspLibrary;
 
 use crate::galaxy::{line_luminosities, GalaxyParams, StellarModel, LINES};
@@ -191,7 +191,19 @@ pub fn observe(lib: &SspLibrary, p: &GalaxyParams, model: &StellarModel, z: f64,
     let grid = LogGrid::covering(3560.0 / (1.0 + z), 9870.0 / (1.0 + z), VELSCALE);
     let tpl_vac: Vec<f64> = lib.wave.iter().map(|&w| air_to_vacuum(w)).collect();
     let rest = rebin(&edges_from_centers(&tpl_vac), &model.flux, &grid.edges());
-    let mut rest = gaussian_convolve(&rest, p.sigma_star / VELSCALE);
+    // The templates already carry E-MILES's own line width (FWHM 2.51 Å in the
+    // optical), so a galaxy of dispersion σ* gets only the quadrature difference: its
+    // lines then have the width an intrinsic LOSVD of σ* gives (for σ* above the
+    // template width, ≈ 50–85 km/s over 3500–6000 Å).
+    let kernel: Vec<f64> = grid
+        .centers()
+        .iter()
+        .map(|&w| {
+            let s_tpl = C_KM_S * ssp::emiles_fwhm(ard_core::wavelength::vacuum_to_air(w)) / 2.354_820_045 / w;
+            (p.sigma_star.powi(2) - s_tpl * s_tpl).max(0.0).sqrt() / VELSCALE
+        })
+        .collect();
+    let mut rest = gaussian_convolve_variable(&rest, &kernel);
     // Truth indices on the noiseless, σ*-broadened stellar rest-frame model (air λ).
     let rest_air: Vec<f64> = grid.centers().iter().map(|&w| ard_core::wavelength::vacuum_to_air(w)).collect();
     let dn4000 = crate::galaxy::dn4000(&rest_air, &rest);

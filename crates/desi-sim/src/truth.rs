@@ -42,7 +42,7 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("logsfr_100myr", "log10 Msun/yr"),
     ("av", "mag (Calzetti 2000, stars)"),
     ("age_mw", "Gyr, surviving-mass weighted"),
-    ("sigma_star", "km/s"),
+    ("sigma_star", "km/s, intrinsic stellar LOSVD (E-MILES width counted in it)"),
     ("metallicity", "[M/H]"),
     ("tau", "Gyr (delayed tau)"),
     ("sfh_age", "Gyr since formation began"),
