@@ -96,6 +96,17 @@ impl Stage for PhysicsStage {
     }
 
     fn columns(&self) -> Vec<ColumnSpec> {
+        Self::column_specs()
+    }
+
+    fn compute(&self, batch: &SpectrumBatch) -> Result<Vec<ArrayRef>, StageError> {
+        self.compute_columns(batch)
+    }
+}
+
+impl PhysicsStage {
+    /// The columns this stage adds (also without templates, for `docs/schema.md`).
+    pub fn column_specs() -> Vec<ColumnSpec> {
         let f = DataType::Float32;
         let mut v = vec![
             ColumnSpec::new("dn4000", f.clone(), "", "4000 Å break, Balogh et al. 1999 narrow definition (uniform F_ν means, air), after subtracting the fitted gas model"),
@@ -127,7 +138,7 @@ impl Stage for PhysicsStage {
         v
     }
 
-    fn compute(&self, batch: &SpectrumBatch) -> Result<Vec<ArrayRef>, StageError> {
+    fn compute_columns(&self, batch: &SpectrumBatch) -> Result<Vec<ArrayRef>, StageError> {
         let n = batch.len();
         let (z, spectype, zwarn) = match &batch.redshifts {
             Some(rs) => (f64_column(rs, "Z"), str_column(rs, "SPECTYPE"), i64_column(rs, "ZWARN")),

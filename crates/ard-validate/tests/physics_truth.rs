@@ -22,7 +22,15 @@ fn physics_matches_the_simulator_truth() {
         }
     };
     let dir = tempfile::tempdir().unwrap();
-    let sim = SimConfig { seed: 2026, n_objects: 60, pixels: vec![27244, 27245, 27246], ..Default::default() };
+    // Deeper than the survey default so that the sample spans S/N ≈ 3–40.
+    let sim = SimConfig {
+        seed: 2026,
+        n_objects: 60,
+        pixels: vec![27244, 27245, 27246],
+        exptime_dark: 4000.0,
+        exptime_bright: 2400.0,
+        ..Default::default()
+    };
     let rows = run(&lib, &sim, &FitConfig::default(), dir.path(), &|_, _| {}).unwrap();
     let s = summarise(&rows);
     eprintln!("{}", s.markdown());

@@ -28,6 +28,31 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+enum ValidateLayer {
+    /// Physics (issue 4): line-flux pulls, σ*, Dn4000 and HδA against the truth, by S/N.
+    Physics {
+        /// Galaxies to simulate (each observed once or twice).
+        #[arg(long, default_value_t = 300)]
+        objects: usize,
+        /// Random seed of the simulated sample.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Effective exposure time of dark coadds, s (longer spans higher S/N).
+        #[arg(long, default_value_t = 4000.0)]
+        exptime_dark: f64,
+        /// Effective exposure time of bright coadds, s.
+        #[arg(long, default_value_t = 2400.0)]
+        exptime_bright: f64,
+        /// Working folder for the simulated files (default: a temporary one).
+        #[arg(long)]
+        work: Option<PathBuf>,
+        /// The E-MILES template file.
+        #[arg(long)]
+        templates: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum Command {
     /// Simulate a DESI-format healpix tree (coadd + redrock per pixel) with truth.
     ///
@@ -110,6 +135,18 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
+        /// Skip the physics layer (indices, kinematics, emission lines): core columns only.
+        #[arg(long)]
+        no_physics: bool,
+        /// The E-MILES template file (default: the one `scripts/setup.sh` made).
+        #[arg(long)]
+        templates: Option<PathBuf>,
+    },
+    /// Validate a layer against the simulator's truth on a fresh simulated sample and
+    /// print the table that goes in VALIDATION.md (use a release build).
+    Validate {
+        #[command(subcommand)]
+        layer: ValidateLayer,
     },
     /// Rebuild the HATS metadata, margin cache and exposures table from the pixels
     /// the manifest says are done (after sharded ingests).
@@ -234,9 +271,12 @@ fn run(cli: Cli) -> Result<()> {
             println!("truth: {}\nweb:   {}", summary.truth.display(), summary.web.display());
             Ok(())
         }
-        Command::Ingest { raw_root, ard, workers, shard, balance, watch, survey, program, quiet } => {
-            let opts =
-                ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages: vec![], quiet };
+        Command::Validate { layer: ValidateLayer::Physics { objects, seed, exptime_dark, exptime_bright, work, templates } } => {
+            summary::validate_physics(objects, seed, exptime_dark, exptime_bright, work.as_deref(), templates.as_deref())
+        }
+        Command::Ingest { raw_root, ard, workers, shard, balance, watch, survey, program, quiet, no_physics, templates } => {
+            let stages = summary::stages(!no_physics, templates.as_deref())?;
+            let opts = ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages, quiet };
             loop {
                 let report = ard_ingest::ingest(&opts)?;
                 println!(

@@ -197,6 +197,15 @@ pub fn schema_markdown() -> String {
             c.description.replace('|', "\\|")
         ));
     }
+    for c in ard_physics::PhysicsStage::column_specs() {
+        s.push_str(&format!(
+            "| `{}` | {} | {} | {} | `crates/ard-physics/src/stage.rs` |\n",
+            c.name,
+            c.data_type,
+            c.unit,
+            c.description.replace('|', "\\|")
+        ));
+    }
     s.push_str(
         "\n## Exposures (`exposures`)\n\nEXP_FIBERMAP rows, joinable on (targetid, survey, program): `_healpix_29`, targetid, survey, program, target_ra, target_dec, then ",
     );
@@ -232,7 +241,7 @@ pub fn demo(dir: &Path, full: bool, templates: Option<&Path>) -> Result<()> {
         println!("[1/4] using the sample already in {}", raw.display());
     }
     let _ = full; // every layer that exists runs on every object
-    println!("[2/4] ingesting into {} (layers: core)", ard.display());
+    println!("[2/4] ingesting into {} (layers: core, physics)", ard.display());
     let opts = ard_ingest::IngestOptions {
         raw_root: raw.clone(),
         ard: ard.clone(),
@@ -241,7 +250,7 @@ pub fn demo(dir: &Path, full: bool, templates: Option<&Path>) -> Result<()> {
         balance: false,
         survey: None,
         program: None,
-        stages: vec![],
+        stages: stages(true, templates)?,
         quiet: false,
     };
     let r = ard_ingest::ingest(&opts)?;
@@ -306,4 +315,47 @@ pub fn simulate_with_progress(lib: &ssp::SspLibrary, cfg: &desi_sim::SimConfig, 
     })?;
     bar.finish_and_clear();
     Ok(summary)
+}
+
+/// The per-object layers ingest runs: the physics layer unless disabled.
+pub fn stages(physics: bool, templates: Option<&Path>) -> Result<Vec<ard_core::StageRef>> {
+    let mut out: Vec<ard_core::StageRef> = Vec::new();
+    if physics {
+        let lib = ssp::SspLibrary::locate_and_load(templates)?;
+        out.push(std::sync::Arc::new(ard_physics::PhysicsStage::new(std::sync::Arc::new(lib), ard_physics::FitConfig::default())));
+    }
+    Ok(out)
+}
+
+/// `desi-ard validate physics`.
+pub fn validate_physics(objects: usize, seed: u64, exptime_dark: f64, exptime_bright: f64, work: Option<&Path>, templates: Option<&Path>) -> Result<()> {
+    let lib = ssp::SspLibrary::locate_and_load(templates)?;
+    let tmp;
+    let dir = match work {
+        Some(w) => w.to_path_buf(),
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let sim = desi_sim::SimConfig { seed, n_objects: objects, exptime_dark, exptime_bright, ..Default::default() };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} spectra, {per_sec}, eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message("physics fits");
+    let t0 = std::time::Instant::now();
+    let rows = ard_validate::physics::run(&lib, &sim, &ard_physics::FitConfig::default(), &dir, &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    let s = ard_validate::physics::summarise(&rows);
+    println!(
+        "desi-ard validate physics --objects {objects} --seed {seed} --exptime-dark {exptime_dark} --exptime-bright {exptime_bright}  ({:.0} s)\n",
+        t0.elapsed().as_secs_f64()
+    );
+    print!("{}", s.markdown());
+    Ok(())
 }

@@ -89,14 +89,14 @@ fn assert_same(a: &BTreeMap<String, Vec<u8>>, b: &BTreeMap<String, Vec<u8>>) {
 fn rerun_is_idempotent_and_byte_identical() {
     let ard = tempfile::tempdir().unwrap();
     let a = ard.path().to_str().unwrap();
-    let (ok, out) = run(&["ingest", raw().to_str().unwrap(), a, "--quiet"]);
+    let (ok, out) = run(&["ingest", raw().to_str().unwrap(), a, "--quiet", "--no-physics"]);
     assert!(ok, "{out}");
     assert!(out.contains("0 unchanged") && out.contains("0 failed"), "{out}");
     let first = snapshot(ard.path());
     assert!(first.keys().any(|k| k.ends_with(".h5")));
     assert!(first.contains_key("catalog/desi_ard/dataset/_metadata"));
     assert!(first.contains_key("catalog/collection.properties"));
-    let (ok, out) = run(&["ingest", raw().to_str().unwrap(), a, "--quiet"]);
+    let (ok, out) = run(&["ingest", raw().to_str().unwrap(), a, "--quiet", "--no-physics"]);
     assert!(ok, "{out}");
     assert!(out.contains("0 processed"), "{out}");
     assert_same(&first, &snapshot(ard.path()));
@@ -120,7 +120,7 @@ fn a_changed_pixel_is_reprocessed_and_only_it() {
     ]);
     assert!(ok, "{out}");
     let a = ard.path().to_str().unwrap();
-    assert!(run(&["ingest", copy.path().to_str().unwrap(), a, "--quiet"]).0);
+    assert!(run(&["ingest", copy.path().to_str().unwrap(), a, "--quiet", "--no-physics"]).0);
     let before = snapshot(ard.path());
     // Re-simulate with another seed: every coadd changes; then restore all but one pixel.
     let other = tempfile::tempdir().unwrap();
@@ -154,7 +154,7 @@ fn a_changed_pixel_is_reprocessed_and_only_it() {
         // The other seed put no dark targets there: truncate the file instead (a bad pixel).
         std::fs::write(&changed.coadd, b"SIMPLE  =").unwrap();
     }
-    let (ok, out) = run(&["ingest", copy.path().to_str().unwrap(), a, "--quiet"]);
+    let (ok, out) = run(&["ingest", copy.path().to_str().unwrap(), a, "--quiet", "--no-physics"]);
     let after = snapshot(ard.path());
     if replacement.exists() {
         assert!(ok, "{out}");
@@ -174,18 +174,18 @@ fn a_changed_pixel_is_reprocessed_and_only_it() {
 #[test]
 fn kill_9_during_ingest_then_rerun_equals_an_uninterrupted_run() {
     let reference = tempfile::tempdir().unwrap();
-    assert!(run(&["ingest", raw().to_str().unwrap(), reference.path().to_str().unwrap(), "--quiet", "--workers", "1"]).0);
+    assert!(run(&["ingest", raw().to_str().unwrap(), reference.path().to_str().unwrap(), "--quiet", "--no-physics", "--workers", "1"]).0);
     let want = data_files(&snapshot(reference.path()));
     for delay_ms in [30u64, 120, 250] {
         let ard = tempfile::tempdir().unwrap();
         let mut child = Command::new(bin())
-            .args(["ingest", raw().to_str().unwrap(), ard.path().to_str().unwrap(), "--quiet", "--workers", "1"])
+            .args(["ingest", raw().to_str().unwrap(), ard.path().to_str().unwrap(), "--quiet", "--no-physics", "--workers", "1"])
             .spawn()
             .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        let (ok, out) = run(&["ingest", raw().to_str().unwrap(), ard.path().to_str().unwrap(), "--quiet", "--workers", "1"]);
+        let (ok, out) = run(&["ingest", raw().to_str().unwrap(), ard.path().to_str().unwrap(), "--quiet", "--no-physics", "--workers", "1"]);
         assert!(ok, "after kill at {delay_ms} ms: {out}");
         assert_same(&want, &data_files(&snapshot(ard.path())));
     }
@@ -194,14 +194,14 @@ fn kill_9_during_ingest_then_rerun_equals_an_uninterrupted_run() {
 #[test]
 fn three_shards_then_finalize_equal_one_unsharded_run() {
     let whole = tempfile::tempdir().unwrap();
-    assert!(run(&["ingest", raw().to_str().unwrap(), whole.path().to_str().unwrap(), "--quiet"]).0);
+    assert!(run(&["ingest", raw().to_str().unwrap(), whole.path().to_str().unwrap(), "--quiet", "--no-physics"]).0);
     for balance in [false, true] {
         let sharded = tempfile::tempdir().unwrap();
         let s = sharded.path().to_str().unwrap();
         let r = raw();
         for k in 0..3 {
             let shard = format!("{k}/3");
-            let mut args = vec!["ingest", r.to_str().unwrap(), s, "--quiet", "--shard", shard.as_str()];
+            let mut args = vec!["ingest", r.to_str().unwrap(), s, "--quiet", "--no-physics", "--shard", shard.as_str()];
             if balance {
                 args.push("--balance");
             }
@@ -244,4 +244,10 @@ fn ingests_the_genuine_dr1_and_loa_coadds() {
     assert_eq!(desi_io::columns::optional_str(&leaf, "program").unwrap(), vec!["dark"]);
     let s = ard_store::spectra::read_spectrum(&layout.spectra(tile_pixel), 39633345008634465, None, None).unwrap().unwrap();
     assert_eq!(s.flux.len(), 7781);
+    // The physics layer ran at ingest (issue 4): pPXF 9.5.2 gives Hα 200.1 for this galaxy (5 %).
+    let ha = desi_io::columns::optional_f64(&tile, "h_alpha_flux").unwrap();
+    assert!((ha[0] / 200.1 - 1.0).abs() < 0.05, "h_alpha_flux {}", ha[0]);
+    assert_eq!(desi_io::columns::optional_str(&tile, "physics_status").unwrap(), vec!["ok"]);
+    let (ok, out) = run(&["sql", ard.path().to_str().unwrap(), "SELECT targetid, vel_disp_ok, physics_status FROM catalog WHERE h_alpha_flux > 150"]);
+    assert!(ok && out.contains("39633345008634465") && out.contains("false"), "{out}");
 }
