@@ -91,7 +91,11 @@ fn live_ppxf_peer_agrees() {
     let (coadd, redrock) = (testdata("coadd-4-80613-thru20210324.fits"), testdata("redrock-4-80613-thru20210324.fits"));
     let out = std::process::Command::new(py).arg(&script).arg(&coadd).arg(&redrock).arg("39633345008634465").arg(&tpl).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("pPXF failed: {}", String::from_utf8_lossy(&out.stderr)));
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("pPXF failed: {}", String::from_utf8_lossy(&out.stderr)));
     let peer: serde_json::Value = serde_json::from_str(line).unwrap();
     let read = read_spectra(&coadd, Some(&redrock), &ReadOptions { survey: Some("sv1".into()), program: Some("dark".into()) }).unwrap();
     let b = &read.batch;
@@ -108,7 +112,9 @@ fn live_ppxf_peer_agrees() {
     };
     let fit = measure(&lib, &FitConfig::default(), &obj).fit.unwrap();
     let ours = |name: &str| fit.lines.iter().find(|l| ard_physics::lines::GAS_LINES[l.line].name == name).unwrap().flux;
-    for (key, name, tol) in [("h_alpha", "Halpha", 0.05), ("h_beta", "Hbeta", 0.05), ("oiii_5007", "[OIII]5007", 0.05), ("nii_6584", "[NII]6583", 0.10)] {
+    for (key, name, tol) in
+        [("h_alpha", "Halpha", 0.05), ("h_beta", "Hbeta", 0.05), ("oiii_5007", "[OIII]5007", 0.05), ("nii_6584", "[NII]6583", 0.10)]
+    {
         let theirs = peer[key][0].as_f64().unwrap();
         assert!((ours(name) / theirs - 1.0).abs() < tol, "{name}: ours {:.2}, pPXF {theirs:.2}", ours(name));
     }

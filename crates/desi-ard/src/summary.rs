@@ -328,7 +328,14 @@ pub fn stages(physics: bool, templates: Option<&Path>) -> Result<Vec<ard_core::S
 }
 
 /// `desi-ard validate physics`.
-pub fn validate_physics(objects: usize, seed: u64, exptime_dark: f64, exptime_bright: f64, work: Option<&Path>, templates: Option<&Path>) -> Result<()> {
+pub fn validate_physics(
+    objects: usize,
+    seed: u64,
+    exptime_dark: f64,
+    exptime_bright: f64,
+    work: Option<&Path>,
+    templates: Option<&Path>,
+) -> Result<()> {
     let lib = ssp::SspLibrary::locate_and_load(templates)?;
     let tmp;
     let dir = match work {

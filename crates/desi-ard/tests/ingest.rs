@@ -185,7 +185,8 @@ fn kill_9_during_ingest_then_rerun_equals_an_uninterrupted_run() {
         std::thread::sleep(std::time::Duration::from_millis(delay_ms));
         let _ = child.kill(); // SIGKILL
         let _ = child.wait();
-        let (ok, out) = run(&["ingest", raw().to_str().unwrap(), ard.path().to_str().unwrap(), "--quiet", "--no-physics", "--workers", "1"]);
+        let (ok, out) =
+            run(&["ingest", raw().to_str().unwrap(), ard.path().to_str().unwrap(), "--quiet", "--no-physics", "--workers", "1"]);
         assert!(ok, "after kill at {delay_ms} ms: {out}");
         assert_same(&want, &data_files(&snapshot(ard.path())));
     }
@@ -248,6 +249,7 @@ fn ingests_the_genuine_dr1_and_loa_coadds() {
     let ha = desi_io::columns::optional_f64(&tile, "h_alpha_flux").unwrap();
     assert!((ha[0] / 200.1 - 1.0).abs() < 0.05, "h_alpha_flux {}", ha[0]);
     assert_eq!(desi_io::columns::optional_str(&tile, "physics_status").unwrap(), vec!["ok"]);
-    let (ok, out) = run(&["sql", ard.path().to_str().unwrap(), "SELECT targetid, vel_disp_ok, physics_status FROM catalog WHERE h_alpha_flux > 150"]);
+    let (ok, out) =
+        run(&["sql", ard.path().to_str().unwrap(), "SELECT targetid, vel_disp_ok, physics_status FROM catalog WHERE h_alpha_flux > 150"]);
     assert!(ok && out.contains("39633345008634465") && out.contains("false"), "{out}");
 }
