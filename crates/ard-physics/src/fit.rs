@@ -196,6 +196,13 @@ fn legendre_values(m: usize, x: f64) -> Vec<f64> {
     out
 }
 
+/// Fraction of a unit Gaussian (centre `u0`, width `s`, in ln λ or pixels alike) that
+/// falls in [a, b].
+fn gaussian_fraction(a: f64, b: f64, u0: f64, s: f64) -> f64 {
+    let r = std::f64::consts::SQRT_2 * s;
+    0.5 * (libm::erf((b - u0) / r) - libm::erf((a - u0) / r))
+}
+
 /// Pixel-integrated Gaussian of unit flux (per rest Å) centred at ln λ = `u0` with
 /// ln-λ width `s`, on the log grid of `spec`: (pixel, value) pairs.
 fn gaussian_on_log_grid(spec: &Prepared, u0: f64, s: f64) -> Vec<(usize, f64)> {
@@ -204,11 +211,10 @@ fn gaussian_on_log_grid(spec: &Prepared, u0: f64, s: f64) -> Vec<(usize, f64)> {
     let reach = (6.0 * sp + 2.0).ceil();
     let k0 = (p0 - reach).floor().max(0.0) as usize;
     let k1 = ((p0 + reach).ceil().max(0.0) as usize).min(spec.len().saturating_sub(1));
-    let r2 = std::f64::consts::SQRT_2 * sp;
     let mut out = Vec::new();
     for k in k0..=k1 {
         let kf = k as f64;
-        let frac = 0.5 * (libm::erf((kf + 0.5 - p0) / r2) - libm::erf((kf - 0.5 - p0) / r2));
+        let frac = gaussian_fraction(kf - 0.5, kf + 0.5, p0, sp);
         if frac != 0.0 {
             out.push((k, frac / (spec.wave_at(kf) * spec.dln)));
         }
@@ -792,8 +798,7 @@ fn finish(prob: &Problem, theta: Vec<f64>, ev: Eval, n_clipped: usize, index: &[
             let hi = edges.partition_point(|&e| e.ln() < u0 + 7.0 * sl).min(edges.len() - 1);
             for i in lo..hi {
                 let (a, b) = (edges[i].ln(), edges[i + 1].ln());
-                let frac =
-                    0.5 * (libm::erf((b - u0) / (std::f64::consts::SQRT_2 * sl)) - libm::erf((a - u0) / (std::f64::consts::SQRT_2 * sl)));
+                let frac = gaussian_fraction(a, b, u0, sl);
                 gas_model[i] += g * ratio * frac / (edges[i + 1] - edges[i]);
             }
         }

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use ard_physics::lines::GAS_LINES;
 use ard_physics::{measure, median_snr, FitConfig, ObjectInput, Status};
-use arrow_array::{Array, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow_array::{Array, Float32Array, Int64Array, RecordBatch, StringArray};
 use desi_io::{layout, read_spectra, ReadOptions};
 use desi_sim::SimConfig;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -114,10 +114,10 @@ pub fn run(
     let done = std::sync::atomic::AtomicUsize::new(0);
     let mut out = Vec::new();
     for batch in &jobs {
-        let rs = batch.redshifts.as_ref();
-        let z: Vec<Option<f64>> = (0..batch.len())
-            .map(|i| rs.and_then(|r| r.column_by_name("Z")).and_then(|c| c.as_any().downcast_ref::<Float64Array>().map(|a| a.value(i))))
-            .collect();
+        let z: Vec<Option<f64>> = match batch.redshifts.as_ref().and_then(|r| desi_io::columns::optional_f64(r, "Z")) {
+            Some(v) => v.into_iter().map(Some).collect(),
+            None => vec![None; batch.len()],
+        };
         let rows: Vec<Option<Compared>> = (0..batch.len())
             .into_par_iter()
             .map(|i| {
