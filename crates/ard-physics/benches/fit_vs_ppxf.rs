@@ -31,17 +31,7 @@ fn main() {
     let tid = 39633345008634465i64;
     let i = b.index_of(tid).expect("reference target");
     let z = b.redshifts.as_ref().unwrap().column_by_name("Z").unwrap().as_any().downcast_ref::<Float64Array>().unwrap().value(i);
-    let obj = ObjectInput {
-        wave: &b.wavelength,
-        flux: b.flux_of(i),
-        ivar: b.ivar_of(i),
-        mask: b.mask_of(i),
-        resolution: b.resolution_of(i),
-        ndiag: b.ndiag,
-        z: Some(z),
-        spectype: Some("GALAXY"),
-        zwarn: Some(0),
-    };
+    let obj = ObjectInput::from_batch(b, i, Some(z), Some("GALAXY"), Some(0));
     let cfg = FitConfig::default();
     let _ = measure(&lib, &cfg, &obj);
     let reps = 10;

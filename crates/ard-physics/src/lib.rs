@@ -90,6 +90,23 @@ pub struct ObjectInput<'a> {
     pub zwarn: Option<i64>,
 }
 
+impl<'a> ObjectInput<'a> {
+    /// Object `i` of a camera-merged batch, with its redshift-row values.
+    pub fn from_batch(batch: &'a ard_core::SpectrumBatch, i: usize, z: Option<f64>, spectype: Option<&'a str>, zwarn: Option<i64>) -> Self {
+        ObjectInput {
+            wave: &batch.wavelength,
+            flux: batch.flux_of(i),
+            ivar: batch.ivar_of(i),
+            mask: batch.mask_of(i),
+            resolution: batch.resolution_of(i),
+            ndiag: batch.ndiag,
+            z,
+            spectype,
+            zwarn,
+        }
+    }
+}
+
 /// Everything measured for one object.
 #[derive(Debug, Clone)]
 pub struct Measurement {

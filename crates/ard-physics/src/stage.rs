@@ -147,17 +147,13 @@ impl PhysicsStage {
         let results: Vec<Measurement> = (0..n)
             .into_par_iter()
             .map(|i| {
-                let obj = ObjectInput {
-                    wave: &batch.wavelength,
-                    flux: batch.flux_of(i),
-                    ivar: batch.ivar_of(i),
-                    mask: batch.mask_of(i),
-                    resolution: batch.resolution_of(i),
-                    ndiag: batch.ndiag,
-                    z: z.as_ref().and_then(|c| c[i]),
-                    spectype: spectype.as_ref().and_then(|c| c[i].as_deref()),
-                    zwarn: zwarn.as_ref().and_then(|c| c[i]),
-                };
+                let obj = ObjectInput::from_batch(
+                    batch,
+                    i,
+                    z.as_ref().and_then(|c| c[i]),
+                    spectype.as_ref().and_then(|c| c[i].as_deref()),
+                    zwarn.as_ref().and_then(|c| c[i]),
+                );
                 measure(&self.lib, &self.cfg, &obj)
             })
             .collect();

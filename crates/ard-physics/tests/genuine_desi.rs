@@ -41,17 +41,7 @@ fn reference_galaxy_matches_ppxf() {
     let rs = b.redshifts.as_ref().unwrap();
     let z = rs.column_by_name("Z").unwrap().as_any().downcast_ref::<Float64Array>().unwrap().value(i);
     let spectype = rs.column_by_name("SPECTYPE").unwrap().as_any().downcast_ref::<StringArray>().unwrap().value(i).to_string();
-    let obj = ObjectInput {
-        wave: &b.wavelength,
-        flux: b.flux_of(i),
-        ivar: b.ivar_of(i),
-        mask: b.mask_of(i),
-        resolution: b.resolution_of(i),
-        ndiag: b.ndiag,
-        z: Some(z),
-        spectype: Some(&spectype),
-        zwarn: Some(0),
-    };
+    let obj = ObjectInput::from_batch(b, i, Some(z), Some(&spectype), Some(0));
     let t0 = std::time::Instant::now();
     let m = measure(&lib, &FitConfig::default(), &obj);
     eprintln!("fit took {:?}", t0.elapsed());
@@ -99,17 +89,7 @@ fn live_ppxf_peer_agrees() {
     let peer: serde_json::Value = serde_json::from_str(line).unwrap();
     let read = read_spectra(&coadd, Some(&redrock), &ReadOptions { survey: Some("sv1".into()), program: Some("dark".into()) }).unwrap();
     let b = &read.batch;
-    let obj = ObjectInput {
-        wave: &b.wavelength,
-        flux: b.flux_of(0),
-        ivar: b.ivar_of(0),
-        mask: b.mask_of(0),
-        resolution: b.resolution_of(0),
-        ndiag: b.ndiag,
-        z: peer["z"].as_f64(),
-        spectype: Some("GALAXY"),
-        zwarn: Some(0),
-    };
+    let obj = ObjectInput::from_batch(b, 0, peer["z"].as_f64(), Some("GALAXY"), Some(0));
     let fit = measure(&lib, &FitConfig::default(), &obj).fit.unwrap();
     let ours = |name: &str| fit.lines.iter().find(|l| ard_physics::lines::GAS_LINES[l.line].name == name).unwrap().flux;
     for (key, name, tol) in

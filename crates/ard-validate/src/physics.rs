@@ -122,17 +122,7 @@ pub fn run(
             .into_par_iter()
             .map(|i| {
                 let t = truth.get(&batch.targetid[i])?;
-                let obj = ObjectInput {
-                    wave: &batch.wavelength,
-                    flux: batch.flux_of(i),
-                    ivar: batch.ivar_of(i),
-                    mask: batch.mask_of(i),
-                    resolution: batch.resolution_of(i),
-                    ndiag: batch.ndiag,
-                    z: z[i],
-                    spectype: Some("GALAXY"),
-                    zwarn: Some(0),
-                };
+                let obj = ObjectInput::from_batch(batch, i, z[i], Some("GALAXY"), Some(0));
                 let m = measure(lib, fit, &obj);
                 let snr = z[i].and_then(|z| median_snr(&batch.wavelength, obj.flux, obj.ivar, obj.mask, z)).unwrap_or(0.0);
                 let line = |name: &str| {

@@ -188,23 +188,14 @@ pub fn schema_markdown() -> String {
          | column | type | unit | description | code |\n|---|---|---|---|---|\n",
     );
     s.push_str("| `_healpix_29` | Int64 |  | order-29 NESTED HEALPix index of (target_ra, target_dec): the HATS spatial key, rows sorted by it | `crates/ard-store/src/catalog.rs` |\n");
-    for c in ard_ingest::columns::core_specs() {
-        s.push_str(&format!(
-            "| `{}` | {} | {} | {} | `crates/ard-ingest/src/columns.rs` |\n",
-            c.name,
-            c.data_type,
-            c.unit,
-            c.description.replace('|', "\\|")
-        ));
-    }
-    for c in ard_physics::PhysicsStage::column_specs() {
-        s.push_str(&format!(
-            "| `{}` | {} | {} | {} | `crates/ard-physics/src/stage.rs` |\n",
-            c.name,
-            c.data_type,
-            c.unit,
-            c.description.replace('|', "\\|")
-        ));
+    let layers = [
+        (ard_ingest::columns::core_specs(), "crates/ard-ingest/src/columns.rs"),
+        (ard_physics::PhysicsStage::column_specs(), "crates/ard-physics/src/stage.rs"),
+    ];
+    for (specs, code) in layers {
+        for c in specs {
+            s.push_str(&format!("| `{}` | {} | {} | {} | `{code}` |\n", c.name, c.data_type, c.unit, c.description.replace('|', "\\|")));
+        }
     }
     s.push_str(
         "\n## Exposures (`exposures`)\n\nEXP_FIBERMAP rows, joinable on (targetid, survey, program): `_healpix_29`, targetid, survey, program, target_ra, target_dec, then ",
