@@ -16,7 +16,7 @@ use std::sync::Arc;
 use ard_core::cosmology::C_KM_S;
 use realfft::num_complex::Complex;
 use realfft::RealFftPlanner;
-use ssp::ops::{edges_from_centers, gaussian_convolve_variable, rebin};
+use ssp::ops::{edges_from_centers, gaussian_convolve_variable, Rebinner};
 use ssp::SspLibrary;
 
 use crate::prepare::Prepared;
@@ -38,6 +38,8 @@ pub struct TemplateSet {
     pub sigma_correction_sq: f64,
     /// The inverse transform, planned once.
     pub inverse: Arc<dyn realfft::ComplexToReal<f64>>,
+    /// The forward transform, planned once.
+    pub forward: Arc<dyn realfft::RealToComplex<f64>>,
 }
 
 /// Why templates cannot be prepared.
@@ -117,13 +119,13 @@ pub fn prepare_templates(lib: &SspLibrary, spec: &Prepared, margin: usize) -> Re
     let nh = nfft / 2 + 1;
     let count = lib.ages_gyr.len() * lib.metals.len();
     let mut spectra_hat = vec![Complex::new(0.0, 0.0); count * nh];
-    let src_edges = &native_edges[i0..=i1];
+    let rebinner = Rebinner::new(&native_edges[i0..=i1], &tpl_edges);
     let mut buf = vec![0.0; nfft];
     let mut scratch = forward.make_scratch_vec();
     for t in 0..count {
         let native: Vec<f64> = lib.flux[t * lib.npix() + i0..t * lib.npix() + i1].iter().map(|&x| x as f64).collect();
         let native = if needs_broadening { gaussian_convolve_variable(&native, &kernel) } else { native };
-        let logf = rebin(src_edges, &native, &tpl_edges);
+        let logf = rebinner.apply(&native);
         // Normalise over the data range for conditioning; weights are relative anyway.
         let mean = logf[margin..margin + n].iter().sum::<f64>() / n as f64;
         let norm = if mean > 0.0 { 1.0 / mean } else { 1.0 };
@@ -137,5 +139,5 @@ pub fn prepare_templates(lib: &SspLibrary, spec: &Prepared, margin: usize) -> Re
             out.iter_mut().for_each(|c| *c = Complex::new(0.0, 0.0));
         }
     }
-    Ok(TemplateSet { count, margin, nfft, spectra_hat, sigma_correction_sq, inverse })
+    Ok(TemplateSet { count, margin, nfft, spectra_hat, sigma_correction_sq, inverse, forward })
 }

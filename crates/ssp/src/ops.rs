@@ -25,33 +25,65 @@ pub fn edges_from_centers(c: &[f64]) -> Vec<f64> {
 /// bin (0 outside the source range). Exact: the integral over any union of
 /// destination bins equals that of the source (Carnall 2017, SpectRes, §2).
 pub fn rebin(src_edges: &[f64], src: &[f64], dst_edges: &[f64]) -> Vec<f64> {
-    // Cumulative integral at source edges, linearly interpolated at destination edges.
-    let mut cum = Vec::with_capacity(src_edges.len());
-    cum.push(0.0);
-    for i in 0..src.len() {
-        let last = cum[i];
-        cum.push(last + src[i] * (src_edges[i + 1] - src_edges[i]));
-    }
-    let at = |x: f64| -> f64 {
-        if x <= src_edges[0] {
-            return 0.0;
-        }
+    Rebinner::new(src_edges, dst_edges).apply(src)
+}
+
+/// [`rebin`] between two fixed grids, prepared once: where each destination edge falls
+/// in the source grid is found a single time, so rebinning many spectra on the same
+/// grids (a template library) costs one linear pass each.
+#[derive(Debug, Clone)]
+pub struct Rebinner {
+    /// Source bin widths.
+    widths: Vec<f64>,
+    /// Per destination edge: source bin index and offset into it (Å).
+    at: Vec<(usize, f64)>,
+    /// Destination bin widths.
+    dst_widths: Vec<f64>,
+}
+
+impl Rebinner {
+    /// Prepares rebinning from bins `src_edges` to bins `dst_edges`.
+    pub fn new(src_edges: &[f64], dst_edges: &[f64]) -> Self {
         let n = src_edges.len() - 1;
-        if x >= src_edges[n] {
-            return cum[n];
+        let at = dst_edges
+            .iter()
+            .map(|&x| {
+                if x <= src_edges[0] {
+                    (0, 0.0)
+                } else if x >= src_edges[n] {
+                    (n, 0.0)
+                } else {
+                    let k = src_edges.partition_point(|&e| e <= x) - 1;
+                    (k, x - src_edges[k])
+                }
+            })
+            .collect();
+        Rebinner {
+            widths: src_edges.windows(2).map(|w| w[1] - w[0]).collect(),
+            at,
+            dst_widths: dst_edges.windows(2).map(|w| w[1] - w[0]).collect(),
         }
-        let k = src_edges.partition_point(|&e| e <= x) - 1;
-        cum[k] + src[k] * (x - src_edges[k])
-    };
-    let mut prev = at(dst_edges[0]);
-    let mut out = Vec::with_capacity(dst_edges.len().saturating_sub(1));
-    for k in 1..dst_edges.len() {
-        let next = at(dst_edges[k]);
-        let width = dst_edges[k] - dst_edges[k - 1];
-        out.push(if width > 0.0 { (next - prev) / width } else { 0.0 });
-        prev = next;
     }
-    out
+
+    /// The mean density of `src` in each destination bin (0 outside the source range).
+    pub fn apply(&self, src: &[f64]) -> Vec<f64> {
+        // Cumulative integral at source edges, linearly interpolated at destination edges.
+        let mut cum = Vec::with_capacity(src.len() + 1);
+        cum.push(0.0);
+        for (i, (v, w)) in src.iter().zip(&self.widths).enumerate() {
+            let last = cum[i];
+            cum.push(last + v * w);
+        }
+        let value = |&(k, off): &(usize, f64)| if off != 0.0 { cum[k] + src[k] * off } else { cum[k] };
+        let mut out = Vec::with_capacity(self.dst_widths.len());
+        let mut prev = self.at.first().map(value).unwrap_or(0.0);
+        for (a, &width) in self.at[1..].iter().zip(&self.dst_widths) {
+            let next = value(a);
+            out.push(if width > 0.0 { (next - prev) / width } else { 0.0 });
+            prev = next;
+        }
+        out
+    }
 }
 
 /// Means of `flux` (on centres `w`) in bins of width `width` centred on `centers`.
