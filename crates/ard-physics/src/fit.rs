@@ -174,9 +174,19 @@ struct Eval {
     /// Their LOSVD-convolved spectra on the rows, `tpl_ids.len() × m`.
     conv: Vec<f64>,
     mpoly: Vec<f64>,
-    gas: Vec<f64>,
+    /// The whitened design matrix, column-major: the `tpl_ids` templates (× polynomial)
+    /// then every gas line.
+    a: Vec<f64>,
     resid: Vec<f64>,
     passive: Vec<usize>,
+}
+
+impl Eval {
+    /// Whitened column of gas line `j`.
+    fn gas_column(&self, j: usize, m: usize) -> &[f64] {
+        let c = self.tpl_ids.len() + j;
+        &self.a[c * m..(c + 1) * m]
+    }
 }
 
 /// Legendre polynomials P_1..P_m at x (Bonnet's recursion).
@@ -386,19 +396,19 @@ impl<'a> Problem<'a> {
         idx
     }
 
-    fn gas_rows(&self, theta: &[f64], index: &[i64]) -> Vec<f64> {
+    /// Writes the whitened gas columns into `out` (`lines × m`, zeroed).
+    fn gas_columns(&self, theta: &[f64], index: &[i64], out: &mut [f64]) {
         let m = self.rows.len();
-        let mut gas = vec![0.0; self.lines.len() * m];
         for (j, &li) in self.lines.iter().enumerate() {
             let (v, s) = self.gas_kin(theta, li);
             for (k, val) in gas_template(self.spec, &GAS_LINES[li], v, s) {
                 let r = index[k];
                 if r >= 0 {
-                    gas[j * m + r as usize] += val;
+                    let r = r as usize;
+                    out[j * m + r] += val * self.wt[r];
                 }
             }
         }
-        gas
     }
 
     fn mpoly(&self, theta: &[f64]) -> Vec<f64> {
@@ -430,7 +440,6 @@ impl<'a> Problem<'a> {
             self.convolve(s, &l_hat, out, &mut buf, &mut real);
         }
         let mpoly = self.mpoly(theta);
-        let gas = self.gas_rows(theta, index);
         let ng = self.lines.len();
         let ncol = k + ng;
         let mut a = vec![0.0; ncol * m];
@@ -439,11 +448,7 @@ impl<'a> Problem<'a> {
                 a[c * m + r] = conv[c * m + r] * mpoly[r] * self.wt[r];
             }
         }
-        for j in 0..ng {
-            for r in 0..m {
-                a[(k + j) * m + r] = gas[j * m + r] * self.wt[r];
-            }
-        }
+        self.gas_columns(theta, index, &mut a[k * m..]);
         let nonneg: Vec<bool> = (0..ncol).map(|c| c < k).collect();
         let warm_cols: Vec<usize> = warm.iter().filter_map(|t| tpl_ids.iter().position(|x| x == t)).collect();
         let local = nnls(&a, m, ncol, &self.b, &nonneg, &warm_cols);
@@ -465,7 +470,7 @@ impl<'a> Problem<'a> {
         }
         weights[nt..].copy_from_slice(&local[k..]);
         let passive = (0..nt).filter(|&t| weights[t] > 0.0).collect();
-        Eval { chi2, weights, tpl_ids, conv, mpoly, gas, resid, passive }
+        Eval { chi2, weights, tpl_ids, conv, mpoly, a, resid, passive }
     }
 
     /// Stellar continuum (without the polynomial) on the rows for trial `theta` at
@@ -565,11 +570,11 @@ impl<'a> Problem<'a> {
         let mut a: Vec<f64> = Vec::new();
         for (c, &t) in ev.tpl_ids.iter().enumerate() {
             if ev.weights[t] > 0.0 {
-                a.extend((0..m).map(|r| ev.conv[c * m + r] * ev.mpoly[r] * self.wt[r]));
+                a.extend_from_slice(&ev.a[c * m..(c + 1) * m]);
             }
         }
         for j in 0..self.lines.len() {
-            a.extend((0..m).map(|r| ev.gas[j * m + r] * self.wt[r]));
+            a.extend_from_slice(ev.gas_column(j, m));
         }
         let p = a.len() / m;
         let mut cols = SparseColumns::new(&a, m, p);
@@ -614,8 +619,16 @@ impl<'a> Problem<'a> {
             return Vec::new();
         }
         let l_hat = self.l_hat(theta);
-        let p: Vec<Complex<f64>> = l_hat.iter().zip(&g_hat).map(|((a, b), gk)| Complex::new(*a, *b) * gk.conj()).collect();
-        let weight = |k: usize| if k == 0 || (nfft % 2 == 0 && k == nh - 1) { 1.0 } else { 2.0 };
+        // P_k = c_k L̂_k conj(Ĝ_k), with the multiplicity c_k folded in.
+        let p: Vec<Complex<f64>> = l_hat
+            .iter()
+            .zip(&g_hat)
+            .enumerate()
+            .map(|(k, ((a, b), gk))| {
+                let c = if k == 0 || (nfft % 2 == 0 && k == nh - 1) { 1.0 } else { 2.0 };
+                Complex::new(*a, *b) * gk.conj() * c
+            })
+            .collect();
         // Templates are normalised to mean 1 on the data, so ‖a_j‖ ≈ ‖P·wt‖.
         let norm_a = ev.mpoly.iter().zip(&self.wt).map(|(p, w)| (p * w).powi(2)).sum::<f64>().sqrt();
         let norm_b = self.b.iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -624,7 +637,7 @@ impl<'a> Problem<'a> {
             .filter(|t| !ev.tpl_ids.contains(t))
             .filter_map(|t| {
                 let s = &self.tpl.spectra_hat[t * nh..(t + 1) * nh];
-                let dot: f64 = s.iter().zip(&p).enumerate().map(|(k, (a, b))| weight(k) * (a * b).re).sum();
+                let dot: f64 = s.iter().zip(&p).map(|(a, b)| a.re * b.re - a.im * b.im).sum();
                 let w = -dot / nfft as f64;
                 (w > tol).then_some((t, w))
             })
@@ -787,11 +800,11 @@ fn finish(prob: &Problem, theta: Vec<f64>, ev: Eval, n_clipped: usize, index: &[
     let active: Vec<usize> = (0..nt).filter(|&t| ev.weights[t] > 0.0).collect();
     for &t in &active {
         let c = ev.tpl_ids.iter().position(|&x| x == t).ok_or(FitProblem::Singular)?;
-        cols.push((0..m).map(|r| ev.conv[c * m + r] * ev.mpoly[r] * prob.wt[r]).collect());
+        cols.push(ev.a[c * m..(c + 1) * m].to_vec());
     }
     let gas_at = cols.len();
     for j in 0..ng {
-        cols.push((0..m).map(|r| ev.gas[j * m + r] * prob.wt[r]).collect());
+        cols.push(ev.gas_column(j, m).to_vec());
     }
     let k = cols.len();
     let mut f = vec![0.0; k * k];

@@ -40,18 +40,33 @@ impl Losvd {
     /// length `n` (ω_k = 2πk/n), as (re, im) pairs written into `out`.
     pub fn fourier(&self, n: usize, out: &mut [(f64, f64)]) {
         let step = 2.0 * std::f64::consts::PI / n as f64;
+        // e^{−iω_k V} and e^{−(ω_k σ)²/2} by recurrence over k (one complex product and
+        // one real product per frequency instead of sin, cos and exp).
+        let (rot_c, rot_s) = ((step * self.v_pix).cos(), -(step * self.v_pix).sin());
+        let a = 0.5 * (step * self.sigma_pix).powi(2);
+        let (mut phase_c, mut phase_s) = (1.0, 0.0);
+        let (mut g, mut ratio, decay) = (1.0, (-a).exp(), (-2.0 * a).exp());
+        let hermite = self.h3 != 0.0 || self.h4 != 0.0;
         for (k, o) in out.iter_mut().enumerate() {
-            let w = step * k as f64;
-            let u = w * self.sigma_pix;
-            let g = (-0.5 * u * u).exp();
-            if g < 1e-300 {
+            if g < 1e-18 {
                 *o = (0.0, 0.0);
                 continue;
             }
-            // [1 + h4 H4(u)] + i [h3 H3(u)], times e^{−iωV}.
-            let (a, b) = (1.0 + self.h4 * h4(u), self.h3 * h3(u));
-            let (c, s) = ((w * self.v_pix).cos(), -(w * self.v_pix).sin());
-            *o = (g * (a * c - b * s), g * (a * s + b * c));
+            let (c, s) = (phase_c, phase_s);
+            *o = if hermite {
+                let u = step * k as f64 * self.sigma_pix;
+                // [1 + h4 H4(u)] + i [h3 H3(u)], times e^{−iωV}.
+                let (re, im) = (1.0 + self.h4 * h4(u), self.h3 * h3(u));
+                (g * (re * c - im * s), g * (re * s + im * c))
+            } else {
+                (g * c, g * s)
+            };
+            // Advance: phase *= e^{−iΔωV}; g_{k+1} = g_k · e^{−a(2k+1)}.
+            let nc = phase_c * rot_c - phase_s * rot_s;
+            phase_s = phase_c * rot_s + phase_s * rot_c;
+            phase_c = nc;
+            g *= ratio;
+            ratio *= decay;
         }
     }
 
