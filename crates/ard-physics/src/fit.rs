@@ -629,6 +629,8 @@ impl<'a> Problem<'a> {
                 Complex::new(*a, *b) * gk.conj() * c
             })
             .collect();
+        // Beyond the LOSVD's cut-off frequency every term is zero.
+        let kmax = l_hat.iter().rposition(|&(a, b)| a != 0.0 || b != 0.0).map_or(0, |k| k + 1);
         // Templates are normalised to mean 1 on the data, so ‖a_j‖ ≈ ‖P·wt‖.
         let norm_a = ev.mpoly.iter().zip(&self.wt).map(|(p, w)| (p * w).powi(2)).sum::<f64>().sqrt();
         let norm_b = self.b.iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -637,7 +639,7 @@ impl<'a> Problem<'a> {
             .filter(|t| !ev.tpl_ids.contains(t))
             .filter_map(|t| {
                 let s = &self.tpl.spectra_hat[t * nh..(t + 1) * nh];
-                let dot: f64 = s.iter().zip(&p).map(|(a, b)| a.re * b.re - a.im * b.im).sum();
+                let dot: f64 = s[..kmax].iter().zip(&p[..kmax]).map(|(a, b)| a.re * b.re - a.im * b.im).sum();
                 let w = -dot / nfft as f64;
                 (w > tol).then_some((t, w))
             })
@@ -734,7 +736,8 @@ impl<'a> Problem<'a> {
                     ev = tev;
                     mu = (mu / 3.0).max(1e-9);
                     accepted = true;
-                    if gain < 1e-6 * ev.chi2.max(1.0) || !moved {
+                    // Converged when a step gains less than 1e-5 of χ² or 0.05 (Δχ² = 1 is 1σ).
+                    if gain < (1e-5 * ev.chi2).max(0.05) || !moved {
                         return (theta, ev);
                     }
                     break;
