@@ -137,9 +137,9 @@ impl<'a> SparseColumns<'a> {
     }
 }
 
-/// Cholesky solve of a symmetric matrix with unit-ish diagonal; `None` when a pivot
-/// falls below `tiny` (numerically dependent columns).
-fn cholesky_solve(g: &[f64], p: usize, rhs: &[f64], tiny: f64) -> Option<Vec<f64>> {
+/// Lower Cholesky factor of a symmetric `p × p` matrix (row-major); `None` when a
+/// pivot falls to `tiny` or below (not positive definite, or dependent columns).
+fn cholesky(g: &[f64], p: usize, tiny: f64) -> Option<Vec<f64>> {
     let mut l = vec![0.0; p * p];
     for i in 0..p {
         for j in 0..=i {
@@ -157,6 +157,13 @@ fn cholesky_solve(g: &[f64], p: usize, rhs: &[f64], tiny: f64) -> Option<Vec<f64
             }
         }
     }
+    Some(l)
+}
+
+/// Cholesky solve of a symmetric matrix with unit-ish diagonal; `None` when a pivot
+/// falls below `tiny` (numerically dependent columns).
+fn cholesky_solve(g: &[f64], p: usize, rhs: &[f64], tiny: f64) -> Option<Vec<f64>> {
+    let l = cholesky(g, p, tiny)?;
     let mut y = rhs.to_vec();
     for i in 0..p {
         let mut s = y[i];
@@ -290,23 +297,7 @@ fn clamp_nonneg(mut x: Vec<f64>, nonneg: &[bool]) -> Vec<f64> {
 /// Inverse of a symmetric positive-definite `p × p` matrix (row-major) by Cholesky;
 /// `None` when it is not positive definite.
 pub fn spd_inverse(mat: &[f64], p: usize) -> Option<Vec<f64>> {
-    let mut l = vec![0.0; p * p];
-    for i in 0..p {
-        for j in 0..=i {
-            let mut s = mat[i * p + j];
-            for k in 0..j {
-                s -= l[i * p + k] * l[j * p + k];
-            }
-            if i == j {
-                if s <= 0.0 || !s.is_finite() {
-                    return None;
-                }
-                l[i * p + i] = s.sqrt();
-            } else {
-                l[i * p + j] = s / l[j * p + j];
-            }
-        }
-    }
+    let l = cholesky(mat, p, 0.0)?;
     // Invert L, then inverse = L⁻ᵀ L⁻¹.
     let mut li = vec![0.0; p * p];
     for i in 0..p {
