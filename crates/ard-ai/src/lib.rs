@@ -1,0 +1,54 @@
+//! `ard-ai` owns the AI layer's models: the AstroCLIP spectrum encoder (Parker et al.
+//! 2024, MNRAS 531, 4990; MIT-licensed code at github.com/PolymathicAI/AstroCLIP) —
+//! a SpecFormer transformer backbone whose mean-pooled tokens give a 768-d embedding,
+//! followed by a cross-attention projection head giving the 1024-d AstroCLIP embedding —
+//! written in candle from the architecture's specification ([`model`]), with its input
+//! preprocessing ([`preprocess`]) and weight loading from the formats users have:
+//! safetensors, a plain `torch.save` state dict and the published Lightning checkpoint
+//! ([`weights`], with a tolerant pickle reader in [`pickle`]). [`prng`] rebuilds a
+//! full-size model from a counter-based generator for parity tests without trained
+//! weights.
+//!
+//! The Shen et al. (2025) universal spectral tokenizer has no public code or weights;
+//! nothing here stands in for it.
+#![deny(missing_docs)]
+
+pub mod model;
+pub mod pickle;
+pub mod preprocess;
+pub mod prng;
+pub mod weights;
+
+pub use model::{EncoderConfig, SpectrumEncoder};
+
+/// Errors of the AI layer.
+#[derive(Debug, thiserror::Error)]
+pub enum AiError {
+    /// A tensor operation failed.
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+    /// A weight file could not be read.
+    #[error("{path}: {message}")]
+    Weights {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A tensor is missing or has the wrong shape.
+    #[error("weights: tensor {key}: expected shape {expected:?}, found {found}")]
+    Tensor {
+        /// State-dict key.
+        key: String,
+        /// Expected shape.
+        expected: Vec<usize>,
+        /// What was found ("missing" or the shape).
+        found: String,
+    },
+    /// The input is not what the model takes.
+    #[error("input: {0}")]
+    Input(String),
+}
+
+/// Result type of this crate.
+pub type Result<T> = std::result::Result<T, AiError>;
