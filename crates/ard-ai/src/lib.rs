@@ -17,9 +17,21 @@ pub mod model;
 pub mod pickle;
 pub mod preprocess;
 pub mod prng;
+mod stage;
 pub mod weights;
 
 pub use model::{EncoderConfig, SpectrumEncoder};
+pub use stage::AstroclipStage;
+
+/// Loads weights from `path` and builds the encoder on the CPU; `heads` overrides the
+/// (backbone, head) attention-head counts when the file does not record them
+/// (default: the published AstroCLIP's 6 and 4).
+pub fn load_encoder(path: &std::path::Path, heads: Option<(usize, usize)>) -> Result<SpectrumEncoder> {
+    let w = weights::load(path)?;
+    let heads = heads.or(w.heads).unwrap_or((EncoderConfig::ASTROCLIP.num_heads, EncoderConfig::ASTROCLIP.head_heads));
+    let cfg = EncoderConfig::from_tensors(&w.tensors, heads)?;
+    SpectrumEncoder::new(cfg, w.tensors, &candle_core::Device::Cpu)
+}
 
 /// Errors of the AI layer.
 #[derive(Debug, thiserror::Error)]

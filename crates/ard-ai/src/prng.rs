@@ -67,6 +67,14 @@ pub fn tensors(cfg: &EncoderConfig, seed: u64, device: &Device) -> Result<HashMa
     Ok(out)
 }
 
+/// Writes the generator's weights as a safetensors file (a stand-in for trained
+/// weights in end-to-end tests of `--astroclip`).
+pub fn save_safetensors(cfg: &EncoderConfig, seed: u64, path: &std::path::Path) -> Result<()> {
+    let t = tensors(cfg, seed, &Device::Cpu)?;
+    candle_core::safetensors::save(&t, path)?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

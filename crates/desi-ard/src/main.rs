@@ -141,6 +141,10 @@ enum Command {
         /// The E-MILES template file (default: the one `scripts/setup.sh` made).
         #[arg(long)]
         templates: Option<PathBuf>,
+        /// AstroCLIP weights (the published `astroclip.ckpt`, a torch state dict or
+        /// safetensors): fills emb_astroclip and emb_specformer (null without).
+        #[arg(long, value_name = "PATH")]
+        astroclip: Option<PathBuf>,
     },
     /// Validate a layer against the simulator's truth on a fresh simulated sample and
     /// print the table that goes in VALIDATION.md (use a release build).
@@ -274,8 +278,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Validate { layer: ValidateLayer::Physics { objects, seed, exptime_dark, exptime_bright, work, templates } } => {
             summary::validate_physics(objects, seed, exptime_dark, exptime_bright, work.as_deref(), templates.as_deref())
         }
-        Command::Ingest { raw_root, ard, workers, shard, balance, watch, survey, program, quiet, no_physics, templates } => {
-            let stages = summary::stages(!no_physics, templates.as_deref())?;
+        Command::Ingest { raw_root, ard, workers, shard, balance, watch, survey, program, quiet, no_physics, templates, astroclip } => {
+            let stages = summary::stages(!no_physics, templates.as_deref(), astroclip.as_deref())?;
             let opts = ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages, quiet };
             loop {
                 let report = ard_ingest::ingest(&opts)?;

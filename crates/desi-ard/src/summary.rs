@@ -190,6 +190,7 @@ pub fn schema_markdown() -> String {
     s.push_str("| `_healpix_29` | Int64 |  | order-29 NESTED HEALPix index of (target_ra, target_dec): the HATS spatial key, rows sorted by it | `crates/ard-store/src/catalog.rs` |\n");
     let layers = [
         (ard_ingest::columns::core_specs(), "crates/ard-ingest/src/columns.rs"),
+        (ard_ai::AstroclipStage::column_specs(), "crates/ard-ai/src/stage.rs"),
         (ard_physics::PhysicsStage::column_specs(), "crates/ard-physics/src/stage.rs"),
     ];
     for (specs, code) in layers {
@@ -241,7 +242,7 @@ pub fn demo(dir: &Path, full: bool, templates: Option<&Path>) -> Result<()> {
         balance: false,
         survey: None,
         program: None,
-        stages: stages(true, templates)?,
+        stages: stages(true, templates, None)?,
         quiet: false,
     };
     let r = ard_ingest::ingest(&opts)?;
@@ -308,9 +309,16 @@ pub fn simulate_with_progress(lib: &ssp::SspLibrary, cfg: &desi_sim::SimConfig, 
     Ok(summary)
 }
 
-/// The per-object layers ingest runs: the physics layer unless disabled.
-pub fn stages(physics: bool, templates: Option<&Path>) -> Result<Vec<ard_core::StageRef>> {
+/// The per-object layers ingest runs: the physics layer unless disabled, and the
+/// AstroCLIP columns (null unless `astroclip` names weights).
+pub fn stages(physics: bool, templates: Option<&Path>, astroclip: Option<&Path>) -> Result<Vec<ard_core::StageRef>> {
     let mut out: Vec<ard_core::StageRef> = Vec::new();
+    let encoder = match astroclip {
+        Some(p) => Some(ard_ai::load_encoder(p, None)?),
+        None => None,
+    };
+    let source = astroclip.map(|p| p.display().to_string()).unwrap_or_default();
+    out.push(std::sync::Arc::new(ard_ai::AstroclipStage::new(encoder, &source)));
     if physics {
         let lib = ssp::SspLibrary::locate_and_load(templates)?;
         out.push(std::sync::Arc::new(ard_physics::PhysicsStage::new(std::sync::Arc::new(lib), ard_physics::FitConfig::default())));

@@ -1,0 +1,125 @@
+//! The AI layer as an ingest [`Stage`]: AstroCLIP embeddings as Float16 columns.
+
+use std::sync::Arc;
+
+use ard_core::{ColumnSpec, SpectrumBatch, Stage, StageError};
+use arrow_array::builder::{FixedSizeListBuilder, Float16Builder};
+use arrow_array::{ArrayRef, StringArray};
+use arrow_schema::{DataType, Field};
+
+use crate::model::SpectrumEncoder;
+
+/// Spectra per forward pass.
+pub const BATCH: usize = 32;
+
+/// Writes `emb_astroclip` (1024 × f16) and `emb_specformer` (768 × f16), null for every
+/// object when no weights were given (`astroclip_status` says why).
+pub struct AstroclipStage {
+    encoder: Option<SpectrumEncoder>,
+    source: String,
+}
+
+impl AstroclipStage {
+    /// A stage with an encoder (`source` names the weights, for the manifest), or
+    /// without one (null columns).
+    pub fn new(encoder: Option<SpectrumEncoder>, source: &str) -> Self {
+        AstroclipStage { encoder, source: source.to_string() }
+    }
+
+    fn list_type(n: usize) -> DataType {
+        DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float16, true)), n as i32)
+    }
+
+    /// The columns (also without weights, for `docs/schema.md`).
+    pub fn column_specs() -> Vec<ColumnSpec> {
+        vec![
+            ColumnSpec::new(
+                "emb_astroclip",
+                Self::list_type(1024),
+                "",
+                "AstroCLIP spectrum embedding (Parker et al. 2024): SpecFormer + cross-attention head output, 1024 × float16, not normalised; null without --astroclip weights",
+            ),
+            ColumnSpec::new(
+                "emb_specformer",
+                Self::list_type(768),
+                "",
+                "mean of the AstroCLIP SpecFormer backbone tokens, 768 × float16 (the authors' embedding for property regression); null without weights",
+            ),
+            ColumnSpec::new("astroclip_status", DataType::Utf8, "", "ok, no_weights, or why the AstroCLIP columns are null for this object"),
+        ]
+    }
+}
+
+impl Stage for AstroclipStage {
+    fn name(&self) -> &str {
+        "astroclip"
+    }
+
+    fn version(&self) -> String {
+        match &self.encoder {
+            Some(e) => format!("astroclip-1 {:?} weights={}", e.config(), self.source),
+            None => "astroclip-1 no-weights".into(),
+        }
+    }
+
+    fn columns(&self) -> Vec<ColumnSpec> {
+        Self::column_specs()
+    }
+
+    fn compute(&self, batch: &SpectrumBatch) -> Result<Vec<ArrayRef>, StageError> {
+        let n = batch.len();
+        let stage_err = |m: String| StageError { stage: "astroclip".into(), message: m };
+        let mut astro = FixedSizeListBuilder::with_capacity(Float16Builder::with_capacity(n * 1024), 1024, n);
+        let mut spec = FixedSizeListBuilder::with_capacity(Float16Builder::with_capacity(n * 768), 768, n);
+        let mut status = Vec::with_capacity(n);
+        let null_row = |b: &mut FixedSizeListBuilder<Float16Builder>, dim: usize| {
+            for _ in 0..dim {
+                b.values().append_null();
+            }
+            b.append(false);
+        };
+        let Some(enc) = &self.encoder else {
+            for _ in 0..n {
+                null_row(&mut astro, 1024);
+                null_row(&mut spec, 768);
+                status.push("no_weights".to_string());
+            }
+            return Ok(vec![Arc::new(astro.finish()), Arc::new(spec.finish()), Arc::new(StringArray::from(status))]);
+        };
+        let (da, ds) = (enc.config().head_dim, enc.config().embed_dim);
+        if da != 1024 || ds != 768 {
+            return Err(stage_err(format!("the catalogue columns are 1024/768-d; these weights give {da}/{ds}")));
+        }
+        for start in (0..n).step_by(BATCH) {
+            let idx: Vec<usize> = (start..(start + BATCH).min(n)).collect();
+            // One bad spectrum (wrong length, non-finite flux) gets nulls, not the batch.
+            let good: Vec<usize> = idx
+                .iter()
+                .copied()
+                .filter(|&i| batch.flux_of(i).iter().all(|v| v.is_finite()) && batch.nwave() == crate::preprocess::NPIX)
+                .collect();
+            let spectra: Vec<&[f32]> = good.iter().map(|&i| batch.flux_of(i)).collect();
+            let out = enc.embed(&spectra).map_err(|e| stage_err(e.to_string()))?;
+            let mut k = 0;
+            for &i in &idx {
+                if good.get(k) == Some(&i) {
+                    for v in &out.astroclip[k] {
+                        astro.values().append_value(half::f16::from_f32(*v));
+                    }
+                    astro.append(true);
+                    for v in &out.specformer[k] {
+                        spec.values().append_value(half::f16::from_f32(*v));
+                    }
+                    spec.append(true);
+                    status.push("ok".to_string());
+                    k += 1;
+                } else {
+                    null_row(&mut astro, 1024);
+                    null_row(&mut spec, 768);
+                    status.push(if batch.nwave() != crate::preprocess::NPIX { "not_brz_grid".into() } else { "non_finite_flux".into() });
+                }
+            }
+        }
+        Ok(vec![Arc::new(astro.finish()), Arc::new(spec.finish()), Arc::new(StringArray::from(status))])
+    }
+}
