@@ -190,6 +190,8 @@ pub struct Summary {
     pub dn4000: (Stats, f64),
     /// HδA − true (Å) for S/N > 10, fraction within 0.3 Å.
     pub hdelta_a: (Stats, f64),
+    /// Pulls (measured − true)/error of Dn4000 and HδA, S/N > 10: are the errors honest?
+    pub index_pulls: (Stats, Stats),
     /// Objects by status.
     pub statuses: Vec<(String, usize)>,
     /// Spectra compared.
@@ -216,6 +218,18 @@ pub fn summarise(rows: &[Compared]) -> Summary {
         ok.iter().filter(|r| r.snr > 15.0).filter_map(|r| r.sigma.filter(|s| s.2).map(|s| s.0 / r.sigma_true - 1.0)).collect();
     let dn: Vec<f64> = rows.iter().filter(|r| r.snr > 10.0).filter_map(|r| r.dn4000.1.map(|m| m.0 / r.dn4000.0 - 1.0)).collect();
     let hd: Vec<f64> = rows.iter().filter(|r| r.snr > 10.0).filter_map(|r| r.hdelta_a.1.map(|m| m.0 - r.hdelta_a.0)).collect();
+    let pull = |get: &dyn Fn(&Compared) -> (f64, Option<(f64, f64)>)| -> Stats {
+        let v: Vec<f64> = rows
+            .iter()
+            .filter(|r| r.snr > 10.0)
+            .filter_map(|r| {
+                let (t, m) = get(r);
+                m.filter(|m| m.1 > 0.0).map(|(x, e)| (x - t) / e)
+            })
+            .collect();
+        stats(&v)
+    };
+    let index_pulls = (pull(&|r| r.dn4000), pull(&|r| r.hdelta_a));
     let mut statuses: HashMap<String, usize> = HashMap::new();
     for r in rows {
         *statuses.entry(r.status.code()).or_default() += 1;
@@ -227,6 +241,7 @@ pub fn summarise(rows: &[Compared]) -> Summary {
         sigma: (stats(&sig), frac(&sig, 0.10)),
         dn4000: (stats(&dn), frac(&dn, 0.02)),
         hdelta_a: (stats(&hd), frac(&hd, 0.3)),
+        index_pulls,
         statuses,
         n: rows.len(),
     }
@@ -261,6 +276,12 @@ impl Summary {
         s.push_str(&row("σ*/σ_true − 1", "S/N > 15, vel_disp_ok", &self.sigma.0, self.sigma.1, "within 10 %"));
         s.push_str(&row("Dn4000/true − 1", "S/N > 10", &self.dn4000.0, self.dn4000.1, "within 2 %"));
         s.push_str(&row("HδA − true (Å)", "S/N > 10", &self.hdelta_a.0, self.hdelta_a.1, "within 0.3 Å"));
+        for (name, p) in [("Dn4000", &self.index_pulls.0), ("HδA", &self.index_pulls.1)] {
+            s.push_str(&format!(
+                "| {name} pull (meas − true)/err | S/N > 10 | {} | {:+.2} | {:.2} | {:.2} | – | std ≈ 1 (honest errors) |\n",
+                p.n, p.median, p.std, p.robust_std
+            ));
+        }
         s
     }
 }

@@ -47,4 +47,7 @@ fn physics_matches_the_simulator_truth() {
     assert!(dn.n >= 10 && dn.median.abs() < 0.02 && dn.robust_std < 0.02, "Dn4000: {dn:?}");
     let (hd, _) = s.hdelta_a;
     assert!(hd.n >= 10 && hd.median.abs() < 0.3 && hd.robust_std < 0.6, "HδA: {hd:?}");
+    // The per-object scatter is the noise: the index errors are honest (pull std 0.7–1.4).
+    let (pd, ph) = s.index_pulls;
+    assert!((0.7..=1.4).contains(&pd.robust_std) && (0.7..=1.4).contains(&ph.robust_std), "index pulls: Dn4000 {pd:?}, HδA {ph:?}");
 }
