@@ -27,7 +27,6 @@ pub mod templates;
 pub use fit::{FitConfig, FitResult};
 pub use stage::PhysicsStage;
 
-use ard_core::cosmology::C_KM_S;
 use ssp::SspLibrary;
 
 use crate::indices::{Measured, RestSpectrum};
@@ -186,6 +185,3 @@ pub fn median_snr(wave_vac: &[f64], flux: &[f32], ivar: &[f32], mask: &[i32], z:
     v.sort_by(|a, b| a.total_cmp(b));
     Some(v[v.len() / 2])
 }
-
-/// Speed of light, km/s (re-exported for users of velocities).
-pub const SPEED_OF_LIGHT: f64 = C_KM_S;
