@@ -9,11 +9,15 @@
 //! full-size model from a counter-based generator for parity tests without trained
 //! weights.
 //!
+//! It also owns the embedding that needs no downloaded weights, [`pca`]: rest-frame,
+//! continuum-normalised eigenspectra learned once per ARD (column `emb_pca`).
+//!
 //! The Shen et al. (2025) universal spectral tokenizer has no public code or weights;
 //! nothing here stands in for it.
 #![deny(missing_docs)]
 
 pub mod model;
+pub mod pca;
 pub mod pickle;
 pub mod preprocess;
 pub mod prng;
@@ -21,7 +25,7 @@ mod stage;
 pub mod weights;
 
 pub use model::{EncoderConfig, SpectrumEncoder};
-pub use stage::AstroclipStage;
+pub use stage::{AstroclipStage, PcaStage};
 
 /// Loads weights from `path` and builds the encoder on the CPU; `heads` overrides the
 /// (backbone, head) attention-head counts when the file does not record them
@@ -60,6 +64,9 @@ pub enum AiError {
     /// The input is not what the model takes.
     #[error("input: {0}")]
     Input(String),
+    /// The eigenspectrum basis could not be learned or written.
+    #[error("PCA embedding: {0}")]
+    Pca(String),
 }
 
 /// Result type of this crate.

@@ -123,3 +123,88 @@ impl Stage for AstroclipStage {
         Ok(vec![Arc::new(astro.finish()), Arc::new(spec.finish()), Arc::new(StringArray::from(status))])
     }
 }
+
+/// Writes `emb_pca` (the [`crate::pca::N_COMPONENTS`] eigenspectrum coefficients as
+/// Float16) and `pca_status`, from a basis learned once per ARD.
+pub struct PcaStage {
+    model: Option<Arc<crate::pca::PcaModel>>,
+    fingerprint: String,
+}
+
+impl PcaStage {
+    /// A stage that projects on `model`, or writes nulls (`no_model`) without one.
+    pub fn new(model: Option<Arc<crate::pca::PcaModel>>) -> Self {
+        let fingerprint = model.as_ref().map(|m| m.fingerprint()).unwrap_or_else(|| "none".into());
+        PcaStage { model, fingerprint }
+    }
+
+    /// The columns (for `docs/schema.md`).
+    pub fn column_specs() -> Vec<ColumnSpec> {
+        let k = crate::pca::N_COMPONENTS;
+        vec![
+            ColumnSpec::new(
+                "emb_pca",
+                AstroclipStage::list_type(k),
+                "",
+                &format!(
+                    "weight-free embedding: {k} gappy-PCA coefficients (float16) of the rest-frame, continuum-normalised spectrum on the eigenspectra in models/{} (Yip et al. 2004); compare by cosine",
+                    crate::pca::MODEL_FILE
+                ),
+            ),
+            ColumnSpec::new("pca_status", DataType::Utf8, "", "ok, or why emb_pca is null: no_redshift, zwarn, too_few_pixels (on the model grid), no_model (nothing to learn the basis from)"),
+        ]
+    }
+}
+
+impl Stage for PcaStage {
+    fn name(&self) -> &str {
+        "pca"
+    }
+
+    fn version(&self) -> String {
+        format!("pca-1 model={}", self.fingerprint)
+    }
+
+    fn columns(&self) -> Vec<ColumnSpec> {
+        Self::column_specs()
+    }
+
+    fn compute(&self, batch: &SpectrumBatch) -> Result<Vec<ArrayRef>, StageError> {
+        let n = batch.len();
+        let k = crate::pca::N_COMPONENTS;
+        let (z, zwarn) = match &batch.redshifts {
+            Some(rs) => (ard_core::columns::nullable_f64(rs, "Z"), ard_core::columns::nullable_i64(rs, "ZWARN")),
+            None => (None, None),
+        };
+        let mut emb = FixedSizeListBuilder::with_capacity(Float16Builder::with_capacity(n * k), k as i32, n);
+        let mut status = Vec::with_capacity(n);
+        for i in 0..n {
+            let zi = z.as_ref().and_then(|c| c[i]);
+            let outcome = match (zi, zwarn.as_ref().and_then(|c| c[i]), &self.model) {
+                (_, _, None) => Err("no_model"),
+                (None, _, _) => Err("no_redshift"),
+                (Some(_), Some(w), _) if w != 0 => Err("zwarn"),
+                (Some(zi), _, Some(model)) => crate::pca::rest_frame(&batch.wavelength, batch.flux_of(i), batch.ivar_of(i), batch.mask_of(i), zi)
+                    .and_then(|r| model.project(&r))
+                    .map_err(|r| r.code()),
+            };
+            match outcome {
+                Ok(a) => {
+                    for v in a {
+                        emb.values().append_value(half::f16::from_f64(v));
+                    }
+                    emb.append(true);
+                    status.push("ok");
+                }
+                Err(code) => {
+                    for _ in 0..k {
+                        emb.values().append_null();
+                    }
+                    emb.append(false);
+                    status.push(code);
+                }
+            }
+        }
+        Ok(vec![Arc::new(emb.finish()), Arc::new(StringArray::from(status))])
+    }
+}

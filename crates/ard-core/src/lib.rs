@@ -7,13 +7,17 @@
 //! * [`wavelength`] — vacuum ↔ air conversion (DESI is vacuum; Lick bands, E-MILES
 //!   and classic line lists are air);
 //! * [`cosmology`] — the one cosmology of the project, flat ΛCDM Planck 2018;
-//! * [`stage`] — the interface every per-object layer implements.
+//! * [`stage`] — the interface every per-object layer implements;
+//! * [`linalg`] — small dense linear algebra (Cholesky, Jacobi eigen) for per-object fits;
+//! * [`columns`] — null-aware typed reads of the FIBERMAP and redshift columns stages use.
 //!
 //! It depends on nothing of ours; everything else depends on it.
 #![deny(missing_docs)]
 
+pub mod columns;
 pub mod cosmology;
 pub mod grid;
+pub mod linalg;
 pub mod spectrum;
 pub mod stage;
 pub mod wavelength;

@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod columns;
+pub mod models;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -176,7 +177,7 @@ pub fn plan(raw_root: &Path) -> Result<PixelPlan, IngestError> {
     Ok(plan)
 }
 
-fn stable_hash(pixel: u64) -> u64 {
+pub(crate) fn stable_hash(pixel: u64) -> u64 {
     let mut z = pixel.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
@@ -274,6 +275,15 @@ fn select_rows(read: &mut desi_io::ReadSpectra, pixel: u64) -> Result<(), Ingest
     Ok(())
 }
 
+/// Reads one input of a pixel: the whole coadd, or its rows that fall in the pixel.
+fn read_input(pixel: u64, inp: &PixelInput, read_opts: &desi_io::ReadOptions) -> Result<desi_io::ReadSpectra, IngestError> {
+    let mut read = desi_io::read_spectra(&inp.coadd, inp.redrock.as_deref(), read_opts)?;
+    if !inp.whole_file {
+        select_rows(&mut read, pixel)?;
+    }
+    Ok(read)
+}
+
 fn process_pixel(pixel: u64, inputs: &[PixelInput], opts: &IngestOptions) -> Result<PixelOutput, IngestError> {
     let read_opts = desi_io::ReadOptions { survey: opts.survey.clone(), program: opts.program.clone() };
     let mut catalogs = Vec::new();
@@ -282,10 +292,7 @@ fn process_pixel(pixel: u64, inputs: &[PixelInput], opts: &IngestOptions) -> Res
     let mut rows: Vec<(i64, String, String, f64, Vec<f32>, Vec<f32>, Vec<i32>)> = Vec::new();
     let mut wavelength = Vec::new();
     for inp in inputs {
-        let mut read = desi_io::read_spectra(&inp.coadd, inp.redrock.as_deref(), &read_opts)?;
-        if !inp.whole_file {
-            select_rows(&mut read, pixel)?;
-        }
+        let read = read_input(pixel, inp, &read_opts)?;
         for i in &read.issues {
             notes.push(ObjectNote { targetid: i.targetid, file: inp.coadd.to_string_lossy().into_owned(), note: i.problem.clone() });
         }

@@ -1,7 +1,11 @@
 //! Small dense linear algebra for the fit: least squares by Householder QR, the
 //! Lawson & Hanson (1974, *Solving Least Squares Problems*, ch. 23, algorithm NNLS)
 //! non-negative least squares with a warm start, and a symmetric positive-definite
-//! inverse by Cholesky. Matrices are column-major: column j is `a[j*m..(j+1)*m]`.
+//! inverse by Cholesky (in `ard_core::linalg`, re-exported). Matrices are column-major:
+//! column j is `a[j*m..(j+1)*m]`.
+
+use ard_core::linalg::cholesky_solve;
+pub use ard_core::linalg::{spd_inverse, spd_solve};
 
 /// Solves min ‖A z − b‖ for the columns `cols` of the m-row column-major `a`, by
 /// Householder QR (stable on the nearly collinear columns that SSP templates are).
@@ -137,51 +141,6 @@ impl<'a> SparseColumns<'a> {
     }
 }
 
-/// Lower Cholesky factor of a symmetric `p × p` matrix (row-major); `None` when a
-/// pivot falls to `tiny` or below (not positive definite, or dependent columns).
-fn cholesky(g: &[f64], p: usize, tiny: f64) -> Option<Vec<f64>> {
-    let mut l = vec![0.0; p * p];
-    for i in 0..p {
-        for j in 0..=i {
-            let mut s = g[i * p + j];
-            for k in 0..j {
-                s -= l[i * p + k] * l[j * p + k];
-            }
-            if i == j {
-                if s <= tiny || !s.is_finite() {
-                    return None;
-                }
-                l[i * p + i] = s.sqrt();
-            } else {
-                l[i * p + j] = s / l[j * p + j];
-            }
-        }
-    }
-    Some(l)
-}
-
-/// Cholesky solve of a symmetric matrix with unit-ish diagonal; `None` when a pivot
-/// falls below `tiny` (numerically dependent columns).
-fn cholesky_solve(g: &[f64], p: usize, rhs: &[f64], tiny: f64) -> Option<Vec<f64>> {
-    let l = cholesky(g, p, tiny)?;
-    let mut y = rhs.to_vec();
-    for i in 0..p {
-        let mut s = y[i];
-        for k in 0..i {
-            s -= l[i * p + k] * y[k];
-        }
-        y[i] = s / l[i * p + i];
-    }
-    for i in (0..p).rev() {
-        let mut s = y[i];
-        for k in i + 1..p {
-            s -= l[k * p + i] * y[k];
-        }
-        y[i] = s / l[i * p + i];
-    }
-    Some(y)
-}
-
 /// Non-negative least squares: min ‖A x − b‖ subject to x ≥ 0 for the columns listed
 /// in `nonneg`; the other columns are free (never constrained). `warm` is the passive
 /// set of a previous, similar problem: starting from it, a fit that changes little
@@ -292,39 +251,6 @@ fn clamp_nonneg(mut x: Vec<f64>, nonneg: &[bool]) -> Vec<f64> {
         }
     }
     x
-}
-
-/// Inverse of a symmetric positive-definite `p × p` matrix (row-major) by Cholesky;
-/// `None` when it is not positive definite.
-pub fn spd_inverse(mat: &[f64], p: usize) -> Option<Vec<f64>> {
-    let l = cholesky(mat, p, 0.0)?;
-    // Invert L, then inverse = L⁻ᵀ L⁻¹.
-    let mut li = vec![0.0; p * p];
-    for i in 0..p {
-        li[i * p + i] = 1.0 / l[i * p + i];
-        for j in 0..i {
-            let mut s = 0.0;
-            for k in j..i {
-                s -= l[i * p + k] * li[k * p + j];
-            }
-            li[i * p + j] = s / l[i * p + i];
-        }
-    }
-    let mut inv = vec![0.0; p * p];
-    for i in 0..p {
-        for j in 0..=i {
-            let s: f64 = (i.max(j)..p).map(|k| li[k * p + i] * li[k * p + j]).sum();
-            inv[i * p + j] = s;
-            inv[j * p + i] = s;
-        }
-    }
-    Some(inv)
-}
-
-/// Solves the symmetric positive-definite system `mat · x = rhs` (row-major `p × p`).
-pub fn spd_solve(mat: &[f64], p: usize, rhs: &[f64]) -> Option<Vec<f64>> {
-    let inv = spd_inverse(mat, p)?;
-    Some((0..p).map(|i| (0..p).map(|j| inv[i * p + j] * rhs[j]).sum()).collect())
 }
 
 #[cfg(test)]

@@ -2,10 +2,9 @@
 
 use std::sync::Arc;
 
+use ard_core::columns::{nullable_f64, nullable_i64, nullable_str};
 use ard_core::{ColumnSpec, SpectrumBatch, Stage, StageError};
-use arrow_array::{
-    Array, ArrayRef, BooleanArray, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, RecordBatch, StringArray,
-};
+use arrow_array::{ArrayRef, BooleanArray, Float32Array, StringArray};
 use arrow_schema::DataType;
 use rayon::prelude::*;
 use ssp::SspLibrary;
@@ -34,44 +33,6 @@ const LINE_COLUMNS: [(&str, &str, &str); 4] = [
     ("oiii_5007_flux", "[OIII]5007", "[OIII] 5007"),
     ("nii_6584_flux", "[NII]6583", "[NII] 6584"),
 ];
-
-fn f64_column(batch: &RecordBatch, name: &str) -> Option<Vec<Option<f64>>> {
-    let col = batch.column_by_name(name)?;
-    let get = |i: usize| -> Option<f64> {
-        if col.is_null(i) {
-            return None;
-        }
-        if let Some(a) = col.as_any().downcast_ref::<Float64Array>() {
-            return Some(a.value(i));
-        }
-        col.as_any().downcast_ref::<Float32Array>().map(|a| a.value(i) as f64)
-    };
-    Some((0..batch.num_rows()).map(get).collect())
-}
-
-fn i64_column(batch: &RecordBatch, name: &str) -> Option<Vec<Option<i64>>> {
-    let col = batch.column_by_name(name)?;
-    let get = |i: usize| -> Option<i64> {
-        if col.is_null(i) {
-            return None;
-        }
-        let any = col.as_any();
-        if let Some(a) = any.downcast_ref::<Int64Array>() {
-            return Some(a.value(i));
-        }
-        if let Some(a) = any.downcast_ref::<Int32Array>() {
-            return Some(a.value(i) as i64);
-        }
-        any.downcast_ref::<Int16Array>().map(|a| a.value(i) as i64)
-    };
-    Some((0..batch.num_rows()).map(get).collect())
-}
-
-fn str_column(batch: &RecordBatch, name: &str) -> Option<Vec<Option<String>>> {
-    let col = batch.column_by_name(name)?;
-    let a = col.as_any().downcast_ref::<StringArray>()?;
-    Some((0..batch.num_rows()).map(|i| if a.is_null(i) { None } else { Some(a.value(i).to_string()) }).collect())
-}
 
 impl Stage for PhysicsStage {
     fn name(&self) -> &str {
@@ -141,7 +102,7 @@ impl PhysicsStage {
     fn compute_columns(&self, batch: &SpectrumBatch) -> Result<Vec<ArrayRef>, StageError> {
         let n = batch.len();
         let (z, spectype, zwarn) = match &batch.redshifts {
-            Some(rs) => (f64_column(rs, "Z"), str_column(rs, "SPECTYPE"), i64_column(rs, "ZWARN")),
+            Some(rs) => (nullable_f64(rs, "Z"), nullable_str(rs, "SPECTYPE"), nullable_i64(rs, "ZWARN")),
             None => (None, None, None),
         };
         let results: Vec<Measurement> = (0..n)

@@ -145,6 +145,14 @@ enum Command {
         /// safetensors): fills emb_astroclip and emb_specformer (null without).
         #[arg(long, value_name = "PATH")]
         astroclip: Option<PathBuf>,
+        /// Only learn the models the ARD shares (the emb_pca eigenspectra, written to
+        /// ARD/models/) and stop: the first step before sharded or Slurm-array ingests.
+        #[arg(long)]
+        fit_models_only: bool,
+        /// Learn the shared models again even when ARD/models/ has them (every pixel
+        /// is then re-embedded).
+        #[arg(long)]
+        refit_models: bool,
     },
     /// Validate a layer against the simulator's truth on a fresh simulated sample and
     /// print the table that goes in VALIDATION.md (use a release build).
@@ -278,9 +286,28 @@ fn run(cli: Cli) -> Result<()> {
         Command::Validate { layer: ValidateLayer::Physics { objects, seed, exptime_dark, exptime_bright, work, templates } } => {
             summary::validate_physics(objects, seed, exptime_dark, exptime_bright, work.as_deref(), templates.as_deref())
         }
-        Command::Ingest { raw_root, ard, workers, shard, balance, watch, survey, program, quiet, no_physics, templates, astroclip } => {
-            let stages = summary::stages(!no_physics, templates.as_deref(), astroclip.as_deref())?;
-            let opts = ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages, quiet };
+        Command::Ingest {
+            raw_root,
+            ard,
+            workers,
+            shard,
+            balance,
+            watch,
+            survey,
+            program,
+            quiet,
+            no_physics,
+            templates,
+            astroclip,
+            fit_models_only,
+            refit_models,
+        } => {
+            let stages = if fit_models_only { vec![] } else { summary::stages(!no_physics, templates.as_deref(), astroclip.as_deref())? };
+            let mut opts = ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages, quiet };
+            summary::add_pca_stage(&mut opts, refit_models, shard.is_some())?;
+            if fit_models_only {
+                return Ok(());
+            }
             loop {
                 let report = ard_ingest::ingest(&opts)?;
                 println!(

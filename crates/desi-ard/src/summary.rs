@@ -191,6 +191,7 @@ pub fn schema_markdown() -> String {
     let layers = [
         (ard_ingest::columns::core_specs(), "crates/ard-ingest/src/columns.rs"),
         (ard_ai::AstroclipStage::column_specs(), "crates/ard-ai/src/stage.rs"),
+        (ard_ai::PcaStage::column_specs(), "crates/ard-ai/src/stage.rs"),
         (ard_physics::PhysicsStage::column_specs(), "crates/ard-physics/src/stage.rs"),
     ];
     for (specs, code) in layers {
@@ -233,7 +234,7 @@ pub fn demo(dir: &Path, full: bool, templates: Option<&Path>) -> Result<()> {
         println!("[1/4] using the sample already in {}", raw.display());
     }
     let _ = full; // every layer that exists runs on every object
-    println!("[2/4] ingesting into {} (layers: core, physics)", ard.display());
+    println!("[2/4] ingesting into {} (layers: core, AI (emb_pca), physics)", ard.display());
     let opts = ard_ingest::IngestOptions {
         raw_root: raw.clone(),
         ard: ard.clone(),
@@ -245,6 +246,8 @@ pub fn demo(dir: &Path, full: bool, templates: Option<&Path>) -> Result<()> {
         stages: stages(true, templates, None)?,
         quiet: false,
     };
+    let mut opts = opts;
+    add_pca_stage(&mut opts, false, false)?;
     let r = ard_ingest::ingest(&opts)?;
     println!(
         "      {} pixels processed, {} unchanged, {} failed, {} rows in {:.1} s",
@@ -324,6 +327,36 @@ pub fn stages(physics: bool, templates: Option<&Path>, astroclip: Option<&Path>)
         out.push(std::sync::Arc::new(ard_physics::PhysicsStage::new(std::sync::Arc::new(lib), ard_physics::FitConfig::default())));
     }
     Ok(out)
+}
+
+/// Adds the emb_pca stage to an ingest, learning the ARD's basis first when it has
+/// none, and says which basis is used.
+pub fn add_pca_stage(opts: &mut ard_ingest::IngestOptions, refit: bool, sharded: bool) -> Result<()> {
+    let path = ard_store::layout::ArdLayout::new(&opts.ard).models().join(ard_ai::pca::MODEL_FILE);
+    if !path.exists() || refit {
+        if sharded {
+            eprintln!(
+                "note: {} has no PCA basis yet; this shard learns it (every shard learns the same one). \
+                 Run `desi-ard ingest --fit-models-only` once first to save the work.",
+                opts.ard.display()
+            );
+        }
+        if !opts.quiet {
+            eprintln!("learning the emb_pca eigenspectra from a fixed subset of the input ...");
+        }
+    }
+    match ard_ingest::models::add_pca_stage(opts, refit)? {
+        Some(r) if r.fitted => println!(
+            "models: learned the emb_pca basis from {} spectra of {} pixels in {:.1} s -> {}",
+            r.n_train,
+            r.pixels_read,
+            r.seconds,
+            r.path.display()
+        ),
+        Some(r) => tracing::info!("models: using {} ({} training spectra)", r.path.display(), r.n_train),
+        None => println!("models: no spectrum to learn the emb_pca basis from; emb_pca is null (pca_status = no_model)"),
+    }
+    Ok(())
 }
 
 /// `desi-ard validate physics`.
