@@ -25,12 +25,11 @@
 //! in one fixed order whatever the number of threads, so a sharded ingest and a single
 //! process learn (and use) bit-identical bases.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use ard_core::linalg::{spd_solve, symmetric_eigen};
 use rayon::prelude::*;
-use safetensors::tensor::{Dtype, TensorView};
+use safetensors::tensor::Dtype;
 use sha2::{Digest, Sha256};
 
 use crate::{AiError, Result};
@@ -362,27 +361,18 @@ impl PcaModel {
             ("coverage", Dtype::I64, vec![self.n_pixels], coverage),
             ("training_targetid", Dtype::I64, vec![self.training_targetid.len()], ids),
         ];
-        let views = buffers
-            .iter()
-            .map(|(name, dt, shape, data)| {
-                TensorView::new(*dt, shape.clone(), data).map(|v| (name.to_string(), v)).map_err(|e| AiError::Pca(e.to_string()))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let meta: HashMap<String, String> = [
-            ("format", FORMAT.to_string()),
-            ("first_pixel", self.first.to_string()),
-            ("grid", format!("rest-frame vacuum edges {} * 10^(k * {DLOG10}) Angstrom", REST_RANGE.0)),
-            ("n_components", N_COMPONENTS.to_string()),
+        let meta: Vec<(&str, String)> = vec![
             ("continuum_half_window", CONTINUUM_HALF_WINDOW.to_string()),
-            ("train_iterations", TRAIN_ITERATIONS.to_string()),
+            ("first_pixel", self.first.to_string()),
+            ("format", FORMAT.to_string()),
+            ("grid", format!("rest-frame vacuum edges {} * 10^(k * {DLOG10}) Angstrom", REST_RANGE.0)),
+            ("method", "gappy PCA eigenspectra (Connolly & Szalay 1999; Yip et al. 2004), randomised subspace iteration (Halko et al. 2011)".into()),
+            ("n_components", N_COMPONENTS.to_string()),
             ("seed", SEED.to_string()),
             ("selection", self.selection.clone()),
-            ("method", "gappy PCA eigenspectra (Connolly & Szalay 1999; Yip et al. 2004), randomised subspace iteration (Halko et al. 2011)".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        safetensors::serialize(views, Some(meta)).map_err(|e| AiError::Pca(e.to_string()))
+            ("train_iterations", TRAIN_ITERATIONS.to_string()),
+        ];
+        Ok(safetensors_bytes(&buffers, &meta))
     }
 
     /// Reads a model written by [`PcaModel::to_bytes`].
@@ -441,6 +431,42 @@ impl PcaModel {
         let bytes = self.to_bytes().unwrap_or_default();
         format!("{:x}", Sha256::digest(&bytes))[..16].to_string()
     }
+}
+
+/// A safetensors file with its header written in one fixed order (tensors and metadata
+/// keys sorted), so that the same model always gives the same bytes: the format's
+/// reference writer orders metadata by hash-map iteration.
+fn safetensors_bytes(tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)], meta: &[(&str, String)]) -> Vec<u8> {
+    let mut sorted: Vec<&(&str, Dtype, Vec<usize>, Vec<u8>)> = tensors.iter().collect();
+    sorted.sort_by_key(|t| t.0);
+    let mut meta: Vec<&(&str, String)> = meta.iter().collect();
+    meta.sort_by_key(|m| m.0);
+    let quote = |s: &str| serde_json::Value::String(s.to_string()).to_string();
+    let mut header = String::from("{\"__metadata__\":{");
+    header.push_str(&meta.iter().map(|(k, v)| format!("{}:{}", quote(k), quote(v))).collect::<Vec<_>>().join(","));
+    header.push('}');
+    let mut offset = 0usize;
+    for (name, dtype, shape, data) in &sorted {
+        let dt = match dtype {
+            Dtype::F64 => "F64",
+            Dtype::I64 => "I64",
+            _ => "F32",
+        };
+        let shape: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        header.push_str(&format!(",{}:{{\"dtype\":\"{dt}\",\"shape\":[{}],\"data_offsets\":[{offset},{}]}}", quote(name), shape.join(","), offset + data.len()));
+        offset += data.len();
+    }
+    header.push('}');
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut out = Vec::with_capacity(8 + header.len() + offset);
+    out.extend_from_slice(&(header.len() as u64).to_le_bytes());
+    out.extend_from_slice(header.as_bytes());
+    for (_, _, _, data) in &sorted {
+        out.extend_from_slice(data);
+    }
+    out
 }
 
 fn column_means(rows: &[Vec<f64>], p: usize) -> Vec<f64> {
@@ -630,8 +656,11 @@ mod tests {
         // Deterministic and round-trips through the file format bit for bit.
         let again = PcaModel::fit(&training, "all").unwrap();
         assert_eq!(model, again);
-        let back = PcaModel::from_bytes(&model.to_bytes().unwrap(), Path::new("m")).unwrap();
+        let bytes = model.to_bytes().unwrap();
+        let back = PcaModel::from_bytes(&bytes, Path::new("m")).unwrap();
         assert_eq!(model, back);
+        assert_eq!(bytes, back.to_bytes().unwrap());
+        assert!(PcaModel::from_bytes(&bytes[..bytes.len() - 8], Path::new("m")).is_err());
         // Objects with a stronger line project further along the first component.
         let proj = |amp: f64| {
             let (f, iv, m) = spectrum(0.2, amp, 0.002, 99);

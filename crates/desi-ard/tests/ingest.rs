@@ -194,12 +194,20 @@ fn kill_9_during_ingest_then_rerun_equals_an_uninterrupted_run() {
 
 #[test]
 fn three_shards_then_finalize_equal_one_unsharded_run() {
+    // Byte-identical includes models/pca_eigenspectra.safetensors and emb_pca: shards that
+    // learn the basis themselves (first pass) or share one fitted first (second) agree.
     let whole = tempfile::tempdir().unwrap();
     assert!(run(&["ingest", raw().to_str().unwrap(), whole.path().to_str().unwrap(), "--quiet", "--no-physics"]).0);
     for balance in [false, true] {
         let sharded = tempfile::tempdir().unwrap();
         let s = sharded.path().to_str().unwrap();
         let r = raw();
+        if balance {
+            // The cluster plan's first job: learn the shared models once.
+            let (ok, out) = run(&["ingest", r.to_str().unwrap(), s, "--quiet", "--fit-models-only"]);
+            assert!(ok && out.contains("learned the emb_pca basis"), "{out}");
+            assert!(!sharded.path().join("catalog").exists(), "--fit-models-only must not ingest");
+        }
         for k in 0..3 {
             let shard = format!("{k}/3");
             let mut args = vec!["ingest", r.to_str().unwrap(), s, "--quiet", "--no-physics", "--shard", shard.as_str()];
