@@ -27,14 +27,49 @@ pub mod weights;
 pub use model::{EncoderConfig, SpectrumEncoder};
 pub use stage::{AstroclipStage, PcaStage};
 
-/// Loads weights from `path` and builds the encoder on the CPU; `heads` overrides the
-/// (backbone, head) attention-head counts when the file does not record them
-/// (default: the published AstroCLIP's 6 and 4).
+/// Loads weights from `path` and builds the encoder where it runs best: on CUDA device 0
+/// in f16 (`DESI_ARD_DTYPE=bf16` or `f32` to change) when this build has the `cuda`
+/// feature and a GPU answers (unless `DESI_ARD_DEVICE=cpu`), else on the CPU in f32. `heads` overrides the (backbone,
+/// head) attention-head counts when the file does not record them (default: the
+/// published AstroCLIP's 6 and 4).
 pub fn load_encoder(path: &std::path::Path, heads: Option<(usize, usize)>) -> Result<SpectrumEncoder> {
+    let (device, dtype) = best_device();
+    load_encoder_on(path, heads, &device, dtype)
+}
+
+/// [`load_encoder`] on a given device and dtype.
+pub fn load_encoder_on(
+    path: &std::path::Path,
+    heads: Option<(usize, usize)>,
+    device: &candle_core::Device,
+    dtype: candle_core::DType,
+) -> Result<SpectrumEncoder> {
     let w = weights::load(path)?;
     let heads = heads.or(w.heads).unwrap_or((EncoderConfig::ASTROCLIP.num_heads, EncoderConfig::ASTROCLIP.head_heads));
     let cfg = EncoderConfig::from_tensors(&w.tensors, heads)?;
-    SpectrumEncoder::new(cfg, w.tensors, &candle_core::Device::Cpu)
+    SpectrumEncoder::new_with_dtype(cfg, w.tensors, device, dtype)
+}
+
+/// The device and dtype [`load_encoder`] uses (see there).
+pub fn best_device() -> (candle_core::Device, candle_core::DType) {
+    let cpu = (candle_core::Device::Cpu, candle_core::DType::F32);
+    if std::env::var("DESI_ARD_DEVICE").is_ok_and(|v| v.eq_ignore_ascii_case("cpu")) || !cfg!(feature = "cuda") {
+        return cpu;
+    }
+    match candle_core::Device::new_cuda(0) {
+        Ok(d) => {
+            let dtype = match std::env::var("DESI_ARD_DTYPE").unwrap_or_default().to_ascii_lowercase().as_str() {
+                "bf16" => candle_core::DType::BF16,
+                "f32" => candle_core::DType::F32,
+                _ => candle_core::DType::F16,
+            };
+            (d, dtype)
+        }
+        Err(e) => {
+            tracing::warn!("no usable CUDA device ({e}); the AstroCLIP encoder runs on the CPU");
+            cpu
+        }
+    }
 }
 
 /// Errors of the AI layer.

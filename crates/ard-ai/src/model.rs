@@ -117,6 +117,7 @@ pub struct SpectrumEncoder {
     cfg: EncoderConfig,
     w: HashMap<String, Tensor>,
     device: Device,
+    dtype: DType,
 }
 
 /// One batch's outputs.
@@ -128,24 +129,41 @@ pub struct Embeddings {
     pub astroclip: Vec<Vec<f32>>,
 }
 
+/// LayerNorm, computed in f32 whatever the activations' dtype (as mixed-precision
+/// PyTorch does: half-precision variances lose the small differences that matter).
 fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    let dtype = x.dtype();
+    let x = x.to_dtype(DType::F32)?;
     let mean = x.mean_keepdim(D::Minus1)?;
     let xc = x.broadcast_sub(&mean)?;
     let var = xc.sqr()?.mean_keepdim(D::Minus1)?;
     let y = xc.broadcast_div(&(var + 1e-5)?.sqrt()?)?;
-    Ok(y.broadcast_mul(w)?.broadcast_add(b)?)
+    Ok(y.broadcast_mul(w)?.broadcast_add(b)?.to_dtype(dtype)?)
 }
 
+/// Softmax over the last axis, in f32 for the same reason.
 fn softmax_last(x: &Tensor) -> Result<Tensor> {
+    let dtype = x.dtype();
+    let x = x.to_dtype(DType::F32)?;
     let m = x.max_keepdim(D::Minus1)?;
     let e = x.broadcast_sub(&m)?.exp()?;
-    Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?)
+    Ok(e.broadcast_div(&e.sum_keepdim(D::Minus1)?)?.to_dtype(dtype)?)
 }
 
 impl SpectrumEncoder {
     /// Checks every tensor against `cfg` (a clear error names a missing or mis-shaped
     /// one) and moves the weights to `device` as f32.
     pub fn new(cfg: EncoderConfig, tensors: HashMap<String, Tensor>, device: &Device) -> Result<Self> {
+        Self::new_with_dtype(cfg, tensors, device, DType::F32)
+    }
+
+    /// As [`SpectrumEncoder::new`], computing in `dtype` (f16 or bf16 on a GPU; f32 on
+    /// the CPU, where half precision is slower): weights and activations in `dtype`,
+    /// LayerNorm parameters, LayerNorm and softmax in f32, outputs returned as f32.
+    pub fn new_with_dtype(cfg: EncoderConfig, tensors: HashMap<String, Tensor>, device: &Device, dtype: DType) -> Result<Self> {
+        if !matches!(dtype, DType::F32 | DType::F16 | DType::BF16) {
+            return Err(AiError::Input(format!("the encoder computes in f32, f16 or bf16, not {dtype:?}")));
+        }
         let mut w = HashMap::new();
         for (key, shape) in cfg.expected_tensors() {
             let t =
@@ -153,7 +171,8 @@ impl SpectrumEncoder {
             if t.dims() != shape.as_slice() {
                 return Err(AiError::Tensor { key, expected: shape, found: format!("{:?}", t.dims()) });
             }
-            w.insert(key, t.to_dtype(DType::F32)?.to_device(device)?);
+            let keep_f32 = key.contains("layernorm");
+            w.insert(key, t.to_dtype(if keep_f32 { DType::F32 } else { dtype })?.to_device(device)?);
         }
         if cfg.embed_dim % cfg.num_heads != 0 || cfg.head_dim % cfg.head_heads != 0 {
             return Err(AiError::Input(format!(
@@ -161,12 +180,29 @@ impl SpectrumEncoder {
                 cfg.num_heads, cfg.head_heads, cfg.embed_dim, cfg.head_dim
             )));
         }
-        Ok(SpectrumEncoder { cfg, w, device: device.clone() })
+        Ok(SpectrumEncoder { cfg, w, device: device.clone(), dtype })
     }
 
     /// The configuration.
     pub fn config(&self) -> &EncoderConfig {
         &self.cfg
+    }
+
+    /// The dtype it computes in.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// Where and in what precision it computes, e.g. `cpu f32`, `cuda:0 f16`.
+    pub fn placement(&self) -> String {
+        let dev = if self.device.is_cuda() {
+            "cuda:0"
+        } else if self.device.is_metal() {
+            "metal"
+        } else {
+            "cpu"
+        };
+        format!("{dev} {}", self.dtype.as_str())
     }
 
     fn t(&self, k: &str) -> &Tensor {
@@ -191,7 +227,7 @@ impl SpectrumEncoder {
             }
             data.extend(tokens(s));
         }
-        Ok(Tensor::from_vec(data, (spectra.len(), n_tokens(NPIX), FEATURES), &self.device)?)
+        Ok(Tensor::from_vec(data, (spectra.len(), n_tokens(NPIX), FEATURES), &self.device)?.to_dtype(self.dtype)?)
     }
 
     /// Backbone tokens after the final LayerNorm (B × T × d).

@@ -57,7 +57,7 @@ impl Stage for AstroclipStage {
 
     fn version(&self) -> String {
         match &self.encoder {
-            Some(e) => format!("astroclip-1 {:?} weights={}", e.config(), self.source),
+            Some(e) => format!("astroclip-1 {:?} {} weights={}", e.config(), e.dtype().as_str(), self.source),
             None => "astroclip-1 no-weights".into(),
         }
     }

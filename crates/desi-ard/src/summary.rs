@@ -317,7 +317,11 @@ pub fn simulate_with_progress(lib: &ssp::SspLibrary, cfg: &desi_sim::SimConfig, 
 pub fn stages(physics: bool, templates: Option<&Path>, astroclip: Option<&Path>) -> Result<Vec<ard_core::StageRef>> {
     let mut out: Vec<ard_core::StageRef> = Vec::new();
     let encoder = match astroclip {
-        Some(p) => Some(ard_ai::load_encoder(p, None)?),
+        Some(p) => {
+            let e = ard_ai::load_encoder(p, None)?;
+            eprintln!("AstroCLIP encoder from {} on {}", p.display(), e.placement());
+            Some(e)
+        }
         None => None,
     };
     let source = astroclip.map(|p| p.display().to_string()).unwrap_or_default();
