@@ -1,8 +1,10 @@
 //! `ard-query` owns asking an ARD: read-only SQL over the HATS catalogue and the
 //! exposures table with DataFusion (Parquet row-group pruning on `healpix`,
 //! `_healpix_29`, positions and any other column), the sky-distance function
-//! `angdist` and the table function `cone_search(ra, dec, radius_deg)`, output in the
-//! formats astronomers use, and spectrum retrieval by TARGETID.
+//! `angdist` and the table function `cone_search(ra, dec, radius_deg)`, similarity
+//! search over the embedding columns ([`similar`]: `ArdQuery::similar` and the table
+//! function `similar(column, targetid, k)`), output in the formats astronomers use, and
+//! spectrum retrieval by TARGETID.
 //!
 //! Tables: `catalog` (one row per (targetid, survey, program)) and `exposures`
 //! (EXP_FIBERMAP rows). SQL is read-only: DDL, DML, `COPY` and `SET` are refused.
@@ -16,6 +18,8 @@
 
 pub mod output;
 pub mod plot;
+pub mod similar;
+pub mod workflow;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -46,6 +50,9 @@ pub enum QueryError {
     /// Writing the output failed.
     #[error("output: {0}")]
     Output(String),
+    /// The ARD lacks what a command needs (columns of a layer not run yet, an object).
+    #[error("{0}")]
+    Missing(String),
     /// Reading spectra failed.
     #[error(transparent)]
     Store(#[from] ard_store::StoreError),
@@ -64,6 +71,7 @@ pub struct ArdQuery {
     ctx: SessionContext,
     runtime: tokio::runtime::Runtime,
     layout: ArdLayout,
+    indexes: Arc<similar::IndexCache>,
 }
 
 /// Great-circle distance in degrees between (ra1, dec1) and (ra2, dec2), degrees
@@ -151,8 +159,8 @@ async fn listing(ctx: &SessionContext, dir: &Path) -> Result<Arc<dyn TableProvid
 }
 
 impl ArdQuery {
-    /// Opens an ARD: registers `catalog`, `exposures` (when present), `angdist` and
-    /// `cone_search`.
+    /// Opens an ARD: registers `catalog`, `exposures` (when present), `angdist`,
+    /// `cone_search` and `similar`.
     pub fn open(ard: &Path) -> Result<Self, QueryError> {
         let layout = ArdLayout::new(ard);
         let dataset = layout.catalog().join("dataset");
@@ -186,7 +194,9 @@ impl ArdQuery {
         let angdist = Arc::new(angdist_udf());
         ctx.register_udf(angdist.as_ref().clone());
         ctx.register_udtf("cone_search", Arc::new(ConeSearch { catalog, angdist }));
-        Ok(ArdQuery { ctx, runtime, layout })
+        let indexes = Arc::new(similar::IndexCache::new(ard));
+        ctx.register_udtf("similar", Arc::new(similar::SimilarFunction { indexes: indexes.clone() }));
+        Ok(ArdQuery { ctx, runtime, layout, indexes })
     }
 
     /// Runs a read-only SQL query.
@@ -210,6 +220,12 @@ impl ArdQuery {
             })?;
             Ok(df.collect().await?)
         })
+    }
+
+    /// The catalogue's schema.
+    pub fn catalog_schema(&self) -> Result<arrow_schema::SchemaRef, QueryError> {
+        let t = self.runtime.block_on(self.ctx.table_provider("catalog"))?;
+        Ok(t.schema())
     }
 
     /// The catalogue row to use for a TARGETID: (healpix, survey, program, z) of the

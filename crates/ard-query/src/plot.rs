@@ -122,3 +122,169 @@ pub fn plot_spectrum(out: &Path, title: &str, wave: &[f64], flux: &[f32], ivar: 
     root.present().map_err(|e| err(&e))?;
     Ok(())
 }
+
+/// One spectrum of a stack: label, observed wavelengths, flux, ivar, redshift.
+pub struct StackedSpectrum<'a> {
+    /// Legend text.
+    pub label: String,
+    /// Observed wavelengths, Å.
+    pub wave: &'a [f64],
+    /// Flux.
+    pub flux: &'a [f32],
+    /// Inverse variance (0 = masked).
+    pub ivar: &'a [f32],
+    /// Redshift (to move to the rest frame).
+    pub z: f64,
+}
+
+/// Rest-frame spectra stacked with vertical offsets (each divided by its median good
+/// flux, smoothed over `smooth` pixels), the first highlighted: a query and its
+/// neighbours. PNG, 1400 × (300 + 110 per spectrum).
+pub fn plot_stack(out: &Path, title: &str, spectra: &[StackedSpectrum], smooth: usize) -> Result<(), QueryError> {
+    register_font();
+    let err = |e: &dyn std::fmt::Display| QueryError::Output(format!("{}: {e}", out.display()));
+    if spectra.is_empty() {
+        return Err(QueryError::Output("no spectrum to plot".into()));
+    }
+    let k = smooth.max(1);
+    let mut curves: Vec<Vec<(f64, f64)>> = Vec::new();
+    for s in spectra {
+        let good: Vec<f32> = s.flux.iter().zip(s.ivar).filter(|(_, iv)| **iv > 0.0).map(|(f, _)| *f).collect();
+        let mut sorted = good.clone();
+        sorted.sort_by(f32::total_cmp);
+        let median = sorted.get(sorted.len() / 2).copied().unwrap_or(1.0).abs().max(1e-6) as f64;
+        let mut pts = Vec::new();
+        for c in (0..s.wave.len()).step_by(k) {
+            let (mut num, mut den, mut w) = (0.0, 0.0, 0.0);
+            let end = (c + k).min(s.wave.len());
+            for j in c..end {
+                if s.ivar[j] > 0.0 {
+                    num += s.flux[j] as f64 * s.ivar[j] as f64;
+                    den += s.ivar[j] as f64;
+                }
+                w += s.wave[j];
+            }
+            if den > 0.0 {
+                pts.push((w / (end - c) as f64 / (1.0 + s.z), num / den / median));
+            }
+        }
+        curves.push(pts);
+    }
+    let xmin = curves.iter().filter_map(|c| c.first().map(|p| p.0)).fold(f64::INFINITY, f64::min);
+    let xmax = curves.iter().filter_map(|c| c.last().map(|p| p.0)).fold(f64::NEG_INFINITY, f64::max);
+    if !(xmin < xmax) {
+        return Err(QueryError::Output("no pixel with ivar > 0 to plot".into()));
+    }
+    // Each spectrum gets a band of height `step`; peaks above it are clipped, not hidden.
+    let step = 3.0;
+    let n = curves.len();
+    let (lo, hi) = (-1.0, step * n as f64 + 1.0);
+    let height = 300 + 110 * n as u32;
+    let root = BitMapBackend::new(out, (1400, height)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 24))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(xmin..xmax, lo..hi)
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc("rest-frame wavelength (Å, vacuum)")
+        .y_desc("flux / median + offset")
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .light_line_style(WHITE)
+        .draw()
+        .map_err(|e| err(&e))?;
+    for (name, rest) in PLOT_LINES {
+        if rest < xmin || rest > xmax {
+            continue;
+        }
+        chart.draw_series(LineSeries::new([(rest, lo), (rest, hi)], RGBColor(230, 170, 170).stroke_width(1))).map_err(|e| err(&e))?;
+        chart
+            .draw_series(std::iter::once(Text::new(name.to_string(), (rest + 8.0, hi - 0.3), ("sans-serif", 14).into_font().color(&RGBColor(200, 60, 60)))))
+            .map_err(|e| err(&e))?;
+    }
+    for (i, (c, s)) in curves.iter().zip(spectra).enumerate() {
+        let offset = step * (n - 1 - i) as f64;
+        let color = if i == 0 { RGBColor(20, 90, 200) } else { RGBColor(40, 40, 40) };
+        // Each curve stays in its own band; lines taller than it are cut flat.
+        let pts = c.iter().map(|&(x, y)| (x, offset + y.clamp(-0.2, step - 0.45)));
+        chart.draw_series(LineSeries::new(pts, color.stroke_width(1))).map_err(|e| err(&e))?;
+        chart
+            .draw_series(std::iter::once(Text::new(s.label.clone(), (xmin + (xmax - xmin) * 0.01, offset + step - 0.25), ("sans-serif", 15).into_font().color(&color))))
+            .map_err(|e| err(&e))?;
+    }
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}
+
+/// A binned relation with 1σ errors: name, colour and (x, y, y error) points.
+pub struct BinnedSeries {
+    /// Legend text.
+    pub name: String,
+    /// Line colour.
+    pub color: RGBColor,
+    /// Points (x, y, σ_y).
+    pub points: Vec<(f64, f64, f64)>,
+}
+
+/// Binned relations with error bars on one set of axes (PNG, 1000 × 700).
+pub fn plot_binned(out: &Path, title: &str, x_label: &str, y_label: &str, series: &[BinnedSeries]) -> Result<(), QueryError> {
+    register_font();
+    let err = |e: &dyn std::fmt::Display| QueryError::Output(format!("{}: {e}", out.display()));
+    let all: Vec<&(f64, f64, f64)> = series.iter().flat_map(|s| &s.points).filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+    if all.is_empty() {
+        return Err(QueryError::Output(format!("{}: no bin has data to plot", out.display())));
+    }
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+    for p in &all {
+        let e = if p.2.is_finite() { p.2 } else { 0.0 };
+        x0 = x0.min(p.0);
+        x1 = x1.max(p.0);
+        y0 = y0.min(p.1 - e);
+        y1 = y1.max(p.1 + e);
+    }
+    let (dx, dy) = ((x1 - x0).max(0.5) * 0.08, (y1 - y0).max(0.2) * 0.15);
+    let root = BitMapBackend::new(out, (1000, 700)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| err(&e))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(20)
+        .x_label_area_size(50)
+        .y_label_area_size(70)
+        .build_cartesian_2d((x0 - dx)..(x1 + dx), (y0 - dy)..(y1 + dy))
+        .map_err(|e| err(&e))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style(("sans-serif", 16))
+        .axis_desc_style(("sans-serif", 18))
+        .draw()
+        .map_err(|e| err(&e))?;
+    for s in series {
+        let pts: Vec<(f64, f64, f64)> = s.points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
+        let color = s.color;
+        chart
+            .draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.1)), color.stroke_width(2)))
+            .map_err(|e| err(&e))?
+            .label(s.name.clone())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
+        chart
+            .draw_series(pts.iter().filter(|p| p.2.is_finite()).map(|p| ErrorBar::new_vertical(p.0, p.1 - p.2, p.1, p.1 + p.2, color.stroke_width(2), 8)))
+            .map_err(|e| err(&e))?;
+        chart.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 5, color.filled()))).map_err(|e| err(&e))?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 16))
+        .draw()
+        .map_err(|e| err(&e))?;
+    root.present().map_err(|e| err(&e))?;
+    Ok(())
+}

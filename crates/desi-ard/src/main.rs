@@ -53,6 +53,44 @@ enum ValidateLayer {
 }
 
 #[derive(Debug, Subcommand)]
+enum Workflow {
+    /// Start from one Green Pea, retrieve its nearest neighbours in an embedding column,
+    /// count the Green-Pea-like ones (with --truth) and plot their spectra.
+    GreenPea {
+        /// The ARD folder.
+        ard: PathBuf,
+        /// The Green Pea to start from (default with --truth: the first simulated one).
+        #[arg(long)]
+        targetid: Option<i64>,
+        /// Neighbours to retrieve.
+        #[arg(long, default_value_t = 100)]
+        k: usize,
+        /// Embedding column.
+        #[arg(long, default_value = "emb_pca")]
+        embedding: String,
+        /// The simulator's truth table (OUT/truth/truth.parquet), to say which are Green Peas.
+        #[arg(long)]
+        truth: Option<PathBuf>,
+        /// Output folder for the table (CSV) and the figure (PNG).
+        #[arg(long, default_value = "workflow-out")]
+        out: PathBuf,
+    },
+    /// Median specific SFR and quiescent fraction against stellar mass per cosmic-web
+    /// class (SELECT logm_p50, logsfr_p50, web_class FROM catalog), voids vs filaments.
+    Quenching {
+        /// The ARD folder.
+        ard: PathBuf,
+        /// On a simulated sample without the SED/topology columns: use the simulator's
+        /// truth (OUT/truth/truth.parquet) for them, labelled as such.
+        #[arg(long)]
+        truth: Option<PathBuf>,
+        /// Output folder for the table (CSV) and the figure (PNG).
+        #[arg(long, default_value = "workflow-out")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum Command {
     /// Simulate a DESI-format healpix tree (coadd + redrock per pixel) with truth.
     ///
@@ -214,6 +252,58 @@ enum Command {
         /// Output file for --format.
         #[arg(long, short)]
         output: Option<PathBuf>,
+    },
+    /// The objects most like one (or many): exact k-nearest neighbours by cosine
+    /// similarity of an embedding column, nearest first (the query itself first, score 1,
+    /// unless --exclude-self). In SQL: similar('emb_pca', TARGETID, K) is a table of
+    /// (targetid, survey, program, score, rank).
+    Similar {
+        /// The ARD folder.
+        ard: PathBuf,
+        /// TARGETID to search from (its zcat_primary coadd unless --survey/--program).
+        #[arg(long, required_unless_present = "targetids", conflicts_with = "targetids")]
+        targetid: Option<i64>,
+        /// A file of TARGETIDs, one per line (# comments), searched in one batch.
+        #[arg(long)]
+        targetids: Option<PathBuf>,
+        /// Survey of the query coadd.
+        #[arg(long)]
+        survey: Option<String>,
+        /// Program of the query coadd.
+        #[arg(long)]
+        program: Option<String>,
+        /// Neighbours per query.
+        #[arg(long, default_value_t = 100)]
+        k: usize,
+        /// Embedding column: emb_pca (always there), emb_specformer, emb_astroclip.
+        #[arg(long, default_value = "emb_pca")]
+        embedding: String,
+        /// Search only catalogue rows matching this SQL predicate, e.g. "z < 0.3 AND zwarn = 0".
+        #[arg(long = "where", value_name = "PREDICATE")]
+        filter: Option<String>,
+        /// Catalogue columns to show with each neighbour.
+        #[arg(long, value_delimiter = ',', default_value = "z,zwarn,spectype,flux_r")]
+        columns: Vec<String>,
+        /// Leave each query object out of its own result.
+        #[arg(long)]
+        exclude_self: bool,
+        /// Output format: table, csv, json, parquet or fits.
+        #[arg(long, default_value = "table")]
+        format: ard_query::output::Format,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// Draw the (first) query's spectrum and its nearest neighbours', rest frame, normalised.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// Neighbours drawn with --plot.
+        #[arg(long, default_value_t = 5)]
+        plot_n: usize,
+    },
+    /// The original design's science workflows, each writing a table and a figure.
+    Workflow {
+        #[command(subcommand)]
+        name: Workflow,
     },
     /// Print the catalogue's column documentation (docs/schema.md) as Markdown.
     Schema,
@@ -407,6 +497,71 @@ fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Similar {
+            ard,
+            targetid,
+            targetids,
+            survey,
+            program,
+            k,
+            embedding,
+            filter,
+            columns,
+            exclude_self,
+            format,
+            output,
+            plot,
+            plot_n,
+        } => summary::similar(summary::SimilarArgs {
+            ard,
+            targetid,
+            targetids,
+            survey,
+            program,
+            k,
+            embedding,
+            filter,
+            columns,
+            exclude_self,
+            format,
+            output,
+            plot,
+            plot_n,
+        }),
+        Command::Workflow { name } => match name {
+            Workflow::GreenPea { ard, targetid, k, embedding, truth, out } => {
+                let q = ard_query::ArdQuery::open(&ard)?;
+                let opts = ard_query::workflow::GreenPeaOptions { targetid, k, column: embedding, truth, out_dir: out, n_plot: 5 };
+                let r = ard_query::workflow::green_pea_hunt(&q, &opts)?;
+                println!("Green Pea hunt from TARGETID {}: {} neighbours in {}", r.query, r.n_neighbours, opts.column);
+                if let (Some(n), Some(p)) = (r.n_green_pea, r.precision_at_20) {
+                    println!("  {n} of {} are Green-Pea-like (simulator truth); precision@20 = {p:.2}", r.n_neighbours);
+                }
+                println!("  table:  {}\n  figure: {}", r.table.display(), r.figure.display());
+                Ok(())
+            }
+            Workflow::Quenching { ard, truth, out } => {
+                let q = ard_query::ArdQuery::open(&ard)?;
+                let r = ard_query::workflow::environmental_quenching(&q, truth.as_deref(), &out)?;
+                println!("environmental quenching: {} galaxies in {} bins; source: {}", r.n_galaxies, r.bins.len(), r.source);
+                println!("  web class   log M*       n   median log sSFR   quiescent fraction");
+                for b in &r.bins {
+                    println!(
+                        "  {:<9} {:5.2}-{:5.2} {:5}   {:7.3} ± {:.3}     {:.3} ± {:.3}",
+                        ard_query::workflow::WEB_CLASSES[b.web_class as usize],
+                        b.logm_lo,
+                        b.logm_hi,
+                        b.n,
+                        b.median_log_ssfr,
+                        b.median_err,
+                        b.quiescent_fraction,
+                        b.quiescent_err
+                    );
+                }
+                println!("  table:  {}\n  figure: {}", r.table.display(), r.figure.display());
+                Ok(())
+            }
+        },
         Command::Schema => {
             print!("{}", summary::schema_markdown());
             Ok(())

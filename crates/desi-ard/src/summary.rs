@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 
 pub fn read_and_summarise(input: &Path, survey: Option<String>, program: Option<String>, redshifts: Option<PathBuf>) -> Result<()> {
@@ -400,5 +400,112 @@ pub fn validate_physics(
         t0.elapsed().as_secs_f64()
     );
     print!("{}", s.markdown());
+    Ok(())
+}
+
+/// Arguments of `desi-ard similar`.
+pub struct SimilarArgs {
+    pub ard: PathBuf,
+    pub targetid: Option<i64>,
+    pub targetids: Option<PathBuf>,
+    pub survey: Option<String>,
+    pub program: Option<String>,
+    pub k: usize,
+    pub embedding: String,
+    pub filter: Option<String>,
+    pub columns: Vec<String>,
+    pub exclude_self: bool,
+    pub format: ard_query::output::Format,
+    pub output: Option<PathBuf>,
+    pub plot: Option<PathBuf>,
+    pub plot_n: usize,
+}
+
+/// `desi-ard similar`.
+pub fn similar(a: SimilarArgs) -> Result<()> {
+    use ard_query::similar::{SimilarQuery, SimilarRequest};
+    if a.k == 0 {
+        bail!("--k must be at least 1");
+    }
+    let t0 = std::time::Instant::now();
+    let q = ard_query::ArdQuery::open(&a.ard)?;
+    let queries: Vec<SimilarQuery> = match (&a.targetid, &a.targetids) {
+        (Some(t), _) => vec![SimilarQuery { targetid: *t, survey: a.survey.clone(), program: a.program.clone() }],
+        (None, Some(file)) => {
+            let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            let mut v = Vec::new();
+            for (n, line) in text.lines().enumerate() {
+                let line = line.split('#').next().unwrap_or("").trim();
+                if line.is_empty() {
+                    continue;
+                }
+                let t: i64 = line.parse().with_context(|| format!("{}:{}: {line:?} is not a TARGETID", file.display(), n + 1))?;
+                v.push(SimilarQuery { targetid: t, survey: a.survey.clone(), program: a.program.clone() });
+            }
+            if v.is_empty() {
+                bail!("{}: no TARGETIDs in the file", file.display());
+            }
+            v
+        }
+        (None, None) => bail!("give --targetid ID or --targetids FILE"),
+    };
+    let ix = q.embedding_index(&a.embedding)?;
+    let loaded = t0.elapsed();
+    let have = ard_query::workflow::catalog_columns(&q)?;
+    for c in &a.columns {
+        if !have.iter().any(|h| h == c) {
+            bail!("--columns: the catalogue has no column {c:?}");
+        }
+    }
+    let req = SimilarRequest { column: a.embedding.clone(), queries, k: a.k, filter: a.filter.clone(), exclude_self: a.exclude_self };
+    let t1 = std::time::Instant::now();
+    let (batches, res) = q.similar_table(&req, &a.columns)?;
+    let searched = t1.elapsed();
+    if res.rows_searched == 0 {
+        eprintln!("no catalogue row with a {} embedding matches --where {:?}", a.embedding, a.filter.as_deref().unwrap_or(""));
+    }
+    if let Some(text) = ard_query::output::write(&batches, a.format, a.output.as_deref())? {
+        print!("{text}");
+        if !text.ends_with('\n') {
+            println!();
+        }
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+    }
+    eprintln!(
+        "{} queries over {} rows of {} ({}-d Float16; {} null), kernel {}: loaded in {:.0} ms, searched and joined in {:.0} ms",
+        res.per_query.len(),
+        res.rows_searched,
+        a.embedding,
+        ix.dim,
+        res.rows_null,
+        ard_search::kernel::simd_in_use(),
+        loaded.as_secs_f64() * 1e3,
+        searched.as_secs_f64() * 1e3
+    );
+    if let Some(png) = &a.plot {
+        let (qkey, list) = &res.per_query[0];
+        let mut keys = vec![(qkey.clone(), 1.0f32)];
+        keys.extend(list.iter().filter(|(k, _)| k != qkey).take(a.plot_n).cloned());
+        let mut spectra = Vec::new();
+        for (k, s) in keys {
+            if let Some(sp) = q.spectrum(k.targetid, Some(&k.survey), Some(&k.program))? {
+                spectra.push((k, s, sp));
+            }
+        }
+        let stack: Vec<ard_query::plot::StackedSpectrum> = spectra
+            .iter()
+            .enumerate()
+            .map(|(i, (k, s, sp))| ard_query::plot::StackedSpectrum {
+                label: if i == 0 { format!("query {} z={:.3}", k.targetid, sp.z) } else { format!("#{i} {} z={:.3} cos={s:.3}", k.targetid, sp.z) },
+                wave: &sp.wavelength,
+                flux: &sp.flux,
+                ivar: &sp.ivar,
+                z: sp.z,
+            })
+            .collect();
+        ard_query::plot::plot_stack(png, &format!("TARGETID {}: nearest neighbours in {}", qkey.targetid, a.embedding), &stack, 8)?;
+        eprintln!("plot: {}", png.display());
+    }
     Ok(())
 }

@@ -2,7 +2,8 @@
 //! 39 Green-Pea-like), every simulated Green Pea that gets an `emb_pca` has at least
 //! 8 of its 10 nearest neighbours by cosine similarity Green-Pea-like too (truth from
 //! the simulator). Neighbours are found by brute force over every other catalogue row
-//! (a repeat observation of the same galaxy counts: it is another spectrum).
+//! (a repeat observation of the same galaxy counts: it is another spectrum). The same ARD
+//! then runs issue 8's Green Pea workflow (precision@20 ≥ 0.8).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -69,4 +70,20 @@ fn green_peas_are_each_others_nearest_neighbours_in_emb_pca() {
         worst = worst.min(hits);
     }
     eprintln!("{} Green Peas, worst 10-NN purity {worst}/10", peas.len());
+
+    // Issue 8 acceptance on the same ARD: the Green Pea workflow, precision@20 ≥ 0.8.
+    let out = work.path().join("workflow");
+    let truth = raw.join("truth/truth.parquet");
+    let (ok, text) = run(&["workflow", "green-pea", ard.to_str().unwrap(), "--truth", truth.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    let p20: f64 = text.split("precision@20 = ").nth(1).and_then(|t| t.split_whitespace().next()).and_then(|t| t.parse().ok()).expect(&text);
+    assert!(p20 >= 0.8, "{text}");
+    let csv = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "csv")).unwrap();
+    let csv = std::fs::read_to_string(csv).unwrap();
+    assert_eq!(csv.lines().count(), 101, "header + 100 neighbours");
+    assert!(csv.lines().next().unwrap().starts_with("targetid,score,"));
+    let top20 = csv.lines().skip(1).take(20).filter(|l| l.ends_with(",true")).count();
+    assert!(top20 >= 16, "{top20} of the 20 nearest flagged Green Pea in the table");
+    let png = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "png")).unwrap();
+    assert!(std::fs::metadata(png).unwrap().len() > 20_000);
 }
