@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A Python venv with the astronomers' own tools, for the peer tests that open the
 # ARD with them: pyarrow, DuckDB, hats + lsdb (HATS), h5py, pPXF 9.5.2, desispec (reads the
-# simulator's files). Prints the venv's python. Re-running is a no-op.
+# simulator's files), faiss-cpu 1.12.0 (similarity search). Prints the venv's python. Re-running is a no-op.
 set -euo pipefail
 CACHE="${DESI_ARD_CACHE:-$HOME/.cache/desi-ard}"
 VENV="$CACHE/peers-venv"
@@ -18,5 +18,9 @@ fi
 # pPXF 9.5.2: the physics layer's comparison peer (benchmark and scripts/peers/ppxf_fit.py).
 if ! "$VENV/bin/python" -c "import ppxf, capfit" 2>/dev/null; then
   "$VENV/bin/pip" install --quiet "ppxf==9.5.2" >&2
+fi
+# faiss-cpu: the similarity search's comparison peer (tests and benchmark).
+if ! "$VENV/bin/python" -c "import faiss" 2>/dev/null; then
+  "$VENV/bin/pip" install --quiet "faiss-cpu==1.12.0" >&2
 fi
 echo "$VENV/bin/python"

@@ -79,6 +79,14 @@ impl TopK {
             }
         }
     }
+    /// The score a candidate must reach to be considered (−∞ until k are kept).
+    fn threshold(&self) -> f32 {
+        if self.heap.len() < self.k {
+            f32::NEG_INFINITY
+        } else {
+            self.heap.peek().map_or(f32::NEG_INFINITY, |w| w.0.score)
+        }
+    }
     fn merge(mut self, other: TopK) -> TopK {
         for w in other.heap {
             self.push(w.0);
@@ -115,6 +123,8 @@ pub struct EmbeddingIndex {
 
 /// Rows processed together by one task of the parallel scan.
 const CHUNK_ROWS: usize = 4096;
+/// Rows kept hot in cache while every query group passes over them.
+const BLOCK_ROWS: usize = 64;
 
 impl EmbeddingIndex {
     /// An index from rows (key, primary flag, vector); rows are sorted by key, and a
@@ -135,8 +145,9 @@ impl EmbeddingIndex {
         Ok(Self::from_parts(column, dim, keys, primary, vectors, n_null))
     }
 
-    /// An index from its parts (keys already sorted), computing the norms.
-    pub(crate) fn from_parts(column: &str, dim: usize, keys: Vec<RowKey>, primary: Vec<bool>, vectors: Vec<f16>, n_null: usize) -> Self {
+    /// An index from its parts (keys sorted; `vectors` row-major `keys.len() × dim`),
+    /// computing the norms.
+    pub fn from_parts(column: &str, dim: usize, keys: Vec<RowKey>, primary: Vec<bool>, vectors: Vec<f16>, n_null: usize) -> Self {
         let inv_norm = vectors
             .par_chunks(dim.max(1))
             .map(|v| {
@@ -231,22 +242,31 @@ impl EmbeddingIndex {
             .into_par_iter()
             .map(|c| {
                 let mut tops: Vec<TopK> = (0..nq).map(|_| TopK::new(k)).collect();
+                // Most candidates lose to the k-th best; compare with it before the heap.
+                let mut bar = vec![f32::NEG_INFINITY; nq];
                 let (r0, r1) = (c * CHUNK_ROWS, ((c + 1) * CHUNK_ROWS).min(n));
                 let rows: Vec<usize> = (r0..r1).filter(|&r| allowed.is_none_or(|a| a[r])).collect();
                 let mut out = [[0f32; 4]; 2];
-                for pair in rows.chunks(2) {
-                    let a = pair[0];
-                    let b = *pair.get(1).unwrap_or(&a);
-                    let ra = &self.vectors[a * dim..(a + 1) * dim];
-                    let rb = &self.vectors[b * dim..(b + 1) * dim];
+                // Cache blocking as in a matrix product: a block of rows stays in L2 while
+                // each group of four queries, held in L1, passes over it.
+                for block in rows.chunks(BLOCK_ROWS) {
                     for (g, qs) in groups.iter().enumerate() {
-                        dot_2x4([ra, rb], *qs, &mut out);
-                        for (slot, &row) in pair.iter().enumerate() {
-                            for j in 0..4 {
-                                let qi = g * 4 + j;
-                                if qi < nq {
-                                    let score = out[slot][j] * self.inv_norm[row] * qnorm[qi];
-                                    tops[qi].push(Neighbour { row, score });
+                        for pair in block.chunks(2) {
+                            let a = pair[0];
+                            let b = *pair.get(1).unwrap_or(&a);
+                            let ra = &self.vectors[a * dim..(a + 1) * dim];
+                            let rb = &self.vectors[b * dim..(b + 1) * dim];
+                            dot_2x4([ra, rb], *qs, &mut out);
+                            for (slot, &row) in pair.iter().enumerate() {
+                                for j in 0..4 {
+                                    let qi = g * 4 + j;
+                                    if qi < nq {
+                                        let score = out[slot][j] * self.inv_norm[row] * qnorm[qi];
+                                        if score >= bar[qi] {
+                                            tops[qi].push(Neighbour { row, score });
+                                            bar[qi] = tops[qi].threshold();
+                                        }
+                                    }
                                 }
                             }
                         }

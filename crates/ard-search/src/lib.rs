@@ -14,6 +14,7 @@
 pub mod index;
 pub mod kernel;
 pub mod load;
+pub mod peer;
 
 pub use index::{naive_search, EmbeddingIndex, Neighbour, RowKey};
 
