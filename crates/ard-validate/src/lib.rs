@@ -6,6 +6,7 @@
 //! goes in `VALIDATION.md`.
 #![deny(missing_docs)]
 
+pub mod embedding;
 pub mod physics;
 
 use std::path::{Path, PathBuf};

@@ -29,6 +29,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum ValidateLayer {
+    /// An embedding column of a simulated sample's ARD: how often an object's nearest
+    /// neighbours share its simulated class (Green Peas: worst case and precision@20).
+    Embedding {
+        /// The ARD (ingested from a `desi-ard simulate` tree).
+        ard: PathBuf,
+        /// The simulator's truth table (RAW/truth/truth.parquet).
+        #[arg(long)]
+        truth: PathBuf,
+        /// Embedding column.
+        #[arg(long, default_value = "emb_pca")]
+        embedding: String,
+        /// Neighbours per object.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+    },
     /// Physics (issue 4): line-flux pulls, σ*, Dn4000 and HδA against the truth, by S/N.
     Physics {
         /// Galaxies to simulate (each observed once or twice).
@@ -371,6 +386,12 @@ fn run(cli: Cli) -> Result<()> {
                 t0.elapsed().as_secs_f64()
             );
             println!("truth: {}\nweb:   {}", summary.truth.display(), summary.web.display());
+            Ok(())
+        }
+        Command::Validate { layer: ValidateLayer::Embedding { ard, truth, embedding, k } } => {
+            let rows = ard_validate::embedding::run(&ard, &truth, &embedding, k)?;
+            println!("desi-ard validate embedding {} --truth {} --embedding {embedding} --k {k}\n", ard.display(), truth.display());
+            print!("{}", ard_validate::embedding::markdown(&rows, &embedding, k));
             Ok(())
         }
         Command::Validate { layer: ValidateLayer::Physics { objects, seed, exptime_dark, exptime_bright, work, templates } } => {
