@@ -1,0 +1,322 @@
+//! `nested-sampler`: nested sampling (Skilling 2004, AIP Conf. Proc. 735, 395; Skilling
+//! 2006, Bayesian Analysis 1, 833) with multi-ellipsoid rejection sampling (Mukherjee,
+//! Parkinson & Liddle 2006; Feroz & Hobson 2008 — the MultiNest family). Generic: a
+//! log-likelihood over the unit hypercube (the caller maps the cube to its prior), no
+//! astronomy in it.
+//!
+//! Why this sampler rather than nautilus-style importance nested sampling: the problems
+//! it is built for (the SED layer's 5–8 parameter posteriors, one galaxy at a time, many
+//! millions of galaxies, each on one core) are low-dimensional and mostly unimodal with
+//! curved degeneracies, where ellipsoid unions bound the likelihood contours tightly and
+//! rejection sampling inside them is exact, needs no tuning, no neural network and no
+//! GPU, and makes the run a deterministic function of the seed. Multi-ellipsoid
+//! decomposition (recursive 2-means, kept when the children's volume is under half the
+//! parent's) keeps the efficiency on bananas and multiple modes.
+//!
+//! Each iteration replaces the lowest-likelihood live point by a draw from the union of
+//! the bounding ellipsoids (uniform over the union: choose an ellipsoid by volume, draw
+//! in it, keep with probability 1/(ellipsoids containing the point)) that beats it. The
+//! prior volume shrinks as X_i = exp(−i/n); the evidence is Σ L_i (X_{i−1} − X_i) plus the
+//! live points' share at the end, its error √(H/n) from the information H (Skilling 2006,
+//! §9); the run stops when the live points could add less than `dlogz` to ln Z.
+//! [`NestedResult`] holds ln Z ± σ, every dead and final live point with its posterior
+//! weight, the effective sample size and the number of likelihood calls;
+//! [`weighted_quantile`] gives posterior percentiles.
+#![deny(missing_docs)]
+
+pub mod ellipsoid;
+pub mod rng;
+
+use ellipsoid::{decompose, Ellipsoid};
+use rng::Rng;
+
+/// Settings of a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    /// Live points.
+    pub n_live: usize,
+    /// Stop when the live points could still add less than this to ln Z.
+    pub dlogz: f64,
+    /// Linear enlargement of each bounding ellipsoid (1.2 ⇒ volume × 1.2^d).
+    pub enlarge: f64,
+    /// Rebuild the ellipsoids every this many iterations.
+    pub update_interval: usize,
+    /// Give up after this many likelihood calls (the result says it did not converge).
+    pub max_calls: usize,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { n_live: 400, dlogz: 0.01, enlarge: 1.25, update_interval: 40, max_calls: 2_000_000, seed: 1 }
+    }
+}
+
+/// Errors of a run.
+#[derive(Debug, thiserror::Error)]
+pub enum NestedError {
+    /// Bad settings.
+    #[error("nested sampling: {0}")]
+    Options(String),
+    /// The likelihood returned NaN or +∞.
+    #[error("nested sampling: the log-likelihood is {value} at {point:?}")]
+    BadLikelihood {
+        /// The value.
+        value: f64,
+        /// Where (unit cube).
+        point: Vec<f64>,
+    },
+    /// Every initial point has zero likelihood.
+    #[error("nested sampling: the likelihood is zero over all {0} initial points")]
+    ZeroLikelihood(usize),
+}
+
+/// The outcome of a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NestedResult {
+    /// ln Z.
+    pub log_z: f64,
+    /// Its 1σ error, √(H / n_live).
+    pub log_z_err: f64,
+    /// Information H (nats).
+    pub information: f64,
+    /// Samples (unit-cube coordinates), dead points then the final live points.
+    pub samples: Vec<Vec<f64>>,
+    /// ln L of each sample.
+    pub log_l: Vec<f64>,
+    /// Normalised posterior weight of each sample (they sum to 1).
+    pub weights: Vec<f64>,
+    /// Effective sample size, (Σw)² / Σw².
+    pub ess: f64,
+    /// Likelihood calls.
+    pub n_calls: usize,
+    /// Iterations (dead points).
+    pub n_iter: usize,
+    /// Whether the dlogz criterion was met (else max_calls stopped it).
+    pub converged: bool,
+}
+
+fn log_add(a: f64, b: f64) -> f64 {
+    if a == f64::NEG_INFINITY {
+        return b;
+    }
+    if b == f64::NEG_INFINITY {
+        return a;
+    }
+    let m = a.max(b);
+    m + ((a - m).exp() + (b - m).exp()).ln()
+}
+
+/// Skilling's (2006, §9) running information H = ∫ P ln(P/π) after adding a dead point
+/// of weight·likelihood `log_wl` and likelihood `log_l`.
+fn information_update(h: f64, log_z: f64, new_z: f64, log_wl: f64, log_l: f64) -> f64 {
+    let old = if log_z > f64::NEG_INFINITY { (log_z - new_z).exp() * (h + log_z) } else { 0.0 };
+    let v = (log_wl - new_z).exp() * log_l + old - new_z;
+    if v.is_finite() {
+        v
+    } else {
+        h
+    }
+}
+
+fn check(value: f64, point: &[f64]) -> Result<f64, NestedError> {
+    if value.is_nan() || value == f64::INFINITY {
+        return Err(NestedError::BadLikelihood { value, point: point.to_vec() });
+    }
+    Ok(value)
+}
+
+/// Runs nested sampling of `log_likelihood` over the `dim`-dimensional unit cube.
+pub fn run(dim: usize, log_likelihood: &mut dyn FnMut(&[f64]) -> f64, opts: &Options) -> Result<NestedResult, NestedError> {
+    if dim == 0 {
+        return Err(NestedError::Options("dimension 0".into()));
+    }
+    let n = opts.n_live;
+    if n < 2 * (dim + 1) {
+        return Err(NestedError::Options(format!("{n} live points are too few for {dim} dimensions (need ≥ {})", 2 * (dim + 1))));
+    }
+    if !(opts.dlogz > 0.0) || !(opts.enlarge >= 1.0) {
+        return Err(NestedError::Options("dlogz must be > 0 and enlarge ≥ 1".into()));
+    }
+    let mut rng = Rng::new(opts.seed);
+    let mut live: Vec<Vec<f64>> = (0..n).map(|_| (0..dim).map(|_| rng.uniform()).collect()).collect();
+    let mut live_l: Vec<f64> = Vec::with_capacity(n);
+    for p in &live {
+        live_l.push(check(log_likelihood(p), p)?);
+    }
+    let mut n_calls = n;
+    if live_l.iter().all(|l| *l == f64::NEG_INFINITY) {
+        return Err(NestedError::ZeroLikelihood(n));
+    }
+    let mut samples = Vec::new();
+    let mut sample_l = Vec::new();
+    let mut sample_logw = Vec::new();
+    let mut log_z = f64::NEG_INFINITY;
+    let mut h = 0.0;
+    let log_shrink = ((1.0 / n as f64).exp() - 1.0).ln(); // ln(e^{1/n} − 1)
+    let mut bounds: Option<Vec<Ellipsoid>> = None;
+    let mut since_update = usize::MAX;
+    let mut converged = false;
+    let mut iter = 0usize;
+    loop {
+        let log_x = -(iter as f64) / n as f64;
+        let worst = (0..n).min_by(|&a, &b| live_l[a].total_cmp(&live_l[b]).then(a.cmp(&b))).unwrap_or(0);
+        let l_min = live_l[worst];
+        let log_w = log_x + log_shrink - 1.0 / n as f64; // X_i (e^{1/n} − 1), X_i = e^{−(i+1)/n}
+        let log_wl = log_w + l_min;
+        let new_z = log_add(log_z, log_wl);
+        if l_min > f64::NEG_INFINITY {
+            h = information_update(h, log_z, new_z, log_wl, l_min);
+        }
+        log_z = new_z;
+        samples.push(live[worst].clone());
+        sample_l.push(l_min);
+        sample_logw.push(log_w);
+        iter += 1;
+        // Stop when even the best live point over the remaining volume adds little.
+        let l_max = live_l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let log_x_now = -(iter as f64) / n as f64;
+        if log_add(log_z, l_max + log_x_now) - log_z < opts.dlogz {
+            converged = true;
+            break;
+        }
+        if n_calls >= opts.max_calls {
+            break;
+        }
+        // Replace the worst point.
+        if since_update >= opts.update_interval {
+            let refs: Vec<&[f64]> = live.iter().map(|p| p.as_slice()).collect();
+            let b = decompose(&refs, opts.enlarge, log_x_now);
+            // While the ellipsoids are bigger than the cube, the cube itself is better.
+            let total = b.iter().map(|e| e.log_volume).fold(f64::NEG_INFINITY, log_add);
+            bounds = if total < 0.0 { Some(b) } else { None };
+            since_update = 0;
+        }
+        since_update += 1;
+        let new_point = loop {
+            if n_calls >= opts.max_calls {
+                break None;
+            }
+            let x: Vec<f64> = match &bounds {
+                None => (0..dim).map(|_| rng.uniform()).collect(),
+                Some(b) => {
+                    let total = b.iter().map(|e| e.log_volume).fold(f64::NEG_INFINITY, log_add);
+                    let u = rng.uniform();
+                    let mut acc = 0.0;
+                    let mut pick = b.len() - 1;
+                    for (k, e) in b.iter().enumerate() {
+                        acc += (e.log_volume - total).exp();
+                        if u < acc {
+                            pick = k;
+                            break;
+                        }
+                    }
+                    let x = b[pick].sample(&mut rng);
+                    if x.iter().any(|v| !(0.0..1.0).contains(v)) {
+                        continue;
+                    }
+                    let q = b.iter().filter(|e| e.contains(&x)).count().max(1);
+                    if q > 1 && rng.uniform() * q as f64 >= 1.0 {
+                        continue;
+                    }
+                    x
+                }
+            };
+            let l = check(log_likelihood(&x), &x)?;
+            n_calls += 1;
+            if l > l_min {
+                break Some((x, l));
+            }
+        };
+        match new_point {
+            Some((x, l)) => {
+                live[worst] = x;
+                live_l[worst] = l;
+            }
+            None => break,
+        }
+    }
+    // The live points share the remaining volume equally.
+    let log_x_end = -(iter as f64) / n as f64 - (n as f64).ln();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| live_l[a].total_cmp(&live_l[b]).then(a.cmp(&b)));
+    for i in order {
+        let log_wl = log_x_end + live_l[i];
+        let new_z = log_add(log_z, log_wl);
+        if live_l[i] > f64::NEG_INFINITY {
+            h = information_update(h, log_z, new_z, log_wl, live_l[i]);
+        }
+        log_z = new_z;
+        samples.push(live[i].clone());
+        sample_l.push(live_l[i]);
+        sample_logw.push(log_x_end);
+    }
+    let weights: Vec<f64> = sample_l.iter().zip(&sample_logw).map(|(l, w)| (l + w - log_z).exp()).collect();
+    let sum: f64 = weights.iter().sum();
+    let weights: Vec<f64> = weights.iter().map(|w| w / sum).collect();
+    let ess = 1.0 / weights.iter().map(|w| w * w).sum::<f64>();
+    let h = h.max(0.0);
+    Ok(NestedResult {
+        log_z,
+        log_z_err: (h / n as f64).sqrt(),
+        information: h,
+        samples,
+        log_l: sample_l,
+        weights,
+        ess,
+        n_calls,
+        n_iter: iter,
+        converged,
+    })
+}
+
+/// The weighted `q`-quantile (0 ≤ q ≤ 1) of `values` with `weights`: the value where the
+/// cumulative weight, taken at each sample's midpoint, reaches q (linear in between).
+pub fn weighted_quantile(values: &[f64], weights: &[f64], q: f64) -> Option<f64> {
+    let mut pairs: Vec<(f64, f64)> = values.iter().copied().zip(weights.iter().copied()).filter(|(v, w)| v.is_finite() && *w > 0.0).collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total: f64 = pairs.iter().map(|p| p.1).sum();
+    let mut cum = 0.0;
+    let mut prev: Option<(f64, f64)> = None;
+    for &(v, w) in &pairs {
+        let mid = (cum + 0.5 * w) / total;
+        if mid >= q {
+            return Some(match prev {
+                Some((pv, pm)) if mid > pm => pv + (v - pv) * (q - pm) / (mid - pm),
+                _ => v,
+            });
+        }
+        prev = Some((v, mid));
+        cum += w;
+    }
+    pairs.last().map(|p| p.0)
+}
+
+impl NestedResult {
+    /// Weighted quantile of a function of the samples (e.g. a parameter after the prior
+    /// transform).
+    pub fn quantile(&self, f: impl Fn(&[f64]) -> f64, q: f64) -> Option<f64> {
+        let v: Vec<f64> = self.samples.iter().map(|s| f(s)).collect();
+        weighted_quantile(&v, &self.weights, q)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_of_weighted_samples() {
+        let v: Vec<f64> = (0..1001).map(|i| i as f64 / 1000.0).collect();
+        let w = vec![1.0; 1001];
+        assert!((weighted_quantile(&v, &w, 0.5).unwrap() - 0.5).abs() < 1e-3);
+        assert!((weighted_quantile(&v, &w, 0.16).unwrap() - 0.16).abs() < 2e-3);
+        // Weight doubles a value's share.
+        assert_eq!(weighted_quantile(&[1.0, 2.0, 3.0], &[1.0, 0.0, 1.0], 0.5), Some(2.0));
+        assert_eq!(weighted_quantile(&[], &[], 0.5), None);
+    }
+}
