@@ -206,6 +206,10 @@ enum Command {
         /// is then re-embedded).
         #[arg(long)]
         refit_models: bool,
+        /// Settings file ([ingest] astroclip, templates, physics, workers); default
+        /// ARD/desi-ard.toml when it exists. Flags override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Validate a layer against the simulator's truth on a fresh simulated sample and
     /// print the table that goes in VALIDATION.md (use a release build).
@@ -412,8 +416,14 @@ fn run(cli: Cli) -> Result<()> {
             astroclip,
             fit_models_only,
             refit_models,
+            config,
         } => {
-            let stages = if fit_models_only { vec![] } else { summary::stages(!no_physics, templates.as_deref(), astroclip.as_deref())? };
+            let cfg = summary::ingest_config(config.as_deref(), &ard)?;
+            let astroclip = astroclip.or(cfg.astroclip);
+            let templates = templates.or(cfg.templates);
+            let physics = !no_physics && cfg.physics.unwrap_or(true);
+            let workers = if workers == 0 { cfg.workers.unwrap_or(0) } else { workers };
+            let stages = if fit_models_only { vec![] } else { summary::stages(physics, templates.as_deref(), astroclip.as_deref())? };
             let mut opts = ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages, quiet };
             summary::add_pca_stage(&mut opts, refit_models, shard.is_some())?;
             if fit_models_only {

@@ -509,3 +509,58 @@ pub fn similar(a: SimilarArgs) -> Result<()> {
     }
     Ok(())
 }
+
+/// Ingest settings from a config file (`--config FILE`, else `ARD/desi-ard.toml` when it
+/// exists), so that every re-run, shard and Slurm task of an ARD uses the same layers:
+///
+/// ```toml
+/// [ingest]
+/// astroclip = "/data/models/astroclip.ckpt"   # relative paths: to the file's folder
+/// templates = "/data/emiles-ssp-v1.fits"
+/// physics = true
+/// workers = 16
+/// ```
+///
+/// Command-line flags override it.
+#[derive(Debug, Default, Clone, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestConfig {
+    /// AstroCLIP weights.
+    pub astroclip: Option<PathBuf>,
+    /// E-MILES template file.
+    pub templates: Option<PathBuf>,
+    /// Run the physics layer.
+    pub physics: Option<bool>,
+    /// Pixels in parallel.
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    ingest: IngestConfig,
+}
+
+/// Reads the ingest config: `explicit`, else `ARD/desi-ard.toml`, else defaults.
+pub fn ingest_config(explicit: Option<&Path>, ard: &Path) -> Result<IngestConfig> {
+    let default = ard.join("desi-ard.toml");
+    let path = match explicit {
+        Some(p) => p.to_path_buf(),
+        None if default.exists() => default,
+        None => return Ok(IngestConfig::default()),
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading config {}", path.display()))?;
+    let file: ConfigFile = toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let resolve = |p: Option<PathBuf>| p.map(|p| if p.is_absolute() { p } else { base.join(p) });
+    let mut c = file.ingest;
+    c.astroclip = resolve(c.astroclip);
+    c.templates = resolve(c.templates);
+    if let Some(a) = &c.astroclip {
+        if !a.exists() {
+            bail!("config {}: astroclip weights {} do not exist", path.display(), a.display());
+        }
+    }
+    Ok(c)
+}

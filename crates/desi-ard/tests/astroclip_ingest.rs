@@ -40,6 +40,19 @@ fn ingest_with_astroclip_weights_fills_the_embedding_columns() {
     assert!(ok && out.contains("ok,false,false"), "{out}");
     let (ok, out) = run(&["sql", without.to_str().unwrap(), sql, "--format", "csv"]);
     assert!(ok && out.contains("no_weights,true,true"), "{out}");
+    // The same through the ARD's config file instead of the flag (relative path).
+    let via_config = work.path().join("via_config");
+    std::fs::create_dir_all(&via_config).unwrap();
+    std::fs::write(via_config.join("desi-ard.toml"), "[ingest]\nastroclip = \"../astroclip-prng.safetensors\"\nphysics = false\n").unwrap();
+    let (ok, out) = run(&["ingest", raw.path().to_str().unwrap(), via_config.to_str().unwrap(), "--quiet"]);
+    assert!(ok, "{out}");
+    let (ok, out) = run(&["sql", via_config.to_str().unwrap(), sql, "--format", "csv"]);
+    assert!(ok && out.contains("ok,false,false"), "{out}");
+    let (ok, out) = run(&["sql", via_config.to_str().unwrap(), "SELECT count(*) FROM information_schema.columns WHERE column_name = 'dn4000'", "--format", "csv"]);
+    assert!(ok && out.lines().nth(1) == Some("0"), "physics = false in the config: {out}");
+    std::fs::write(via_config.join("desi-ard.toml"), "[ingest]\nastroclip_weights = \"x\"\n").unwrap();
+    let (ok, out) = run(&["ingest", raw.path().to_str().unwrap(), via_config.to_str().unwrap(), "--quiet"]);
+    assert!(!ok && out.contains("astroclip_weights"), "unknown keys are named: {out}");
     // The stored f16 values equal the encoder run directly on the merged spectrum.
     let read = desi_io::read_spectra(&raw.path().join("coadd-special-dark-27247.fits"), None, &Default::default()).unwrap();
     let enc = ard_ai::load_encoder(&weights, None).unwrap();
