@@ -531,6 +531,10 @@ pub fn finalize(ard: &Path) -> Result<FinalizeReport, IngestError> {
     let extra = vec![
         ("desi_ard_cosmology".to_string(), "flat LCDM, Planck 2018: H0=67.66, Om0=0.3111".to_string()),
         ("desi_ard_version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
+        (
+            "desi_ard_stellar_populations".to_string(),
+            "E-MILES SSPs (Vazdekis et al. 2016), Padova00 isochrones, unimodal IMF slope 1.30 (Salpeter), baseFe, 25 ages x 6 [M/H]; SED fit: delayed-tau SFH, Calzetti 2000 dust, multi-ellipsoid nested sampling".to_string(),
+        ),
     ];
     let info = TableInfo {
         name: CATALOG_NAME.into(),

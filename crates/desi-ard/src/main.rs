@@ -191,6 +191,10 @@ enum Command {
         /// Skip the physics layer (indices, kinematics, emission lines): core columns only.
         #[arg(long)]
         no_physics: bool,
+        /// Also run the SED fit (stellar mass, SFR, dust, age posteriors by nested
+        /// sampling; ~25 s per galaxy per core today — opt-in until it is faster).
+        #[arg(long)]
+        sed: bool,
         /// The E-MILES template file (default: the one `scripts/setup.sh` made).
         #[arg(long)]
         templates: Option<PathBuf>,
@@ -412,6 +416,7 @@ fn run(cli: Cli) -> Result<()> {
             program,
             quiet,
             no_physics,
+            sed,
             templates,
             astroclip,
             fit_models_only,
@@ -423,7 +428,12 @@ fn run(cli: Cli) -> Result<()> {
             let templates = templates.or(cfg.templates);
             let physics = !no_physics && cfg.physics.unwrap_or(true);
             let workers = if workers == 0 { cfg.workers.unwrap_or(0) } else { workers };
-            let stages = if fit_models_only { vec![] } else { summary::stages(physics, templates.as_deref(), astroclip.as_deref())? };
+            let sed = sed || cfg.sed.unwrap_or(false);
+            let mut stages = if fit_models_only { vec![] } else { summary::stages(physics, templates.as_deref(), astroclip.as_deref())? };
+            if sed && !fit_models_only {
+                let lib = std::sync::Arc::new(ssp::SspLibrary::locate_and_load(templates.as_deref())?);
+                stages.push(std::sync::Arc::new(ard_sed::SedStage::new(lib, ard_sed::SedConfig::default())));
+            }
             let mut opts = ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages, quiet };
             summary::add_pca_stage(&mut opts, refit_models, shard.is_some())?;
             if fit_models_only {

@@ -193,6 +193,7 @@ pub fn schema_markdown() -> String {
         (ard_ai::AstroclipStage::column_specs(), "crates/ard-ai/src/stage.rs"),
         (ard_ai::PcaStage::column_specs(), "crates/ard-ai/src/stage.rs"),
         (ard_physics::PhysicsStage::column_specs(), "crates/ard-physics/src/stage.rs"),
+        (ard_sed::SedStage::column_specs(), "crates/ard-sed/src/stage.rs"),
     ];
     for (specs, code) in layers {
         for c in specs {
@@ -533,6 +534,8 @@ pub struct IngestConfig {
     pub physics: Option<bool>,
     /// Pixels in parallel.
     pub workers: Option<usize>,
+    /// Run the SED fit.
+    pub sed: Option<bool>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]

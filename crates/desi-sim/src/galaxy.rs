@@ -146,24 +146,7 @@ pub fn draw_params(pop: Population, web_class: i8, age_universe: f64, rng: &mut 
     }
 }
 
-/// Calzetti et al. (2000, ApJ 533, 682) attenuation curve k(λ) (their eq. 4), λ in Å
-/// (rest frame, vacuum or air: the curve is smooth at this precision), R_V = 4.05.
-pub fn calzetti_k(lambda: f64) -> f64 {
-    let x = lambda / 1.0e4; // µm
-    const RV: f64 = 4.05;
-    if x >= 0.63 {
-        2.659 * (-1.857 + 1.040 / x) + RV
-    } else {
-        let x = x.max(0.09);
-        2.659 * (-2.156 + 1.509 / x - 0.198 / x.powi(2) + 0.011 / x.powi(3)) + RV
-    }
-    .max(0.0)
-}
-
-/// Attenuation factor 10^(−0.4 A_λ) for V-band attenuation `av` (A_λ = Av k(λ) / R_V).
-pub fn calzetti_factor(lambda: f64, av: f64) -> f64 {
-    10f64.powf(-0.4 * av * calzetti_k(lambda) / 4.05)
-}
+pub use ssp::sfh::{calzetti_factor, calzetti_k};
 
 /// Mass formed (M☉ per M☉ of total formed) in each SSP age bin, and derived truths.
 #[derive(Debug, Clone)]
@@ -182,11 +165,7 @@ pub struct StarFormation {
 /// adjacent template ages; ages older than `sfh_age` get nothing).
 pub fn star_formation(p: &GalaxyParams, ages: &[f64]) -> StarFormation {
     // Cumulative formed mass of the delayed-τ part between lookback times.
-    let cum = |t: f64| -> f64 {
-        // ∫0^t x e^{-x/τ} dx = τ² [1 − e^{−t/τ}(1 + t/τ)]
-        let tau = p.tau;
-        tau * tau * (1.0 - (-t / tau).exp() * (1.0 + t / tau))
-    };
+    let cum = |t: f64| -> f64 { ssp::sfh::delayed_tau_cumulative(t, p.tau) };
     let total_smooth = cum(p.sfh_age);
     // Formed mass of the smooth part between lookback times lb1 < lb2 (Gyr).
     let smooth = |lb1: f64, lb2: f64| -> f64 {

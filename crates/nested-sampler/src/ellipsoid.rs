@@ -190,6 +190,41 @@ impl Ellipsoid {
     }
 }
 
+/// Lower Cholesky factor (row-major) of the points' covariance, with a small floor on the
+/// diagonal so that it always exists.
+pub fn covariance_cholesky(points: &[&[f64]]) -> Vec<f64> {
+    let d = points[0].len();
+    let n = points.len() as f64;
+    let mean: Vec<f64> = (0..d).map(|j| points.iter().map(|p| p[j]).sum::<f64>() / n).collect();
+    let mut cov = vec![0.0; d * d];
+    for p in points {
+        for i in 0..d {
+            for j in 0..=i {
+                cov[i * d + j] += (p[i] - mean[i]) * (p[j] - mean[j]) / n;
+            }
+        }
+    }
+    for i in 0..d {
+        for j in 0..i {
+            cov[j * d + i] = cov[i * d + j];
+        }
+    }
+    for attempt in 0..30 {
+        let mut c = cov.clone();
+        for i in 0..d {
+            c[i * d + i] += 1e-14 * 10f64.powi(attempt);
+        }
+        if let Some(l) = cholesky(&c, d) {
+            return l;
+        }
+    }
+    let mut l = vec![0.0; d * d];
+    for i in 0..d {
+        l[i * d + i] = 1e-3;
+    }
+    l
+}
+
 /// Two clusters by k-means (k = 2), started from the point farthest from the mean and
 /// the point farthest from that one (deterministic).
 fn two_means(points: &[&[f64]]) -> (Vec<usize>, Vec<usize>) {

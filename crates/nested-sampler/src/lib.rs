@@ -27,7 +27,7 @@
 pub mod ellipsoid;
 pub mod rng;
 
-use ellipsoid::{decompose, Ellipsoid};
+use ellipsoid::{covariance_cholesky, decompose, Ellipsoid};
 use rng::Rng;
 
 /// Settings of a run.
@@ -43,13 +43,27 @@ pub struct Options {
     pub update_interval: usize,
     /// Give up after this many likelihood calls (the result says it did not converge).
     pub max_calls: usize,
+    /// When this many rejection draws in a row fail, new points come from a random walk
+    /// inside the likelihood contour instead (Skilling 2006, §7; dynesty's `rwalk`).
+    pub rejection_limit: usize,
+    /// Accepted-or-not steps of each random walk.
+    pub walk_steps: usize,
     /// Seed.
     pub seed: u64,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { n_live: 400, dlogz: 0.01, enlarge: 1.25, update_interval: 40, max_calls: 2_000_000, seed: 1 }
+        Options {
+            n_live: 400,
+            dlogz: 0.01,
+            enlarge: 1.25,
+            update_interval: 40,
+            max_calls: 2_000_000,
+            rejection_limit: 100,
+            walk_steps: 25,
+            seed: 1,
+        }
     }
 }
 
@@ -159,6 +173,9 @@ pub fn run(dim: usize, log_likelihood: &mut dyn FnMut(&[f64]) -> f64, opts: &Opt
     let mut since_update = usize::MAX;
     let mut converged = false;
     let mut iter = 0usize;
+    let mut chol = Vec::new();
+    let mut walking = false;
+    let mut walk_scale = 1.0f64;
     loop {
         let log_x = -(iter as f64) / n as f64;
         let worst = (0..n).min_by(|&a, &b| live_l[a].total_cmp(&live_l[b]).then(a.cmp(&b))).unwrap_or(0);
@@ -191,12 +208,27 @@ pub fn run(dim: usize, log_likelihood: &mut dyn FnMut(&[f64]) -> f64, opts: &Opt
             // While the ellipsoids are bigger than the cube, the cube itself is better.
             let total = b.iter().map(|e| e.log_volume).fold(f64::NEG_INFINITY, log_add);
             bounds = if total < 0.0 { Some(b) } else { None };
+            chol = covariance_cholesky(&refs);
+            walking = false;
             since_update = 0;
         }
         since_update += 1;
+        let mut tries = 0usize;
         let new_point = loop {
             if n_calls >= opts.max_calls {
                 break None;
+            }
+            if walking || (bounds.is_some() && tries >= opts.rejection_limit) {
+                walking = true;
+                let start = loop {
+                    let k = (rng.uniform() * n as f64) as usize % n;
+                    if k != worst || n == 1 {
+                        break k;
+                    }
+                };
+                let (x, l, calls) = random_walk(&live[start], live_l[start], l_min, &chol, &mut walk_scale, opts.walk_steps, &mut rng, log_likelihood)?;
+                n_calls += calls;
+                break Some((x, l));
             }
             let x: Vec<f64> = match &bounds {
                 None => (0..dim).map(|_| rng.uniform()).collect(),
@@ -225,6 +257,7 @@ pub fn run(dim: usize, log_likelihood: &mut dyn FnMut(&[f64]) -> f64, opts: &Opt
             };
             let l = check(log_likelihood(&x), &x)?;
             n_calls += 1;
+            tries += 1;
             if l > l_min {
                 break Some((x, l));
             }
@@ -269,6 +302,50 @@ pub fn run(dim: usize, log_likelihood: &mut dyn FnMut(&[f64]) -> f64, opts: &Opt
         n_iter: iter,
         converged,
     })
+}
+
+/// A random walk from a live point inside the contour L > `l_min`: Gaussian steps shaped
+/// by the live points' covariance (Cholesky factor `chol`) times `scale`, a step kept when
+/// it stays in the cube and above the contour. Walks until `steps` proposals are made and
+/// at least one was accepted; `scale` adapts towards half the steps accepted. Returns the
+/// end point, its ln L and the likelihood calls made.
+#[allow(clippy::too_many_arguments)]
+fn random_walk(
+    start: &[f64],
+    start_l: f64,
+    l_min: f64,
+    chol: &[f64],
+    scale: &mut f64,
+    steps: usize,
+    rng: &mut Rng,
+    log_likelihood: &mut dyn FnMut(&[f64]) -> f64,
+) -> Result<(Vec<f64>, f64, usize), NestedError> {
+    let d = start.len();
+    let (mut x, mut lx) = (start.to_vec(), start_l);
+    let (mut accepted, mut proposed, mut calls) = (0usize, 0usize, 0usize);
+    while proposed < steps || accepted == 0 {
+        proposed += 1;
+        let z: Vec<f64> = (0..d).map(|_| rng.normal()).collect();
+        let prop: Vec<f64> = (0..d).map(|i| x[i] + *scale * (0..=i).map(|k| chol[i * d + k] * z[k]).sum::<f64>()).collect();
+        if proposed > 50 * steps.max(1) {
+            // A contour too thin for the current scale: shrink harder and keep trying.
+            *scale *= 0.5;
+            proposed = 0;
+        }
+        if prop.iter().any(|v| !(0.0..1.0).contains(v)) {
+            continue;
+        }
+        let l = check(log_likelihood(&prop), &prop)?;
+        calls += 1;
+        if l > l_min {
+            x = prop;
+            lx = l;
+            accepted += 1;
+        }
+    }
+    let rate = accepted as f64 / proposed.max(1) as f64;
+    *scale = (*scale * ((rate + 0.05) / 0.55).powf(1.0 / d as f64)).clamp(1e-4, 10.0);
+    Ok((x, lx, calls))
 }
 
 /// The weighted `q`-quantile (0 ≤ q ≤ 1) of `values` with `weights`: the value where the

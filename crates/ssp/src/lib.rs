@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod ops;
+pub mod sfh;
 
 use std::path::{Path, PathBuf};
 

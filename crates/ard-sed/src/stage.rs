@@ -1,0 +1,160 @@
+//! The SED fit as an ingest [`Stage`].
+
+use std::sync::Arc;
+
+use ard_core::columns::{nullable_f64, nullable_i64, nullable_str};
+use ard_core::cosmology::PLANCK18;
+use ard_core::{ColumnSpec, SpectrumBatch, Stage, StageError};
+use arrow_array::{ArrayRef, Float32Array, Int64Array, StringArray};
+use arrow_schema::DataType;
+use rayon::prelude::*;
+use ssp::SspLibrary;
+
+use crate::fit::{fit, SedConfig, SedResult};
+use crate::model::{ObservedLibrary, Unfit};
+
+/// Fits every galaxy of a batch and writes the SED columns.
+pub struct SedStage {
+    lib: Arc<SspLibrary>,
+    cfg: SedConfig,
+}
+
+impl SedStage {
+    /// A stage with the given templates and settings.
+    pub fn new(lib: Arc<SspLibrary>, cfg: SedConfig) -> Self {
+        SedStage { lib, cfg }
+    }
+
+    /// The columns (for `docs/schema.md`).
+    pub fn column_specs() -> Vec<ColumnSpec> {
+        let f = DataType::Float32;
+        let total = "total (fibre value × sed_aperture_ratio when that is known)";
+        let mut v = Vec::new();
+        for p in ["p16", "p50", "p84"] {
+            v.push(ColumnSpec::new(
+                &format!("logm_{p}"),
+                f.clone(),
+                "log10 Msun",
+                &format!("surviving stellar mass (stars + remnants), {p} of the posterior, {total}; E-MILES + delayed-tau SFH + Calzetti dust, nested sampling"),
+            ));
+        }
+        for p in ["p16", "p50", "p84"] {
+            v.push(ColumnSpec::new(&format!("logsfr_{p}"), f.clone(), "log10 Msun/yr", &format!("mean SFR over the last 100 Myr, {p} of the posterior, {total}; floored at logm − 14")));
+        }
+        v.push(ColumnSpec::new("dust_av_p50", f.clone(), "mag", "V-band attenuation (Calzetti 2000), posterior median"));
+        v.push(ColumnSpec::new("age_p50", f.clone(), "Gyr", "surviving-mass-weighted stellar age, posterior median"));
+        v.push(ColumnSpec::new("sed_logz", f.clone(), "", "ln evidence of the SED fit"));
+        v.push(ColumnSpec::new("sed_ncall", DataType::Int64, "", "likelihood calls of the SED fit"));
+        v.push(ColumnSpec::new("sed_chi2_dof", f.clone(), "", "χ²/dof of the best-fitting SED model (noise scale 1, emission lines masked)"));
+        v.push(ColumnSpec::new("sed_aperture_ratio", f.clone(), "", "FLUX_R / FIBERFLUX_R applied to mass and SFR; null when either flux is not positive"));
+        v.push(ColumnSpec::new(
+            "sed_status",
+            DataType::Utf8,
+            "",
+            "ok, ok_fibre_only (no aperture correction: FLUX_R or FIBERFLUX_R not positive), or why the SED columns are null: not_galaxy, no_redshift, zwarn, z_out_of_range, too_few_pixels, fit_failed: …",
+        ));
+        v
+    }
+}
+
+/// Outcome for one object.
+struct Outcome {
+    status: String,
+    result: Option<SedResult>,
+    aperture: Option<f64>,
+}
+
+impl Stage for SedStage {
+    fn name(&self) -> &str {
+        "sed"
+    }
+
+    fn version(&self) -> String {
+        let c = &self.cfg;
+        format!(
+            "sed-1 nlive={} dlogz={} sfh={:?} bc={} sigma={} templates={}x{} cosmology=planck18",
+            c.n_live,
+            c.dlogz,
+            c.sfh,
+            c.birth_cloud_factor,
+            c.sigma_kms,
+            self.lib.metals.len(),
+            self.lib.ages_gyr.len()
+        )
+    }
+
+    fn columns(&self) -> Vec<ColumnSpec> {
+        Self::column_specs()
+    }
+
+    fn compute(&self, batch: &SpectrumBatch) -> Result<Vec<ArrayRef>, StageError> {
+        let n = batch.len();
+        let (z, spectype, zwarn) = match &batch.redshifts {
+            Some(rs) => (nullable_f64(rs, "Z"), nullable_str(rs, "SPECTYPE"), nullable_i64(rs, "ZWARN")),
+            None => (None, None, None),
+        };
+        let flux_r = nullable_f64(&batch.fibermap, "FLUX_R");
+        let fiber_r = nullable_f64(&batch.fibermap, "FIBERFLUX_R");
+        let outcomes: Vec<Outcome> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let fail = |s: &str| Outcome { status: s.to_string(), result: None, aperture: None };
+                let Some(zi) = z.as_ref().and_then(|c| c[i]) else { return fail("no_redshift") };
+                if zwarn.as_ref().and_then(|c| c[i]).is_some_and(|w| w != 0) {
+                    return fail("zwarn");
+                }
+                if spectype.as_ref().and_then(|c| c[i].as_deref()).is_some_and(|s| !s.trim().eq_ignore_ascii_case("GALAXY")) {
+                    return fail("not_galaxy");
+                }
+                let obs = match ObservedLibrary::new(
+                    &self.lib,
+                    &PLANCK18,
+                    &batch.wavelength,
+                    batch.flux_of(i),
+                    batch.ivar_of(i),
+                    batch.mask_of(i),
+                    batch.resolution_of(i),
+                    batch.ndiag,
+                    zi,
+                    self.cfg.sigma_kms,
+                ) {
+                    Ok(o) => o,
+                    Err(Unfit::Redshift) => return fail("z_out_of_range"),
+                    Err(Unfit::TooFewPixels) => return fail("too_few_pixels"),
+                };
+                // Seeded by TARGETID: a re-run gives the same posterior.
+                let seed = batch.targetid[i] as u64 ^ 0x5ED_F17;
+                match fit(&obs, &PLANCK18, zi, &self.cfg, seed) {
+                    Ok(r) => {
+                        let (fr, ff) = (flux_r.as_ref().and_then(|c| c[i]), fiber_r.as_ref().and_then(|c| c[i]));
+                        let aperture = match (fr, ff) {
+                            (Some(a), Some(b)) if a > 0.0 && b > 0.0 => Some(a / b),
+                            _ => None,
+                        };
+                        Outcome { status: if aperture.is_some() { "ok".into() } else { "ok_fibre_only".into() }, result: Some(r), aperture }
+                    }
+                    Err(e) => fail(&format!("fit_failed: {e}")),
+                }
+            })
+            .collect();
+        let f32s = |get: &dyn Fn(&Outcome) -> Option<f64>| -> ArrayRef {
+            Arc::new(Float32Array::from(outcomes.iter().map(|o| get(o).filter(|v| v.is_finite()).map(|v| v as f32)).collect::<Vec<_>>()))
+        };
+        let shift = |o: &Outcome| o.aperture.map_or(0.0, f64::log10);
+        let mut cols: Vec<ArrayRef> = Vec::new();
+        for k in 0..3 {
+            cols.push(f32s(&|o| o.result.as_ref().map(|r| r.log_mass[k] + shift(o))));
+        }
+        for k in 0..3 {
+            cols.push(f32s(&|o| o.result.as_ref().map(|r| r.log_sfr[k] + shift(o))));
+        }
+        cols.push(f32s(&|o| o.result.as_ref().map(|r| r.av_p50)));
+        cols.push(f32s(&|o| o.result.as_ref().map(|r| r.age_p50)));
+        cols.push(f32s(&|o| o.result.as_ref().map(|r| r.log_z)));
+        cols.push(Arc::new(Int64Array::from(outcomes.iter().map(|o| o.result.as_ref().map(|r| r.n_calls as i64)).collect::<Vec<_>>())));
+        cols.push(f32s(&|o| o.result.as_ref().map(|r| r.chi2_dof)));
+        cols.push(f32s(&|o| o.aperture));
+        cols.push(Arc::new(StringArray::from(outcomes.iter().map(|o| o.status.clone()).collect::<Vec<_>>())));
+        Ok(cols)
+    }
+}
