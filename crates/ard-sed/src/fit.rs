@@ -31,11 +31,13 @@ pub struct SedConfig {
     pub birth_cloud_factor: f64,
     /// Velocity dispersion the templates are broadened to, km/s.
     pub sigma_kms: f64,
+    /// Steps of the sampler's random walks (used once rejection sampling gets inefficient).
+    pub walk_steps: usize,
 }
 
 impl Default for SedConfig {
     fn default() -> Self {
-        SedConfig { n_live: 200, dlogz: 0.1, sfh: SfhFamily::DelayedTau, birth_cloud_factor: 1.0, sigma_kms: 100.0 }
+        SedConfig { n_live: 200, dlogz: 0.1, sfh: SfhFamily::DelayedTau, birth_cloud_factor: 1.0, sigma_kms: 100.0, walk_steps: 20 }
     }
 }
 
@@ -100,7 +102,7 @@ pub fn fit(obs: &ObservedLibrary, cosmo: &Cosmology, z: f64, cfg: &SedConfig, se
     let metals = (obs.metals[0], obs.metals[obs.metals.len() - 1]);
     let mut scratch = Vec::with_capacity(obs.n_pix);
     let mut like = |u: &[f64]| obs.log_likelihood(&params(u, cfg, age_max, metals), &mut scratch).0;
-    let opts = Options { n_live: cfg.n_live, dlogz: cfg.dlogz, seed, ..Default::default() };
+    let opts = Options { n_live: cfg.n_live, dlogz: cfg.dlogz, walk_steps: cfg.walk_steps, seed, ..Default::default() };
     let r = run(6, &mut like, &opts)?;
     let derived: Vec<_> = r.samples.iter().map(|u| obs.derived(&params(u, cfg, age_max, metals))).collect();
     let q = |v: &[f64], p: f64| weighted_quantile(v, &r.weights, p).unwrap_or(f64::NAN);

@@ -72,12 +72,14 @@ impl Stage for SedStage {
     fn version(&self) -> String {
         let c = &self.cfg;
         format!(
-            "sed-1 nlive={} dlogz={} sfh={:?} bc={} sigma={} templates={}x{} cosmology=planck18",
+            "sed-1 nlive={} dlogz={} walk={} sfh={:?} bc={} sigma={} bin={} templates={}x{} cosmology=planck18",
             c.n_live,
             c.dlogz,
+            c.walk_steps,
             c.sfh,
             c.birth_cloud_factor,
             c.sigma_kms,
+            crate::model::PIXEL_BIN,
             self.lib.metals.len(),
             self.lib.ages_gyr.len()
         )
