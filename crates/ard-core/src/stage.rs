@@ -66,6 +66,14 @@ pub trait Stage: Send + Sync {
     fn columns(&self) -> Vec<ColumnSpec>;
     /// Computes the columns for every object of `batch`, in order, one row each.
     fn compute(&self, batch: &SpectrumBatch) -> Result<Vec<ArrayRef>, StageError>;
+
+    /// As [`Stage::compute`], also given the catalogue columns already computed for the
+    /// batch (core columns and earlier stages', same rows): a stage that can use an
+    /// earlier layer's result (the SED fit uses the physics layer's velocity dispersion)
+    /// overrides this; by default it is ignored.
+    fn compute_with(&self, batch: &SpectrumBatch, _earlier: &arrow_array::RecordBatch) -> Result<Vec<ArrayRef>, StageError> {
+        self.compute(batch)
+    }
 }
 
 /// A shared stage.

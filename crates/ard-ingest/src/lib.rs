@@ -299,7 +299,7 @@ fn process_pixel(pixel: u64, inputs: &[PixelInput], opts: &IngestOptions) -> Res
         let b = &read.batch;
         let mut core = columns::core_columns(b, read.scores.as_ref())?;
         for stage in &opts.stages {
-            let extra = stage.compute(b)?;
+            let extra = stage.compute_with(b, &core)?;
             let mut fields: Vec<_> = core.schema().fields().iter().cloned().collect();
             fields.extend(stage.columns().iter().map(|c| Arc::new(c.field())));
             let mut cols = core.columns().to_vec();

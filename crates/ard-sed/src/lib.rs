@@ -3,7 +3,8 @@
 //! dust, a calibration polynomial and a noise scale ([`model`]) — sampled with the
 //! project's nested sampler (`nested-sampler`), giving posterior percentiles of the
 //! surviving stellar mass, the SFR over the last 100 Myr, dust and mass-weighted age
-//! ([`fit`]). Cosmology: flat ΛCDM, Planck 2018 (`ard_core::cosmology::PLANCK18`);
+//! ([`fit`]). The templates are broadened to the physics layer's σ* where it is trusted
+//! (`vel_disp_ok`; ingest passes it on), else to 100 km/s. Cosmology: flat ΛCDM, Planck 2018 (`ard_core::cosmology::PLANCK18`);
 //! IMF: that of the E-MILES set used (unimodal slope 1.30, i.e. Salpeter; Padova00
 //! isochrones, baseFe — the set in the pPXF sdist), recorded in the catalogue metadata.
 //!

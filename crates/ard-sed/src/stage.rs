@@ -90,6 +90,20 @@ impl Stage for SedStage {
     }
 
     fn compute(&self, batch: &SpectrumBatch) -> Result<Vec<ArrayRef>, StageError> {
+        self.compute_sigma(batch, &vec![None; batch.len()])
+    }
+
+    fn compute_with(&self, batch: &SpectrumBatch, earlier: &arrow_array::RecordBatch) -> Result<Vec<ArrayRef>, StageError> {
+        // The physics layer's σ* where it is trusted (vel_disp_ok), else the default.
+        let sigma = nullable_f64(earlier, "vel_disp").unwrap_or_else(|| vec![None; batch.len()]);
+        let ok = nullable_i64(earlier, "vel_disp_ok").unwrap_or_else(|| vec![None; batch.len()]);
+        let sigma: Vec<Option<f64>> = sigma.iter().zip(&ok).map(|(s, o)| if *o == Some(1) { *s } else { None }).collect();
+        self.compute_sigma(batch, &sigma)
+    }
+}
+
+impl SedStage {
+    fn compute_sigma(&self, batch: &SpectrumBatch, sigma: &[Option<f64>]) -> Result<Vec<ArrayRef>, StageError> {
         let n = batch.len();
         let (z, spectype, zwarn) = match &batch.redshifts {
             Some(rs) => (nullable_f64(rs, "Z"), nullable_str(rs, "SPECTYPE"), nullable_i64(rs, "ZWARN")),
@@ -118,7 +132,7 @@ impl Stage for SedStage {
                     batch.resolution_of(i),
                     batch.ndiag,
                     zi,
-                    self.cfg.sigma_kms,
+                    sigma[i].filter(|s| s.is_finite() && *s > 0.0).unwrap_or(self.cfg.sigma_kms),
                 ) {
                     Ok(o) => o,
                     Err(Unfit::Redshift) => return fail("z_out_of_range"),

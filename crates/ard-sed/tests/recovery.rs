@@ -2,9 +2,10 @@
 //! uses the same template family, so this tests the sampler and the model plumbing).
 //! In-fibre quantities are compared: the fit sees the fibre spectrum; the truth table
 //! gives the fibre mass, and the fibre SFR is the total × the fibre fraction.
-//! Issue 5's full acceptance (60 galaxies in the suite, 300 in `desi-ard validate sed`)
-//! waits for the faster fit; this checks bias and that the truth is inside the 16–84 %
-//! interval often enough on a small sample.
+//! Issue 5's acceptance on 60 galaxies (`SED_RECOVERY_OBJECTS` to change): median bias of
+//! log M and log SFR < 0.1 dex at S/N > 5, and the true log M inside [p16, p84] for 55–80 %
+//! of them (about ±2 binomial σ at this size). sSFR below 10⁻¹² /yr is compared at that
+//! floor: spectra cannot tell 10⁻¹³ from 10⁻¹⁵.
 
 use std::collections::HashMap;
 
@@ -38,7 +39,8 @@ fn recovers_fibre_mass_on_simulated_galaxies() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let cfg = desi_sim::SimConfig { seed: 3, n_objects: 10, pixels: vec![27244], exptime_dark: 4000.0, exptime_bright: 2400.0, green_pea_fraction: 0.0, ..Default::default() };
+    let n_objects: usize = std::env::var("SED_RECOVERY_OBJECTS").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
+    let cfg = desi_sim::SimConfig { seed: 3, n_objects, pixels: vec![27244, 27245], exptime_dark: 4000.0, exptime_bright: 2400.0, green_pea_fraction: 0.0, ..Default::default() };
     let s = desi_sim::simulate(&lib, &cfg, dir.path(), &|_, _| {}).unwrap();
     let truth = truth(&s.truth);
     let mut jobs = Vec::new();
@@ -50,27 +52,58 @@ fn recovers_fibre_mass_on_simulated_galaxies() {
             jobs.push((r.batch.clone(), i, z[i]));
         }
     }
-    jobs.truncate(8);
-    let results: Vec<(i64, [f64; 3], [f64; 3], f64)> = jobs
+    let results: Vec<(i64, [f64; 3], [f64; 3], f64, f64)> = jobs
         .par_iter()
         .map(|(b, i, z)| {
-            let obs = ObservedLibrary::new(&lib, &PLANCK18, &b.wavelength, b.flux_of(*i), b.ivar_of(*i), b.mask_of(*i), b.resolution_of(*i), b.ndiag, *z, 100.0).unwrap();
-            let r = fit(&obs, &PLANCK18, *z, &SedConfig { dlogz: 0.5, ..Default::default() }, b.targetid[*i] as u64).unwrap();
-            (b.targetid[*i], r.log_mass, r.log_sfr, r.chi2_dof)
+            // As ingest does: the physics layer's σ* where trusted, else 100 km/s.
+            let phys = ard_physics::measure(&lib, &ard_physics::FitConfig::default(), &ard_physics::ObjectInput::from_batch(b, *i, Some(*z), Some("GALAXY"), Some(0)));
+            let sigma = phys.fit.filter(|f| f.sigma_star_ok).map_or(100.0, |f| f.sigma_star);
+            let obs = ObservedLibrary::new(&lib, &PLANCK18, &b.wavelength, b.flux_of(*i), b.ivar_of(*i), b.mask_of(*i), b.resolution_of(*i), b.ndiag, *z, sigma).unwrap();
+            let r = fit(&obs, &PLANCK18, *z, &SedConfig::default(), b.targetid[*i] as u64).unwrap();
+            (b.targetid[*i], r.log_mass, r.log_sfr, r.chi2_dof, snr(b, *i, *z))
         })
         .collect();
-    let mut dm = Vec::new();
-    let mut inside = 0;
-    for (id, m, sfr, chi2) in &results {
+    let (mut dm, mut ds) = (Vec::new(), Vec::new());
+    let (mut in_m, mut in_s, mut used) = (0, 0, 0);
+    for (id, m, sfr, chi2, sn) in &results {
         let (tm, ts) = truth[id];
-        eprintln!("{id}: logM {:.2} [{:.2}, {:.2}] truth {tm:.2}; logSFR {:.2} [{:.2}, {:.2}] truth {ts:.2}; χ²/dof {chi2:.2}", m[1], m[0], m[2], sfr[1], sfr[0], sfr[2]);
-        dm.push(m[1] - tm);
-        inside += usize::from(m[0] <= tm && tm <= m[2]);
+        eprintln!("{id}: S/N {sn:.1} logM {:.2} [{:.2}, {:.2}] truth {tm:.2}; logSFR {:.2} [{:.2}, {:.2}] truth {ts:.2}; χ²/dof {chi2:.2}", m[1], m[0], m[2], sfr[1], sfr[0], sfr[2]);
         assert!((0.5..2.0).contains(chi2), "χ²/dof {chi2}");
+        if *sn <= 5.0 {
+            continue;
+        }
+        used += 1;
+        dm.push(m[1] - tm);
+        // Below sSFR 10⁻¹² /yr the SFR is an upper limit in practice; compare the floor.
+        let ts = ts.max(tm - 12.0);
+        ds.push(sfr[1].max(m[1] - 12.0) - ts);
+        in_m += usize::from(m[0] <= tm && tm <= m[2]);
+        in_s += usize::from(sfr[0].max(m[1] - 12.0) - 0.02 <= ts && ts <= sfr[2].max(m[1] - 12.0) + 0.02);
     }
-    dm.sort_by(f64::total_cmp);
-    let median = dm[dm.len() / 2];
-    eprintln!("median logM bias {median:+.3} dex; truth inside [p16, p84] for {inside}/{}", results.len());
-    assert!(median.abs() < 0.15, "median logM bias {median}");
-    assert!(dm.iter().all(|d| d.abs() < 0.5), "{dm:?}");
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (bm, bs) = (median(&mut dm), median(&mut ds));
+    let (cm, cs) = (in_m as f64 / used as f64, in_s as f64 / used as f64);
+    eprintln!("{used} galaxies with S/N > 5: median bias logM {bm:+.3}, logSFR {bs:+.3} dex; truth inside [p16, p84]: logM {cm:.2}, logSFR {cs:.2}");
+    assert!(used >= 20);
+    assert!(bm.abs() < 0.1 && bs.abs() < 0.1, "median bias logM {bm}, logSFR {bs}");
+    assert!((0.55..=0.80).contains(&cm), "logM coverage {cm}");
+}
+
+/// Median flux·√ivar per pixel over rest 4000–5500 Å (the issue's S/N).
+fn snr(b: &ard_core::SpectrumBatch, i: usize, z: f64) -> f64 {
+    let mut v: Vec<f64> = b
+        .wavelength
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| (4000.0..5500.0).contains(&(*w / (1.0 + z))))
+        .map(|(j, _)| b.flux_of(i)[j] as f64 * (b.ivar_of(i)[j] as f64).sqrt())
+        .collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }

@@ -8,6 +8,7 @@
 
 pub mod embedding;
 pub mod physics;
+pub mod sed;
 
 use std::path::{Path, PathBuf};
 

@@ -29,6 +29,28 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum ValidateLayer {
+    /// SED layer (issue 5): in-fibre log M and log SFR against the truth — bias, scatter
+    /// and credible-interval coverage by S/N and class.
+    Sed {
+        /// Galaxies to simulate.
+        #[arg(long, default_value_t = 300)]
+        objects: usize,
+        /// Random seed of the simulated sample.
+        #[arg(long, default_value_t = 11)]
+        seed: u64,
+        /// Effective exposure time of dark coadds, s.
+        #[arg(long, default_value_t = 4000.0)]
+        exptime_dark: f64,
+        /// Effective exposure time of bright coadds, s.
+        #[arg(long, default_value_t = 2400.0)]
+        exptime_bright: f64,
+        /// Working folder (default: a temporary one).
+        #[arg(long)]
+        work: Option<PathBuf>,
+        /// The E-MILES template file.
+        #[arg(long)]
+        templates: Option<PathBuf>,
+    },
     /// An embedding column of a simulated sample's ARD: how often an object's nearest
     /// neighbours share its simulated class (Green Peas: worst case and precision@20).
     Embedding {
@@ -395,6 +417,9 @@ fn run(cli: Cli) -> Result<()> {
             );
             println!("truth: {}\nweb:   {}", summary.truth.display(), summary.web.display());
             Ok(())
+        }
+        Command::Validate { layer: ValidateLayer::Sed { objects, seed, exptime_dark, exptime_bright, work, templates } } => {
+            summary::validate_sed(objects, seed, exptime_dark, exptime_bright, work.as_deref(), templates.as_deref())
         }
         Command::Validate { layer: ValidateLayer::Embedding { ard, truth, embedding, k } } => {
             let rows = ard_validate::embedding::run(&ard, &truth, &embedding, k)?;

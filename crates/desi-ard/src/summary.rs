@@ -364,6 +364,38 @@ pub fn add_pca_stage(opts: &mut ard_ingest::IngestOptions, refit: bool, sharded:
     Ok(())
 }
 
+/// `desi-ard validate sed`.
+pub fn validate_sed(objects: usize, seed: u64, exptime_dark: f64, exptime_bright: f64, work: Option<&Path>, templates: Option<&Path>) -> Result<()> {
+    let lib = ssp::SspLibrary::locate_and_load(templates)?;
+    let tmp;
+    let dir = match work {
+        Some(w) => w.to_path_buf(),
+        None => {
+            tmp = tempfile::tempdir()?;
+            tmp.path().to_path_buf()
+        }
+    };
+    let sim = desi_sim::SimConfig { seed, n_objects: objects, exptime_dark, exptime_bright, ..Default::default() };
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} galaxies, {per_sec}, eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message("SED fits");
+    let t0 = std::time::Instant::now();
+    let rows = ard_validate::sed::run(&lib, &sim, &ard_sed::SedConfig::default(), &dir, &|done, total| {
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+    })?;
+    bar.finish_and_clear();
+    println!(
+        "desi-ard validate sed --objects {objects} --seed {seed} --exptime-dark {exptime_dark} --exptime-bright {exptime_bright}  ({:.0} s)\n",
+        t0.elapsed().as_secs_f64()
+    );
+    print!("{}", ard_validate::sed::markdown(&rows));
+    Ok(())
+}
+
 /// `desi-ard validate physics`.
 pub fn validate_physics(
     objects: usize,
