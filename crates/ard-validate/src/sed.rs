@@ -150,12 +150,12 @@ pub fn markdown(rows: &[SedCompared]) -> String {
     for (name, lo, hi) in bins {
         let sel: Vec<&SedCompared> = rows.iter().filter(|r| r.snr > lo && r.snr <= hi).collect();
         if let Some(line) = group(&sel) {
-            s.push_str(&format!("| {name} {}\n", &line[1..]));
+            s.push_str(&format!("| {name} |{}\n", &line[1..]));
         }
     }
     let sel: Vec<&SedCompared> = rows.iter().filter(|r| r.snr > 5.0).collect();
     if let Some(line) = group(&sel) {
-        s.push_str(&format!("| **all S/N > 5** {}\n", &line[1..]));
+        s.push_str(&format!("| **all S/N > 5** |{}\n", &line[1..]));
     }
     let mut classes: Vec<&str> = rows.iter().map(|r| r.class.as_str()).collect();
     classes.sort_unstable();
@@ -163,7 +163,7 @@ pub fn markdown(rows: &[SedCompared]) -> String {
     for c in classes {
         let sel: Vec<&SedCompared> = rows.iter().filter(|r| r.class == c && r.snr > 5.0).collect();
         if let Some(line) = group(&sel) {
-            s.push_str(&format!("| {c}, S/N > 5 {}\n", &line[1..]));
+            s.push_str(&format!("| {c}, S/N > 5 |{}\n", &line[1..]));
         }
     }
     let calls: Vec<usize> = rows.iter().filter(|r| r.fit.is_some()).map(|r| r.n_calls).collect();
