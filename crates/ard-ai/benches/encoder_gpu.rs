@@ -56,11 +56,8 @@ fn main() {
     let full_gpu = SpectrumEncoder::new_with_dtype(full, t, &gpu, dtype).expect("gpu");
     let c_full = worst_cosine(&full_cpu, &full_gpu, &spectra);
     println!("parity ({} vs cpu f32): worst cosine tiny {c_tiny:.6}, full-size {c_full:.6}", full_gpu.placement());
-    let batches: Vec<usize> = std::env::var("ENCODER_BATCHES")
-        .unwrap_or_else(|_| "256,1024".into())
-        .split(',')
-        .filter_map(|b| b.trim().parse().ok())
-        .collect();
+    let batches: Vec<usize> =
+        std::env::var("ENCODER_BATCHES").unwrap_or_else(|_| "256,1024".into()).split(',').filter_map(|b| b.trim().parse().ok()).collect();
     for b in batches {
         let many: Vec<Vec<f32>> = (0..b).map(|i| spectra[i % spectra.len()].clone()).collect();
         let refs: Vec<&[f32]> = many.iter().map(|s| s.as_slice()).collect();

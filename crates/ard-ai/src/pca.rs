@@ -126,7 +126,8 @@ pub fn rest_frame(wave: &[f64], flux: &[f32], ivar: &[f32], mask: &[i32], z: f64
         if !good {
             continue;
         }
-        let lo = if i > 0 { 0.5 * (wave[i - 1] + wave[i]) } else { wave[0] - 0.5 * (wave.get(1).copied().unwrap_or(wave[0] + 1.0) - wave[0]) };
+        let lo =
+            if i > 0 { 0.5 * (wave[i - 1] + wave[i]) } else { wave[0] - 0.5 * (wave.get(1).copied().unwrap_or(wave[0] + 1.0) - wave[0]) };
         let hi = if i + 1 < n { 0.5 * (wave[i] + wave[i + 1]) } else { wave[i] + 0.5 * (wave[i] - wave[i.saturating_sub(1)]) };
         let (a, b) = (lo / (1.0 + z), hi / (1.0 + z));
         if b <= REST_RANGE.0 || a >= grid_edge(m) {
@@ -239,7 +240,8 @@ impl PcaModel {
             }
         }
         let need = ((0.02 * n as f64).ceil() as u32).max(2);
-        let first = count.iter().position(|&c| c >= need).ok_or_else(|| AiError::Pca("no pixel is covered by enough training spectra".into()))?;
+        let first =
+            count.iter().position(|&c| c >= need).ok_or_else(|| AiError::Pca("no pixel is covered by enough training spectra".into()))?;
         let last = count.iter().rposition(|&c| c >= need).unwrap_or(first);
         let p = last + 1 - first;
         let k = N_COMPONENTS;
@@ -263,8 +265,7 @@ impl PcaModel {
                 }
             })
             .collect();
-        let mut filled: Vec<Vec<f64>> =
-            (0..n).map(|i| (0..p).map(|j| if w[i][j] > 0.0 { y[i][j] } else { mean0[j] }).collect()).collect();
+        let mut filled: Vec<Vec<f64>> = (0..n).map(|i| (0..p).map(|j| if w[i][j] > 0.0 { y[i][j] } else { mean0[j] }).collect()).collect();
         let mut model = PcaModel {
             first,
             n_pixels: p,
@@ -366,7 +367,11 @@ impl PcaModel {
             ("first_pixel", self.first.to_string()),
             ("format", FORMAT.to_string()),
             ("grid", format!("rest-frame vacuum edges {} * 10^(k * {DLOG10}) Angstrom", REST_RANGE.0)),
-            ("method", "gappy PCA eigenspectra (Connolly & Szalay 1999; Yip et al. 2004), randomised subspace iteration (Halko et al. 2011)".into()),
+            (
+                "method",
+                "gappy PCA eigenspectra (Connolly & Szalay 1999; Yip et al. 2004), randomised subspace iteration (Halko et al. 2011)"
+                    .into(),
+            ),
             ("n_components", N_COMPONENTS.to_string()),
             ("seed", SEED.to_string()),
             ("selection", self.selection.clone()),
@@ -387,7 +392,9 @@ impl PcaModel {
             meta.get(k).and_then(|v| v.parse().ok()).ok_or_else(|| bad(format!("metadata {k} missing or not a number")))
         };
         if get("n_components")? != N_COMPONENTS || get("continuum_half_window")? != CONTINUUM_HALF_WINDOW {
-            return Err(bad("written by another version of the embedding (components or continuum differ); refit with --refit-models".into()));
+            return Err(bad(
+                "written by another version of the embedding (components or continuum differ); refit with --refit-models".into()
+            ));
         }
         let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
         let tensor = |name: &str, dt: Dtype| -> Result<Vec<[u8; 8]>> {
@@ -453,7 +460,12 @@ fn safetensors_bytes(tensors: &[(&str, Dtype, Vec<usize>, Vec<u8>)], meta: &[(&s
             _ => "F32",
         };
         let shape: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
-        header.push_str(&format!(",{}:{{\"dtype\":\"{dt}\",\"shape\":[{}],\"data_offsets\":[{offset},{}]}}", quote(name), shape.join(","), offset + data.len()));
+        header.push_str(&format!(
+            ",{}:{{\"dtype\":\"{dt}\",\"shape\":[{}],\"data_offsets\":[{offset},{}]}}",
+            quote(name),
+            shape.join(","),
+            offset + data.len()
+        ));
         offset += data.len();
     }
     header.push('}');
@@ -476,7 +488,8 @@ fn column_means(rows: &[Vec<f64>], p: usize) -> Vec<f64> {
 
 /// `(X − μ) · V` for `l` column vectors `v` of length p: an n × l result as columns.
 fn times(rows: &[Vec<f64>], mean: &[f64], v: &[Vec<f64>]) -> Vec<Vec<f64>> {
-    let out: Vec<Vec<f64>> = rows.par_iter().map(|r| v.iter().map(|c| r.iter().zip(mean).zip(c).map(|((x, m), q)| (x - m) * q).sum()).collect()).collect();
+    let out: Vec<Vec<f64>> =
+        rows.par_iter().map(|r| v.iter().map(|c| r.iter().zip(mean).zip(c).map(|((x, m), q)| (x - m) * q).sum()).collect()).collect();
     (0..v.len()).map(|c| out.iter().map(|row| row[c]).collect()).collect()
 }
 
@@ -532,8 +545,7 @@ fn orthonormalise(cols: &mut [Vec<f64>]) {
 fn leading_components(x: &[Vec<f64>], mean: &[f64], k: usize) -> (Vec<f64>, Vec<f64>) {
     let (n, p) = (x.len(), mean.len());
     let l = (k + OVERSAMPLE).min(n).min(p);
-    let mut omega: Vec<Vec<f64>> =
-        (0..l).map(|c| (0..p).map(|j| crate::prng::uniform(SEED, (c * p + j) as u64)).collect()).collect();
+    let mut omega: Vec<Vec<f64>> = (0..l).map(|c| (0..p).map(|j| crate::prng::uniform(SEED, (c * p + j) as u64)).collect()).collect();
     orthonormalise(&mut omega);
     let mut q = times(x, mean, &omega);
     orthonormalise(&mut q);
@@ -611,7 +623,8 @@ mod tests {
             let k = (0..full_grid_len()).max_by(|&a, &b| r.y[a].total_cmp(&r.y[b])).unwrap();
             assert!(grid_edge(k) <= 5008.24 && 5008.24 <= grid_edge(k + 2), "line at {} for z={z}", grid_edge(k));
             // Equivalent width: ∫(y − 1) dλ_rest = amp × √(2π) × 2 Å = 50.13 Å.
-            let ew: f64 = (0..full_grid_len()).filter(|&j| r.weight[j] > 0.0).map(|j| (r.y[j] - 1.0) * (grid_edge(j + 1) - grid_edge(j))).sum();
+            let ew: f64 =
+                (0..full_grid_len()).filter(|&j| r.weight[j] > 0.0).map(|j| (r.y[j] - 1.0) * (grid_edge(j + 1) - grid_edge(j))).sum();
             assert!((ew - 50.13).abs() < 0.5, "EW {ew} at z={z}");
         }
         assert_eq!(rest_frame(&w, &spectrum(0.1, 1.0, 0.0, 1).0, &spectrum(0.1, 1.0, 0.0, 1).1, &[], f64::NAN), Err(Reject::NoRedshift));

@@ -184,9 +184,11 @@ impl Stage for PcaStage {
                 (_, _, None) => Err("no_model"),
                 (None, _, _) => Err("no_redshift"),
                 (Some(_), Some(w), _) if w != 0 => Err("zwarn"),
-                (Some(zi), _, Some(model)) => crate::pca::rest_frame(&batch.wavelength, batch.flux_of(i), batch.ivar_of(i), batch.mask_of(i), zi)
-                    .and_then(|r| model.project(&r))
-                    .map_err(|r| r.code()),
+                (Some(zi), _, Some(model)) => {
+                    crate::pca::rest_frame(&batch.wavelength, batch.flux_of(i), batch.ivar_of(i), batch.mask_of(i), zi)
+                        .and_then(|r| model.project(&r))
+                        .map_err(|r| r.code())
+                }
             };
             match outcome {
                 Ok(a) => {

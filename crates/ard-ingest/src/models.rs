@@ -90,7 +90,10 @@ pub fn ensure_pca_model(opts: &IngestOptions, refit: bool) -> Result<Option<(Arc
                         let (Some(Some(zi)), Some(Some(0))) = (z.get(i), zwarn.get(i)) else { continue };
                         let Ok(rest) = rest_frame(&b.wavelength, b.flux_of(i), b.ivar_of(i), b.mask_of(i), *zi) else { continue };
                         if rest.n_good() >= MIN_PIXELS {
-                            out.push((object_key(b.targetid[i], &b.survey, &b.program), TrainingSpectrum { targetid: b.targetid[i], rest }));
+                            out.push((
+                                object_key(b.targetid[i], &b.survey, &b.program),
+                                TrainingSpectrum { targetid: b.targetid[i], rest },
+                            ));
                         }
                     }
                 }
@@ -115,7 +118,8 @@ pub fn ensure_pca_model(opts: &IngestOptions, refit: bool) -> Result<Option<(Arc
     let bytes = model.to_bytes().map_err(|e| IngestError::Input(e.to_string()))?;
     std::fs::create_dir_all(layout.models()).map_err(|e| ard_store::StoreError::io(&layout.models(), e))?;
     ard_store::atomic::write_atomic(&path, &bytes)?;
-    let report = ModelReport { path, fitted: true, n_train: training.len(), pixels_read: pixels.len(), seconds: t0.elapsed().as_secs_f64() };
+    let report =
+        ModelReport { path, fitted: true, n_train: training.len(), pixels_read: pixels.len(), seconds: t0.elapsed().as_secs_f64() };
     Ok(Some((Arc::new(model), report)))
 }
 

@@ -204,7 +204,11 @@ pub fn plot_stack(out: &Path, title: &str, spectra: &[StackedSpectrum], smooth: 
         }
         chart.draw_series(LineSeries::new([(rest, lo), (rest, hi)], RGBColor(230, 170, 170).stroke_width(1))).map_err(|e| err(&e))?;
         chart
-            .draw_series(std::iter::once(Text::new(name.to_string(), (rest + 8.0, hi - 0.3), ("sans-serif", 14).into_font().color(&RGBColor(200, 60, 60)))))
+            .draw_series(std::iter::once(Text::new(
+                name.to_string(),
+                (rest + 8.0, hi - 0.3),
+                ("sans-serif", 14).into_font().color(&RGBColor(200, 60, 60)),
+            )))
             .map_err(|e| err(&e))?;
     }
     for (i, (c, s)) in curves.iter().zip(spectra).enumerate() {
@@ -214,7 +218,11 @@ pub fn plot_stack(out: &Path, title: &str, spectra: &[StackedSpectrum], smooth: 
         let pts = c.iter().map(|&(x, y)| (x, offset + y.clamp(-0.2, step - 0.45)));
         chart.draw_series(LineSeries::new(pts, color.stroke_width(1))).map_err(|e| err(&e))?;
         chart
-            .draw_series(std::iter::once(Text::new(s.label.clone(), (xmin + (xmax - xmin) * 0.01, offset + step - 0.25), ("sans-serif", 15).into_font().color(&color))))
+            .draw_series(std::iter::once(Text::new(
+                s.label.clone(),
+                (xmin + (xmax - xmin) * 0.01, offset + step - 0.25),
+                ("sans-serif", 15).into_font().color(&color),
+            )))
             .map_err(|e| err(&e))?;
     }
     root.present().map_err(|e| err(&e))?;
@@ -274,7 +282,11 @@ pub fn plot_binned(out: &Path, title: &str, x_label: &str, y_label: &str, series
             .label(s.name.clone())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
         chart
-            .draw_series(pts.iter().filter(|p| p.2.is_finite()).map(|p| ErrorBar::new_vertical(p.0, p.1 - p.2, p.1, p.1 + p.2, color.stroke_width(2), 8)))
+            .draw_series(
+                pts.iter()
+                    .filter(|p| p.2.is_finite())
+                    .map(|p| ErrorBar::new_vertical(p.0, p.1 - p.2, p.1, p.1 + p.2, color.stroke_width(2), 8)),
+            )
             .map_err(|e| err(&e))?;
         chart.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 5, color.filled()))).map_err(|e| err(&e))?;
     }

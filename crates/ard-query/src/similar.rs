@@ -123,7 +123,10 @@ impl ArdQuery {
         let allowed = match &req.filter {
             Some(w) => {
                 let keys = self.sql(&format!("SELECT targetid, survey, program FROM catalog WHERE {w}")).map_err(|e| {
-                    QueryError::Sql(format!("filter {w:?}: {}", e.to_string().trim_start_matches("SQL error: ").trim_start_matches("SQL error: ")))
+                    QueryError::Sql(format!(
+                        "filter {w:?}: {}",
+                        e.to_string().trim_start_matches("SQL error: ").trim_start_matches("SQL error: ")
+                    ))
                 })?;
                 let mut set = HashSet::new();
                 for b in &keys {
@@ -259,10 +262,12 @@ impl TableFunctionImpl for SimilarFunction {
         } else {
             (None, None)
         };
-        let plan_err = |e: QueryError| datafusion::error::DataFusionError::Plan(e.to_string().trim_start_matches("SQL error: ").to_string());
+        let plan_err =
+            |e: QueryError| datafusion::error::DataFusionError::Plan(e.to_string().trim_start_matches("SQL error: ").to_string());
         let ix = self.indexes.get(&column).map_err(plan_err)?;
         let row = row_of(&ix, &SimilarQuery { targetid, survey, program }).map_err(plan_err)?;
-        let found = ix.search(&[ix.query_of(row)], k as usize, None).map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?;
+        let found =
+            ix.search(&[ix.query_of(row)], k as usize, None).map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?;
         let list = found.into_iter().next().unwrap_or_default();
         let schema = Arc::new(Schema::new(vec![
             Field::new("targetid", DataType::Int64, false),

@@ -136,7 +136,9 @@ pub fn green_pea_hunt(q: &ArdQuery, opts: &GreenPeaOptions) -> Result<GreenPeaRe
             .into_iter()
             .find(|t| ix.find(*t, None, None).is_some())
             .ok_or_else(|| QueryError::Missing(format!("no simulated Green Pea has a {} embedding in this ARD", opts.column)))?,
-        (None, None) => return Err(QueryError::Missing("give --targetid of a Green Pea (or --truth to start from a simulated one)".into())),
+        (None, None) => {
+            return Err(QueryError::Missing("give --targetid of a Green Pea (or --truth to start from a simulated one)".into()))
+        }
     };
     let have = catalog_columns(q)?;
     let wanted = ["z", "zwarn", "spectype", "flux_r", "oiii_5007_flux", "h_beta_flux", "h_alpha_flux"];
@@ -175,7 +177,8 @@ pub fn green_pea_hunt(q: &ArdQuery, opts: &GreenPeaOptions) -> Result<GreenPeaRe
         out.push('\n');
     }
     std::fs::write(&table, out).map_err(|e| out_err(&table, e))?;
-    let flags: Option<Vec<bool>> = truth.as_ref().map(|tr| neighbours.iter().map(|(k, _)| tr.flag(k.targetid, "is_green_pea") == Some(true)).collect());
+    let flags: Option<Vec<bool>> =
+        truth.as_ref().map(|tr| neighbours.iter().map(|(k, _)| tr.flag(k.targetid, "is_green_pea") == Some(true)).collect());
     let n_green_pea = flags.as_ref().map(|f| f.iter().filter(|x| **x).count());
     let precision_at_20 = flags.as_ref().map(|f| {
         let top = &f[..f.len().min(20)];
@@ -216,7 +219,9 @@ pub fn green_pea_hunt(q: &ArdQuery, opts: &GreenPeaOptions) -> Result<GreenPeaRe
         .collect();
     let figure = opts.out_dir.join(format!("green-pea-{query}-neighbours.png"));
     let title = match n_green_pea {
-        Some(n) => format!("Green Pea {query}: {n} of {} nearest in {} are Green-Pea-like (simulator truth)", neighbours.len(), opts.column),
+        Some(n) => {
+            format!("Green Pea {query}: {n} of {} nearest in {} are Green-Pea-like (simulator truth)", neighbours.len(), opts.column)
+        }
         None => format!("Green Pea {query}: nearest neighbours in {}", opts.column),
     };
     plot_stack(&figure, &title, &stack, 8)?;
@@ -300,8 +305,13 @@ pub struct QuenchingReport {
 /// topology columns it stops with an error naming them, unless `truth` is given.
 pub fn environmental_quenching(q: &ArdQuery, truth: Option<&Path>, out_dir: &Path) -> Result<QuenchingReport, QueryError> {
     let have = catalog_columns(q)?;
-    let needed = [("logm_p50", "the SED layer (stellar mass)"), ("logsfr_p50", "the SED layer (SFR)"), ("web_class", "the topology layer (`desi-ard topology`)")];
-    let missing: Vec<String> = needed.iter().filter(|(c, _)| !have.iter().any(|h| h == c)).map(|(c, w)| format!("{c} (written by {w})")).collect();
+    let needed = [
+        ("logm_p50", "the SED layer (stellar mass)"),
+        ("logsfr_p50", "the SED layer (SFR)"),
+        ("web_class", "the topology layer (`desi-ard topology`)"),
+    ];
+    let missing: Vec<String> =
+        needed.iter().filter(|(c, _)| !have.iter().any(|h| h == c)).map(|(c, w)| format!("{c} (written by {w})")).collect();
     let (rows, source): (Vec<(f64, f64, i64)>, String) = if missing.is_empty() {
         let b = q.sql("SELECT logm_p50, logsfr_p50, web_class FROM catalog WHERE zcat_primary AND logm_p50 IS NOT NULL AND logsfr_p50 IS NOT NULL AND web_class IS NOT NULL")?;
         let mut rows = Vec::new();
@@ -346,7 +356,15 @@ pub fn environmental_quenching(q: &ArdQuery, truth: Option<&Path>, out_dir: &Pat
         writeln!(
             f,
             "{},{},{:.2},{:.2},{},{:.4},{:.4},{:.4},{:.4}",
-            b.web_class, WEB_CLASSES[b.web_class as usize], b.logm_lo, b.logm_hi, b.n, b.median_log_ssfr, b.median_err, b.quiescent_fraction, b.quiescent_err
+            b.web_class,
+            WEB_CLASSES[b.web_class as usize],
+            b.logm_lo,
+            b.logm_hi,
+            b.n,
+            b.median_log_ssfr,
+            b.median_err,
+            b.quiescent_fraction,
+            b.quiescent_err
         )
         .map_err(|e| out_err(&table, e))?;
     }
@@ -355,12 +373,20 @@ pub fn environmental_quenching(q: &ArdQuery, truth: Option<&Path>, out_dir: &Pat
         .map(|c| BinnedSeries {
             name: format!("{} (web_class {c})", WEB_CLASSES[c as usize]),
             color: colors[c as usize],
-            points: bins.iter().filter(|b| b.web_class == c).map(|b| (0.5 * (b.logm_lo + b.logm_hi), b.median_log_ssfr, b.median_err)).collect(),
+            points: bins
+                .iter()
+                .filter(|b| b.web_class == c)
+                .map(|b| (0.5 * (b.logm_lo + b.logm_hi), b.median_log_ssfr, b.median_err))
+                .collect(),
         })
         .filter(|s| !s.points.is_empty())
         .collect();
     let figure = out_dir.join("quenching-by-environment.png");
-    let title = if source.starts_with("SIMULATOR") { "median sSFR vs stellar mass by web class — simulator truth" } else { "median sSFR vs stellar mass by cosmic-web class" };
+    let title = if source.starts_with("SIMULATOR") {
+        "median sSFR vs stellar mass by web class — simulator truth"
+    } else {
+        "median sSFR vs stellar mass by cosmic-web class"
+    };
     plot_binned(&figure, title, "log10 M* (Msun)", "median log10 sSFR (1/yr), ±1σ", &series)?;
     Ok(QuenchingReport { bins, n_galaxies: rows.len(), source, table, figure })
 }

@@ -107,11 +107,8 @@ fn main() {
             f.t_search_batch / tb,
             f.index_bytes as f64 / ours_bytes as f64
         );
-        let agree = batch
-            .iter()
-            .zip(&f.ids)
-            .map(|(m, ids)| m.iter().zip(ids).filter(|(a, b)| a.row as i64 == **b).count())
-            .sum::<usize>() as f64
+        let agree = batch.iter().zip(&f.ids).map(|(m, ids)| m.iter().zip(ids).filter(|(a, b)| a.row as i64 == **b).count()).sum::<usize>()
+            as f64
             / (nq * k) as f64;
         println!();
         println!("Same ids at the same rank as faiss: {:.4} (differences are exact near-ties in f32).", agree);

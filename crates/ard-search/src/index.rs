@@ -231,10 +231,8 @@ impl EmbeddingIndex {
             .collect();
         // Queries in groups of four (the kernel's tile), the last group padded.
         let zero = vec![0f32; self.dim];
-        let groups: Vec<[&[f32]; 4]> = queries
-            .chunks(4)
-            .map(|g| std::array::from_fn(|i| g.get(i).map(|q| q.as_slice()).unwrap_or(zero.as_slice())))
-            .collect();
+        let groups: Vec<[&[f32]; 4]> =
+            queries.chunks(4).map(|g| std::array::from_fn(|i| g.get(i).map(|q| q.as_slice()).unwrap_or(zero.as_slice()))).collect();
         let nq = queries.len();
         let dim = self.dim;
         let n = self.len();

@@ -133,7 +133,8 @@ mod tests {
     #[test]
     fn simd_and_portable_kernels_agree_bit_for_bit() {
         for dim in [1, 7, 8, 32, 45, 1024] {
-            let rows: Vec<Vec<f16>> = (0..2).map(|r| (0..dim).map(|i| f16::from_f32(((i * 7 + r * 3) % 17) as f32 / 5.0 - 1.3)).collect()).collect();
+            let rows: Vec<Vec<f16>> =
+                (0..2).map(|r| (0..dim).map(|i| f16::from_f32(((i * 7 + r * 3) % 17) as f32 / 5.0 - 1.3)).collect()).collect();
             let qs: Vec<Vec<f32>> = (0..4).map(|q| (0..dim).map(|i| ((i * 5 + q * 11) % 13) as f32 / 7.0 - 0.9).collect()).collect();
             let mut a = [[0f32; 4]; 2];
             let mut b = [[0f32; 4]; 2];

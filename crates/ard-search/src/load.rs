@@ -137,7 +137,8 @@ pub fn load_from_catalog(ard: &Path, column: &str) -> Result<EmbeddingIndex, Sea
                             n_null += 1;
                             continue;
                         }
-                        let key = RowKey { targetid: tid.value(i), survey: survey.value(i).to_string(), program: program.value(i).to_string() };
+                        let key =
+                            RowKey { targetid: tid.value(i), survey: survey.value(i).to_string(), program: program.value(i).to_string() };
                         rows.push((key, primary.as_ref().is_some_and(|a| a.value(i)), values));
                     }
                 }
@@ -181,7 +182,8 @@ fn write_cache(path: &Path, index: &EmbeddingIndex, fp: &str) -> std::io::Result
     for (p, c) in &codes {
         pairs[*c as usize] = p.clone();
     }
-    let header = Header { fingerprint: fp.into(), column: index.column.clone(), rows: index.len(), dim: index.dim, n_null: index.n_null, pairs };
+    let header =
+        Header { fingerprint: fp.into(), column: index.column.clone(), rows: index.len(), dim: index.dim, n_null: index.n_null, pairs };
     let hj = serde_json::to_vec(&header).map_err(std::io::Error::other)?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

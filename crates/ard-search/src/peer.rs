@@ -54,9 +54,14 @@ pub fn run_faiss(
     std::fs::write(&qpath, bytemuck::cast_slice::<f32, u8>(&q)).map_err(|e| SearchError::io(&qpath, e))?;
     let n = vectors.len() / dim.max(1);
     let mut cmd = std::process::Command::new(python);
-    cmd.arg(script)
-        .args(["--vectors", &vpath.to_string_lossy(), "--queries", &qpath.to_string_lossy()])
-        .args(["--n", &n.to_string(), "--d", &dim.to_string(), "--k", &k.to_string()]);
+    cmd.arg(script).args(["--vectors", &vpath.to_string_lossy(), "--queries", &qpath.to_string_lossy()]).args([
+        "--n",
+        &n.to_string(),
+        "--d",
+        &dim.to_string(),
+        "--k",
+        &k.to_string(),
+    ]);
     if !ids {
         cmd.arg("--no-ids");
     }

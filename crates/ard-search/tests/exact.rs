@@ -122,7 +122,10 @@ fn loading_skips_null_embeddings_and_the_cache_round_trips() {
     let batch = RecordBatch::try_from_iter(vec![
         ("targetid", Arc::new(Int64Array::from_iter_values((0..n).map(|i| 500 - i as i64))) as ArrayRef),
         ("survey", Arc::new(StringArray::from(vec!["main"; n])) as ArrayRef),
-        ("program", Arc::new(StringArray::from((0..n).map(|i| if i % 2 == 0 { "dark" } else { "bright" }).collect::<Vec<_>>())) as ArrayRef),
+        (
+            "program",
+            Arc::new(StringArray::from((0..n).map(|i| if i % 2 == 0 { "dark" } else { "bright" }).collect::<Vec<_>>())) as ArrayRef,
+        ),
         ("zcat_primary", Arc::new(BooleanArray::from(vec![true; n])) as ArrayRef),
         ("emb_test", Arc::new(b.finish()) as ArrayRef),
     ])

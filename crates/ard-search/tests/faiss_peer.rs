@@ -21,7 +21,13 @@ fn same_neighbours_as_faiss_index_flat_ip() {
         ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     };
     let rows: Vec<(RowKey, bool, Vec<f16>)> = (0..n)
-        .map(|i| (RowKey { targetid: i as i64, survey: "main".into(), program: "dark".into() }, true, (0..dim).map(|_| f16::from_f32(r())).collect()))
+        .map(|i| {
+            (
+                RowKey { targetid: i as i64, survey: "main".into(), program: "dark".into() },
+                true,
+                (0..dim).map(|_| f16::from_f32(r())).collect(),
+            )
+        })
         .collect();
     let ix = EmbeddingIndex::new("emb_test", dim, rows, 0).unwrap();
     let queries: Vec<Vec<f32>> = (0..7).map(|i| ix.query_of(i * 1000)).collect();
@@ -33,7 +39,8 @@ fn same_neighbours_as_faiss_index_flat_ip() {
         assert_eq!(mine.len(), ids.len());
         for (i, n) in mine.iter().enumerate() {
             assert!((n.score - scores[i]).abs() < 1e-5, "query {q} rank {i}: {} vs faiss {}", n.score, scores[i]);
-            let near_tie = (i > 0 && (scores[i - 1] - scores[i]).abs() < 1e-5) || (i + 1 < scores.len() && (scores[i + 1] - scores[i]).abs() < 1e-5);
+            let near_tie =
+                (i > 0 && (scores[i - 1] - scores[i]).abs() < 1e-5) || (i + 1 < scores.len() && (scores[i + 1] - scores[i]).abs() < 1e-5);
             if !near_tie {
                 assert_eq!(n.row as i64, ids[i], "query {q} rank {i}");
             }

@@ -12,15 +12,37 @@ fn main() {
     let lib = ssp::SspLibrary::locate_and_load(None).expect("E-MILES template file (scripts/setup.sh)");
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/desi");
     let opts = desi_io::ReadOptions { survey: Some("sv1".into()), program: Some("dark".into()) };
-    let r = desi_io::read_spectra(&testdata.join("coadd-4-80613-thru20210324.fits"), Some(&testdata.join("redrock-4-80613-thru20210324.fits")), &opts)
-        .expect("genuine coadd");
+    let r = desi_io::read_spectra(
+        &testdata.join("coadd-4-80613-thru20210324.fits"),
+        Some(&testdata.join("redrock-4-80613-thru20210324.fits")),
+        &opts,
+    )
+    .expect("genuine coadd");
     let b = &r.batch;
     let z = desi_io::columns::optional_f64(b.redshifts.as_ref().expect("redshifts"), "Z").expect("Z")[0];
     let t0 = Instant::now();
-    let obs = ObservedLibrary::new(&lib, &PLANCK18, &b.wavelength, b.flux_of(0), b.ivar_of(0), b.mask_of(0), b.resolution_of(0), b.ndiag, z, 100.0)
-        .expect("fittable");
+    let obs = ObservedLibrary::new(
+        &lib,
+        &PLANCK18,
+        &b.wavelength,
+        b.flux_of(0),
+        b.ivar_of(0),
+        b.mask_of(0),
+        b.resolution_of(0),
+        b.ndiag,
+        z,
+        100.0,
+    )
+    .expect("fittable");
     let prep = t0.elapsed().as_secs_f64();
-    let p = Params { log_mass_formed: 9.5, sfh: ssp::sfh::Sfh::DelayedTau { age: 3.0, tau: 2.0 }, metallicity: -0.3, av: 0.4, birth_cloud_factor: 1.0, noise_scale: 1.0 };
+    let p = Params {
+        log_mass_formed: 9.5,
+        sfh: ssp::sfh::Sfh::DelayedTau { age: 3.0, tau: 2.0 },
+        metallicity: -0.3,
+        av: 0.4,
+        birth_cloud_factor: 1.0,
+        noise_scale: 1.0,
+    };
     let mut scratch = Vec::new();
     let reps = 2000;
     let t1 = Instant::now();

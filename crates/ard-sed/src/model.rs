@@ -29,8 +29,8 @@ use ssp::SspLibrary;
 
 /// Rest-frame vacuum wavelengths (Å) of the emission lines masked in the fit.
 pub const MASKED_LINES: [f64; 17] = [
-    3727.09, 3729.88, 3869.86, 3890.17, 3971.20, 4102.89, 4341.68, 4364.44, 4862.68, 4960.30, 5008.24, 5877.25, 6302.05, 6549.86,
-    6564.61, 6585.27, 6718.29,
+    3727.09, 3729.88, 3869.86, 3890.17, 3971.20, 4102.89, 4341.68, 4364.44, 4862.68, 4960.30, 5008.24, 5877.25, 6302.05, 6549.86, 6564.61,
+    6585.27, 6718.29,
 ];
 /// Half-width of the line masks, km/s.
 pub const LINE_MASK_KMS: f64 = 800.0;
@@ -115,7 +115,10 @@ impl ObservedLibrary {
         let good: Vec<bool> = (0..n)
             .map(|j| {
                 let rest = wave[j] / (1.0 + z);
-                let near_line = MASKED_LINES.iter().chain(std::iter::once(&SII_RED)).any(|&l| (rest / l - 1.0).abs() * ard_core::cosmology::C_KM_S < LINE_MASK_KMS);
+                let near_line = MASKED_LINES
+                    .iter()
+                    .chain(std::iter::once(&SII_RED))
+                    .any(|&l| (rest / l - 1.0).abs() * ard_core::cosmology::C_KM_S < LINE_MASK_KMS);
                 ivar[j] > 0.0 && mask.get(j).is_none_or(|&m| m == 0) && flux[j].is_finite() && !near_line
             })
             .collect();
@@ -269,7 +272,8 @@ impl ObservedLibrary {
         let mut g = [[0.0; POLY_ORDER]; POLY_ORDER];
         let mut b = [0.0; POLY_ORDER];
         let dust: Vec<f64> = self.knot_kappa.iter().map(|k| (-p.av * k).exp()).collect();
-        let dust_young: Vec<f64> = if young_extra { self.knot_kappa.iter().map(|k| (-p.av * p.birth_cloud_factor * k).exp()).collect() } else { Vec::new() };
+        let dust_young: Vec<f64> =
+            if young_extra { self.knot_kappa.iter().map(|k| (-p.av * p.birth_cloud_factor * k).exp()).collect() } else { Vec::new() };
         for j in 0..n {
             let (k, f) = self.knot_of[j];
             let mut m = scratch[j] * (dust[k] + f * (dust[k + 1] - dust[k]));

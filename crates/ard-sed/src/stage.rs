@@ -39,14 +39,29 @@ impl SedStage {
             ));
         }
         for p in ["p16", "p50", "p84"] {
-            v.push(ColumnSpec::new(&format!("logsfr_{p}"), f.clone(), "log10 Msun/yr", &format!("mean SFR over the last 100 Myr, {p} of the posterior, {total}; floored at logm − 14")));
+            v.push(ColumnSpec::new(
+                &format!("logsfr_{p}"),
+                f.clone(),
+                "log10 Msun/yr",
+                &format!("mean SFR over the last 100 Myr, {p} of the posterior, {total}; floored at logm − 14"),
+            ));
         }
         v.push(ColumnSpec::new("dust_av_p50", f.clone(), "mag", "V-band attenuation (Calzetti 2000), posterior median"));
         v.push(ColumnSpec::new("age_p50", f.clone(), "Gyr", "surviving-mass-weighted stellar age, posterior median"));
         v.push(ColumnSpec::new("sed_logz", f.clone(), "", "ln evidence of the SED fit"));
         v.push(ColumnSpec::new("sed_ncall", DataType::Int64, "", "likelihood calls of the SED fit"));
-        v.push(ColumnSpec::new("sed_chi2_dof", f.clone(), "", "χ²/dof of the best-fitting SED model (noise scale 1, emission lines masked)"));
-        v.push(ColumnSpec::new("sed_aperture_ratio", f.clone(), "", "FLUX_R / FIBERFLUX_R applied to mass and SFR; null when either flux is not positive"));
+        v.push(ColumnSpec::new(
+            "sed_chi2_dof",
+            f.clone(),
+            "",
+            "χ²/dof of the best-fitting SED model (noise scale 1, emission lines masked)",
+        ));
+        v.push(ColumnSpec::new(
+            "sed_aperture_ratio",
+            f.clone(),
+            "",
+            "FLUX_R / FIBERFLUX_R applied to mass and SFR; null when either flux is not positive",
+        ));
         v.push(ColumnSpec::new(
             "sed_status",
             DataType::Utf8,

@@ -40,7 +40,15 @@ fn recovers_fibre_mass_on_simulated_galaxies() {
     };
     let dir = tempfile::tempdir().unwrap();
     let n_objects: usize = std::env::var("SED_RECOVERY_OBJECTS").ok().and_then(|v| v.parse().ok()).unwrap_or(60);
-    let cfg = desi_sim::SimConfig { seed: 3, n_objects, pixels: vec![27244, 27245], exptime_dark: 4000.0, exptime_bright: 2400.0, green_pea_fraction: 0.0, ..Default::default() };
+    let cfg = desi_sim::SimConfig {
+        seed: 3,
+        n_objects,
+        pixels: vec![27244, 27245],
+        exptime_dark: 4000.0,
+        exptime_bright: 2400.0,
+        green_pea_fraction: 0.0,
+        ..Default::default()
+    };
     let s = desi_sim::simulate(&lib, &cfg, dir.path(), &|_, _| {}).unwrap();
     let truth = truth(&s.truth);
     let mut jobs = Vec::new();
@@ -56,9 +64,25 @@ fn recovers_fibre_mass_on_simulated_galaxies() {
         .par_iter()
         .map(|(b, i, z)| {
             // As ingest does: the physics layer's σ* where trusted, else 100 km/s.
-            let phys = ard_physics::measure(&lib, &ard_physics::FitConfig::default(), &ard_physics::ObjectInput::from_batch(b, *i, Some(*z), Some("GALAXY"), Some(0)));
+            let phys = ard_physics::measure(
+                &lib,
+                &ard_physics::FitConfig::default(),
+                &ard_physics::ObjectInput::from_batch(b, *i, Some(*z), Some("GALAXY"), Some(0)),
+            );
             let sigma = phys.fit.filter(|f| f.sigma_star_ok).map_or(100.0, |f| f.sigma_star);
-            let obs = ObservedLibrary::new(&lib, &PLANCK18, &b.wavelength, b.flux_of(*i), b.ivar_of(*i), b.mask_of(*i), b.resolution_of(*i), b.ndiag, *z, sigma).unwrap();
+            let obs = ObservedLibrary::new(
+                &lib,
+                &PLANCK18,
+                &b.wavelength,
+                b.flux_of(*i),
+                b.ivar_of(*i),
+                b.mask_of(*i),
+                b.resolution_of(*i),
+                b.ndiag,
+                *z,
+                sigma,
+            )
+            .unwrap();
             let r = fit(&obs, &PLANCK18, *z, &SedConfig::default(), b.targetid[*i] as u64).unwrap();
             (b.targetid[*i], r.log_mass, r.log_sfr, r.chi2_dof, snr(b, *i, *z))
         })
@@ -67,7 +91,10 @@ fn recovers_fibre_mass_on_simulated_galaxies() {
     let (mut in_m, mut in_s, mut used) = (0, 0, 0);
     for (id, m, sfr, chi2, sn) in &results {
         let (tm, ts) = truth[id];
-        eprintln!("{id}: S/N {sn:.1} logM {:.2} [{:.2}, {:.2}] truth {tm:.2}; logSFR {:.2} [{:.2}, {:.2}] truth {ts:.2}; χ²/dof {chi2:.2}", m[1], m[0], m[2], sfr[1], sfr[0], sfr[2]);
+        eprintln!(
+            "{id}: S/N {sn:.1} logM {:.2} [{:.2}, {:.2}] truth {tm:.2}; logSFR {:.2} [{:.2}, {:.2}] truth {ts:.2}; χ²/dof {chi2:.2}",
+            m[1], m[0], m[2], sfr[1], sfr[0], sfr[2]
+        );
         assert!((0.5..2.0).contains(chi2), "χ²/dof {chi2}");
         if *sn <= 5.0 {
             continue;

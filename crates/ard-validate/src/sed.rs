@@ -69,7 +69,13 @@ fn median_snr(wave: &[f64], flux: &[f32], ivar: &[f32], z: f64) -> f64 {
 }
 
 /// Simulates `sim` into `work` and fits every galaxy.
-pub fn run(lib: &SspLibrary, sim: &SimConfig, cfg: &SedConfig, work: &Path, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<Vec<SedCompared>> {
+pub fn run(
+    lib: &SspLibrary,
+    sim: &SimConfig,
+    cfg: &SedConfig,
+    work: &Path,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> Result<Vec<SedCompared>> {
     let summary = desi_sim::simulate(lib, sim, work, &|_, _| {})?;
     let truth = read_truth(&summary.truth)?;
     let mut jobs = Vec::new();
@@ -88,9 +94,24 @@ pub fn run(lib: &SspLibrary, sim: &SimConfig, cfg: &SedConfig, work: &Path, prog
         .map(|(b, i, z)| {
             let (class, tm, ts) = truth.get(&b.targetid[*i])?.clone();
             // As ingest does: the physics layer's σ* where trusted, else the default.
-            let phys = ard_physics::measure(lib, &ard_physics::FitConfig::default(), &ard_physics::ObjectInput::from_batch(b, *i, Some(*z), Some("GALAXY"), Some(0)));
+            let phys = ard_physics::measure(
+                lib,
+                &ard_physics::FitConfig::default(),
+                &ard_physics::ObjectInput::from_batch(b, *i, Some(*z), Some("GALAXY"), Some(0)),
+            );
             let sigma = phys.fit.filter(|f| f.sigma_star_ok).map_or(cfg.sigma_kms, |f| f.sigma_star);
-            let obs = ObservedLibrary::new(lib, &PLANCK18, &b.wavelength, b.flux_of(*i), b.ivar_of(*i), b.mask_of(*i), b.resolution_of(*i), b.ndiag, *z, sigma);
+            let obs = ObservedLibrary::new(
+                lib,
+                &PLANCK18,
+                &b.wavelength,
+                b.flux_of(*i),
+                b.ivar_of(*i),
+                b.mask_of(*i),
+                b.resolution_of(*i),
+                b.ndiag,
+                *z,
+                sigma,
+            );
             let r = obs.ok().and_then(|o| fit(&o, &PLANCK18, *z, cfg, b.targetid[*i] as u64).ok());
             let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress(d, total);
@@ -146,7 +167,8 @@ pub fn markdown(rows: &[SedCompared]) -> String {
     let mut s = String::from(
         "| sample | fitted | log M bias | log M scatter (NMAD) | log M in [p16, p84] | log SFR bias | log SFR scatter | log SFR in [p16, p84] |\n|---|---|---|---|---|---|---|---|\n",
     );
-    let bins: [(&str, f64, f64); 4] = [("S/N ≤ 5", 0.0, 5.0), ("5 < S/N ≤ 10", 5.0, 10.0), ("10 < S/N ≤ 20", 10.0, 20.0), ("S/N > 20", 20.0, f64::INFINITY)];
+    let bins: [(&str, f64, f64); 4] =
+        [("S/N ≤ 5", 0.0, 5.0), ("5 < S/N ≤ 10", 5.0, 10.0), ("10 < S/N ≤ 20", 10.0, 20.0), ("S/N > 20", 20.0, f64::INFINITY)];
     for (name, lo, hi) in bins {
         let sel: Vec<&SedCompared> = rows.iter().filter(|r| r.snr > lo && r.snr <= hi).collect();
         if let Some(line) = group(&sel) {

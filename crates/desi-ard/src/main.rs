@@ -459,7 +459,8 @@ fn run(cli: Cli) -> Result<()> {
                 let lib = std::sync::Arc::new(ssp::SspLibrary::locate_and_load(templates.as_deref())?);
                 stages.push(std::sync::Arc::new(ard_sed::SedStage::new(lib, ard_sed::SedConfig::default())));
             }
-            let mut opts = ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages, quiet };
+            let mut opts =
+                ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages, quiet };
             summary::add_pca_stage(&mut opts, refit_models, shard.is_some())?;
             if fit_models_only {
                 return Ok(());

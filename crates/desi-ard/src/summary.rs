@@ -365,7 +365,14 @@ pub fn add_pca_stage(opts: &mut ard_ingest::IngestOptions, refit: bool, sharded:
 }
 
 /// `desi-ard validate sed`.
-pub fn validate_sed(objects: usize, seed: u64, exptime_dark: f64, exptime_bright: f64, work: Option<&Path>, templates: Option<&Path>) -> Result<()> {
+pub fn validate_sed(
+    objects: usize,
+    seed: u64,
+    exptime_dark: f64,
+    exptime_bright: f64,
+    work: Option<&Path>,
+    templates: Option<&Path>,
+) -> Result<()> {
     let lib = ssp::SspLibrary::locate_and_load(templates)?;
     let tmp;
     let dir = match work {
@@ -530,7 +537,11 @@ pub fn similar(a: SimilarArgs) -> Result<()> {
             .iter()
             .enumerate()
             .map(|(i, (k, s, sp))| ard_query::plot::StackedSpectrum {
-                label: if i == 0 { format!("query {} z={:.3}", k.targetid, sp.z) } else { format!("#{i} {} z={:.3} cos={s:.3}", k.targetid, sp.z) },
+                label: if i == 0 {
+                    format!("query {} z={:.3}", k.targetid, sp.z)
+                } else {
+                    format!("#{i} {} z={:.3} cos={s:.3}", k.targetid, sp.z)
+                },
                 wave: &sp.wavelength,
                 flux: &sp.flux,
                 ivar: &sp.ivar,

@@ -48,7 +48,13 @@ fn ingest_with_astroclip_weights_fills_the_embedding_columns() {
     assert!(ok, "{out}");
     let (ok, out) = run(&["sql", via_config.to_str().unwrap(), sql, "--format", "csv"]);
     assert!(ok && out.contains("ok,false,false"), "{out}");
-    let (ok, out) = run(&["sql", via_config.to_str().unwrap(), "SELECT count(*) FROM information_schema.columns WHERE column_name = 'dn4000'", "--format", "csv"]);
+    let (ok, out) = run(&[
+        "sql",
+        via_config.to_str().unwrap(),
+        "SELECT count(*) FROM information_schema.columns WHERE column_name = 'dn4000'",
+        "--format",
+        "csv",
+    ]);
     assert!(ok && out.lines().nth(1) == Some("0"), "physics = false in the config: {out}");
     std::fs::write(via_config.join("desi-ard.toml"), "[ingest]\nastroclip_weights = \"x\"\n").unwrap();
     let (ok, out) = run(&["ingest", raw.path().to_str().unwrap(), via_config.to_str().unwrap(), "--quiet"]);

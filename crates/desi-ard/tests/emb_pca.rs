@@ -60,10 +60,8 @@ fn green_peas_are_each_others_nearest_neighbours_in_emb_pca() {
     assert!(peas.len() >= 34, "only {} of the 39 Green Peas got an embedding", peas.len());
     let mut worst = 10;
     for &i in &peas {
-        let mut scored: Vec<(f32, usize)> = (0..ids.len())
-            .filter(|&j| j != i)
-            .map(|j| (vectors[i].iter().zip(&vectors[j]).map(|(a, b)| a * b).sum(), j))
-            .collect();
+        let mut scored: Vec<(f32, usize)> =
+            (0..ids.len()).filter(|&j| j != i).map(|j| (vectors[i].iter().zip(&vectors[j]).map(|(a, b)| a * b).sum(), j)).collect();
         scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         let hits = scored[..10].iter().filter(|(_, j)| is_gp[&ids[*j]]).count();
         assert!(hits >= 8, "Green Pea {}: only {hits} of its 10 nearest neighbours are Green Peas", ids[i]);
@@ -74,9 +72,11 @@ fn green_peas_are_each_others_nearest_neighbours_in_emb_pca() {
     // Issue 8 acceptance on the same ARD: the Green Pea workflow, precision@20 ≥ 0.8.
     let out = work.path().join("workflow");
     let truth = raw.join("truth/truth.parquet");
-    let (ok, text) = run(&["workflow", "green-pea", ard.to_str().unwrap(), "--truth", truth.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let (ok, text) =
+        run(&["workflow", "green-pea", ard.to_str().unwrap(), "--truth", truth.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert!(ok, "{text}");
-    let p20: f64 = text.split("precision@20 = ").nth(1).and_then(|t| t.split_whitespace().next()).and_then(|t| t.parse().ok()).expect(&text);
+    let p20: f64 =
+        text.split("precision@20 = ").nth(1).and_then(|t| t.split_whitespace().next()).and_then(|t| t.parse().ok()).expect(&text);
     assert!(p20 >= 0.8, "{text}");
     let csv = std::fs::read_dir(&out).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "csv")).unwrap();
     let csv = std::fs::read_to_string(csv).unwrap();

@@ -17,7 +17,8 @@ fn sample() -> (&'static Path, &'static Path) {
     let d = DIR.get_or_init(|| {
         let d = tempfile::tempdir().unwrap();
         let (raw, ard) = (d.path().join("raw"), d.path().join("ard"));
-        let (ok, o, e) = run(&["simulate", raw.to_str().unwrap(), "--objects", "60", "--pixels", "27244,27245,27246,27247", "--seed", "5", "--quiet"]);
+        let (ok, o, e) =
+            run(&["simulate", raw.to_str().unwrap(), "--objects", "60", "--pixels", "27244,27245,27246,27247", "--seed", "5", "--quiet"]);
         assert!(ok, "{o}{e}");
         let (ok, o, e) = run(&["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics"]);
         assert!(ok, "{o}{e}");
@@ -28,7 +29,13 @@ fn sample() -> (&'static Path, &'static Path) {
 
 /// (targetid, survey, program, vector) of every row with an emb_pca, via SQL/JSON.
 fn embeddings(ard: &Path) -> Vec<(i64, String, String, Vec<f64>)> {
-    let (ok, out, err) = run(&["sql", ard.to_str().unwrap(), "SELECT targetid, survey, program, emb_pca FROM catalog WHERE emb_pca IS NOT NULL", "--format", "json"]);
+    let (ok, out, err) = run(&[
+        "sql",
+        ard.to_str().unwrap(),
+        "SELECT targetid, survey, program, emb_pca FROM catalog WHERE emb_pca IS NOT NULL",
+        "--format",
+        "json",
+    ]);
     assert!(ok, "{err}");
     let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
     rows.iter()
@@ -58,7 +65,20 @@ fn similar_returns_the_brute_force_neighbours_query_first() {
     let emb = embeddings(ard);
     assert!(emb.len() >= 50, "{} rows with emb_pca", emb.len());
     let q = &emb[7];
-    let (ok, out, err) = run(&["similar", ard.to_str().unwrap(), "--targetid", &q.0.to_string(), "--survey", &q.1, "--program", &q.2, "--k", "10", "--format", "csv"]);
+    let (ok, out, err) = run(&[
+        "similar",
+        ard.to_str().unwrap(),
+        "--targetid",
+        &q.0.to_string(),
+        "--survey",
+        &q.1,
+        "--program",
+        &q.2,
+        "--k",
+        "10",
+        "--format",
+        "csv",
+    ]);
     assert!(ok, "{err}");
     let rows = csv_rows(&out);
     assert_eq!(rows.len(), 10);
@@ -73,8 +93,23 @@ fn similar_returns_the_brute_force_neighbours_query_first() {
     }
     // --exclude-self and a pre-filter.
     let (ok, out, err) = run(&[
-        "similar", ard.to_str().unwrap(), "--targetid", &q.0.to_string(), "--survey", &q.1, "--program", &q.2,
-        "--k", "5", "--exclude-self", "--where", "program = 'dark'", "--columns", "z,program", "--format", "csv",
+        "similar",
+        ard.to_str().unwrap(),
+        "--targetid",
+        &q.0.to_string(),
+        "--survey",
+        &q.1,
+        "--program",
+        &q.2,
+        "--k",
+        "5",
+        "--exclude-self",
+        "--where",
+        "program = 'dark'",
+        "--columns",
+        "z,program",
+        "--format",
+        "csv",
     ]);
     assert!(ok, "{err}");
     let rows = csv_rows(&out);
@@ -95,7 +130,18 @@ fn batch_form_sql_table_function_and_plot() {
     let list = dir.path().join("ids.txt");
     std::fs::write(&list, format!("# two queries\n{}\n{}\n", emb[0].0, emb[3].0)).unwrap();
     let png = dir.path().join("n.png");
-    let (ok, out, err) = run(&["similar", ard.to_str().unwrap(), "--targetids", list.to_str().unwrap(), "--k", "4", "--format", "csv", "--plot", png.to_str().unwrap()]);
+    let (ok, out, err) = run(&[
+        "similar",
+        ard.to_str().unwrap(),
+        "--targetids",
+        list.to_str().unwrap(),
+        "--k",
+        "4",
+        "--format",
+        "csv",
+        "--plot",
+        png.to_str().unwrap(),
+    ]);
     assert!(ok, "{err}");
     let rows = csv_rows(&out);
     assert_eq!(rows.len(), 8);
@@ -113,7 +159,13 @@ fn batch_form_sql_table_function_and_plot() {
     assert_eq!(rows.len(), 3);
     assert_eq!(rows[0][0], emb[0].0.to_string());
     assert_eq!(rows.iter().map(|r| r[2].as_str()).collect::<Vec<_>>(), vec!["1", "2", "3"]);
-    let (ok, out, _) = run(&["sql", ard.to_str().unwrap(), &format!("SELECT count(*) AS n FROM similar('emb_pca', {}, 100000)", emb[0].0), "--format", "csv"]);
+    let (ok, out, _) = run(&[
+        "sql",
+        ard.to_str().unwrap(),
+        &format!("SELECT count(*) AS n FROM similar('emb_pca', {}, 100000)", emb[0].0),
+        "--format",
+        "csv",
+    ]);
     assert!(ok);
     assert_eq!(out.lines().nth(1).unwrap().trim(), emb.len().to_string());
     // Clear errors.
@@ -138,7 +190,8 @@ fn quenching_workflow_says_what_is_missing_or_uses_the_truth() {
     assert!(!ok);
     assert!(err.contains("logm_p50") && err.contains("web_class") && err.contains("--truth"), "{err}");
     let truth = raw.join("truth/truth.parquet");
-    let (ok, text, err) = run(&["workflow", "quenching", ard.to_str().unwrap(), "--truth", truth.to_str().unwrap(), "--out", out.path().to_str().unwrap()]);
+    let (ok, text, err) =
+        run(&["workflow", "quenching", ard.to_str().unwrap(), "--truth", truth.to_str().unwrap(), "--out", out.path().to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(text.contains("SIMULATOR TRUTH"), "{text}");
     let csv = std::fs::read_to_string(out.path().join("quenching-by-environment.csv")).unwrap();

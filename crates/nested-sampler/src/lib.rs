@@ -226,7 +226,8 @@ pub fn run(dim: usize, log_likelihood: &mut dyn FnMut(&[f64]) -> f64, opts: &Opt
                         break k;
                     }
                 };
-                let (x, l, calls) = random_walk(&live[start], live_l[start], l_min, &chol, &mut walk_scale, opts.walk_steps, &mut rng, log_likelihood)?;
+                let (x, l, calls) =
+                    random_walk(&live[start], live_l[start], l_min, &chol, &mut walk_scale, opts.walk_steps, &mut rng, log_likelihood)?;
                 n_calls += calls;
                 break Some((x, l));
             }
@@ -351,7 +352,8 @@ fn random_walk(
 /// The weighted `q`-quantile (0 ≤ q ≤ 1) of `values` with `weights`: the value where the
 /// cumulative weight, taken at each sample's midpoint, reaches q (linear in between).
 pub fn weighted_quantile(values: &[f64], weights: &[f64], q: f64) -> Option<f64> {
-    let mut pairs: Vec<(f64, f64)> = values.iter().copied().zip(weights.iter().copied()).filter(|(v, w)| v.is_finite() && *w > 0.0).collect();
+    let mut pairs: Vec<(f64, f64)> =
+        values.iter().copied().zip(weights.iter().copied()).filter(|(v, w)| v.is_finite() && *w > 0.0).collect();
     if pairs.is_empty() {
         return None;
     }

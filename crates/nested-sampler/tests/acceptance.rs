@@ -97,7 +97,13 @@ fn egg_box_every_mode() {
             }
             peaks += 1;
             let (px, py) = (m as f64 / 5.0, n as f64 / 5.0);
-            let w: f64 = r.samples.iter().zip(&r.weights).filter(|(s, _)| (s[0] - px).abs() < 0.05 && (s[1] - py).abs() < 0.05).map(|(_, w)| w).sum();
+            let w: f64 = r
+                .samples
+                .iter()
+                .zip(&r.weights)
+                .filter(|(s, _)| (s[0] - px).abs() < 0.05 && (s[1] - py).abs() < 0.05)
+                .map(|(_, w)| w)
+                .sum();
             if w > 0.002 {
                 found += 1;
             }

@@ -18,7 +18,10 @@ fn gaussian_evidence_mean_and_width() {
         let r = run(dim, &mut like, &Options { seed: 11, ..Default::default() }).unwrap();
         let truth = 0.5 * dim as f64 * (2.0 * std::f64::consts::PI * sigma * sigma).ln();
         assert!(r.converged);
-        eprintln!("d={dim}: ln Z {:.3} ± {:.3} (truth {truth:.3}), ESS {:.0}, {} calls, {} iterations", r.log_z, r.log_z_err, r.ess, r.n_calls, r.n_iter);
+        eprintln!(
+            "d={dim}: ln Z {:.3} ± {:.3} (truth {truth:.3}), ESS {:.0}, {} calls, {} iterations",
+            r.log_z, r.log_z_err, r.ess, r.n_calls, r.n_iter
+        );
         assert!((r.log_z - truth).abs() < 3.0 * r.log_z_err + 0.05, "d={dim}: ln Z {} ± {} vs {truth}", r.log_z, r.log_z_err);
         assert!(r.log_z_err > 0.05 && r.log_z_err < 0.3, "σ(ln Z) = {}", r.log_z_err);
         assert!(r.ess > 500.0, "ESS {}", r.ess);

@@ -113,7 +113,9 @@ mod tests {
     #[test]
     fn fractions_sum_to_one_and_follow_the_history() {
         let ages: Vec<f64> = (0..25).map(|i| 0.03 * 1.3f64.powi(i)).collect();
-        for sfh in [Sfh::DelayedTau { age: 5.0, tau: 1.0 }, Sfh::Exponential { age: 8.0, tau: 0.5 }, Sfh::Constant { age: 0.2, duration: 0.2 }] {
+        for sfh in
+            [Sfh::DelayedTau { age: 5.0, tau: 1.0 }, Sfh::Exponential { age: 8.0, tau: 0.5 }, Sfh::Constant { age: 0.2, duration: 0.2 }]
+        {
             let w = sfh.bin_fractions(&ages);
             assert!((w.iter().sum::<f64>() - 1.0).abs() < 1e-12);
             assert!((sfh.fraction_between(0.0, 100.0) - 1.0).abs() < 1e-12);
