@@ -364,6 +364,54 @@ pub fn add_pca_stage(opts: &mut ard_ingest::IngestOptions, refit: bool, sharded:
     Ok(())
 }
 
+/// A simulated validation sample: simulates it (into `work` or a temporary folder), runs
+/// one layer over it with a progress bar, and prints the command line with its time.
+struct ValidationRun {
+    objects: usize,
+    seed: u64,
+    exptime_dark: f64,
+    exptime_bright: f64,
+}
+
+impl ValidationRun {
+    fn run<T>(
+        &self,
+        layer: &str,
+        work: Option<&Path>,
+        templates: Option<&Path>,
+        f: impl FnOnce(&ssp::SspLibrary, &desi_sim::SimConfig, &Path, &(dyn Fn(usize, usize) + Sync)) -> Result<T>,
+    ) -> Result<T> {
+        let lib = ssp::SspLibrary::locate_and_load(templates)?;
+        let tmp;
+        let dir = match work {
+            Some(w) => w.to_path_buf(),
+            None => {
+                tmp = tempfile::tempdir()?;
+                tmp.path().to_path_buf()
+            }
+        };
+        let (objects, seed, exptime_dark, exptime_bright) = (self.objects, self.seed, self.exptime_dark, self.exptime_bright);
+        let sim = desi_sim::SimConfig { seed, n_objects: objects, exptime_dark, exptime_bright, ..Default::default() };
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} spectra, {per_sec}, eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(format!("{layer} fits"));
+        let t0 = std::time::Instant::now();
+        let rows = f(&lib, &sim, &dir, &|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })?;
+        bar.finish_and_clear();
+        println!(
+            "desi-ard validate {layer} --objects {objects} --seed {seed} --exptime-dark {exptime_dark} --exptime-bright {exptime_bright}  ({:.0} s)\n",
+            t0.elapsed().as_secs_f64()
+        );
+        Ok(rows)
+    }
+}
+
 /// `desi-ard validate sed`.
 pub fn validate_sed(
     objects: usize,
@@ -373,32 +421,10 @@ pub fn validate_sed(
     work: Option<&Path>,
     templates: Option<&Path>,
 ) -> Result<()> {
-    let lib = ssp::SspLibrary::locate_and_load(templates)?;
-    let tmp;
-    let dir = match work {
-        Some(w) => w.to_path_buf(),
-        None => {
-            tmp = tempfile::tempdir()?;
-            tmp.path().to_path_buf()
-        }
-    };
-    let sim = desi_sim::SimConfig { seed, n_objects: objects, exptime_dark, exptime_bright, ..Default::default() };
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} galaxies, {per_sec}, eta {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar.set_message("SED fits");
-    let t0 = std::time::Instant::now();
-    let rows = ard_validate::sed::run(&lib, &sim, &ard_sed::SedConfig::default(), &dir, &|done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
+    let v = ValidationRun { objects, seed, exptime_dark, exptime_bright };
+    let rows = v.run("sed", work, templates, |lib, sim, dir, progress| {
+        Ok(ard_validate::sed::run(lib, sim, &ard_sed::SedConfig::default(), dir, progress)?)
     })?;
-    bar.finish_and_clear();
-    println!(
-        "desi-ard validate sed --objects {objects} --seed {seed} --exptime-dark {exptime_dark} --exptime-bright {exptime_bright}  ({:.0} s)\n",
-        t0.elapsed().as_secs_f64()
-    );
     print!("{}", ard_validate::sed::markdown(&rows));
     Ok(())
 }
@@ -412,34 +438,11 @@ pub fn validate_physics(
     work: Option<&Path>,
     templates: Option<&Path>,
 ) -> Result<()> {
-    let lib = ssp::SspLibrary::locate_and_load(templates)?;
-    let tmp;
-    let dir = match work {
-        Some(w) => w.to_path_buf(),
-        None => {
-            tmp = tempfile::tempdir()?;
-            tmp.path().to_path_buf()
-        }
-    };
-    let sim = desi_sim::SimConfig { seed, n_objects: objects, exptime_dark, exptime_bright, ..Default::default() };
-    let bar = indicatif::ProgressBar::new(0);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} spectra, {per_sec}, eta {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    bar.set_message("physics fits");
-    let t0 = std::time::Instant::now();
-    let rows = ard_validate::physics::run(&lib, &sim, &ard_physics::FitConfig::default(), &dir, &|done, total| {
-        bar.set_length(total as u64);
-        bar.set_position(done as u64);
+    let v = ValidationRun { objects, seed, exptime_dark, exptime_bright };
+    let rows = v.run("physics", work, templates, |lib, sim, dir, progress| {
+        Ok(ard_validate::physics::run(lib, sim, &ard_physics::FitConfig::default(), dir, progress)?)
     })?;
-    bar.finish_and_clear();
-    let s = ard_validate::physics::summarise(&rows);
-    println!(
-        "desi-ard validate physics --objects {objects} --seed {seed} --exptime-dark {exptime_dark} --exptime-bright {exptime_bright}  ({:.0} s)\n",
-        t0.elapsed().as_secs_f64()
-    );
-    print!("{}", s.markdown());
+    print!("{}", ard_validate::physics::summarise(&rows).markdown());
     Ok(())
 }
 
