@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use ard_core::columns::{nullable_f64, nullable_i64};
 use arrow_array::cast::AsArray;
-use arrow_array::types::*;
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 
@@ -14,56 +14,16 @@ fn missing(path: &Path, hdu: &str, column: &str) -> DesiIoError {
     DesiIoError::MissingColumn { path: path.to_path_buf(), hdu: hdu.into(), column: column.into() }
 }
 
-/// Values of a scalar numeric column as f64 (`None` when absent or not numeric).
+/// Values of a scalar numeric column as f64 (`None` when absent or not numeric; a null
+/// entry reads as NaN). The null-aware reader is `ard_core::columns::nullable_f64`.
 pub fn optional_f64(batch: &RecordBatch, name: &str) -> Option<Vec<f64>> {
-    let col = batch.column_by_name(name)?;
-    let n = col.len();
-    macro_rules! conv {
-        ($t:ty) => {{
-            let a = col.as_primitive::<$t>();
-            (0..n).map(|i| a.value(i) as f64).collect()
-        }};
-    }
-    Some(match col.data_type() {
-        DataType::Float64 => conv!(Float64Type),
-        DataType::Float32 => conv!(Float32Type),
-        DataType::Int64 => conv!(Int64Type),
-        DataType::Int32 => conv!(Int32Type),
-        DataType::Int16 => conv!(Int16Type),
-        DataType::Int8 => conv!(Int8Type),
-        DataType::UInt64 => conv!(UInt64Type),
-        DataType::UInt32 => conv!(UInt32Type),
-        DataType::UInt16 => conv!(UInt16Type),
-        DataType::UInt8 => conv!(UInt8Type),
-        _ => return None,
-    })
+    Some(nullable_f64(batch, name)?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
 }
 
-/// Values of a scalar integer column as i64 (`None` when absent or not integer).
+/// Values of a scalar integer column as i64 (`None` when absent or not integer; a null
+/// entry reads as 0).
 pub fn optional_i64(batch: &RecordBatch, name: &str) -> Option<Vec<i64>> {
-    let col = batch.column_by_name(name)?;
-    let n = col.len();
-    macro_rules! conv {
-        ($t:ty) => {{
-            let a = col.as_primitive::<$t>();
-            (0..n).map(|i| a.value(i) as i64).collect()
-        }};
-    }
-    Some(match col.data_type() {
-        DataType::Int64 => conv!(Int64Type),
-        DataType::Int32 => conv!(Int32Type),
-        DataType::Int16 => conv!(Int16Type),
-        DataType::Int8 => conv!(Int8Type),
-        DataType::UInt64 => conv!(UInt64Type),
-        DataType::UInt32 => conv!(UInt32Type),
-        DataType::UInt16 => conv!(UInt16Type),
-        DataType::UInt8 => conv!(UInt8Type),
-        DataType::Boolean => {
-            let a = col.as_boolean();
-            (0..n).map(|i| i64::from(a.value(i))).collect()
-        }
-        _ => return None,
-    })
+    Some(nullable_i64(batch, name)?.into_iter().map(|v| v.unwrap_or(0)).collect())
 }
 
 /// Values of a string column (`None` when absent or not a string column).
