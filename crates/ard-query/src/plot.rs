@@ -31,18 +31,15 @@ fn register_font() {
     });
 }
 
-/// Draws one spectrum to `out` (PNG, 1400×600): flux smoothed over `smooth` pixels
-/// (inverse-variance weighted; 1 = none), ±1σ band, lines at redshift `z`.
-pub fn plot_spectrum(out: &Path, title: &str, wave: &[f64], flux: &[f32], ivar: &[f32], z: f64, smooth: usize) -> Result<(), QueryError> {
-    register_font();
-    let err = |e: &dyn std::fmt::Display| QueryError::Output(format!("{}: {e}", out.display()));
-    let k = smooth.max(1);
-    let mut xs = Vec::new();
-    let mut ys = Vec::new();
-    let mut sig = Vec::new();
+/// Inverse-variance-weighted means over consecutive blocks of `k` pixels: (mean
+/// wavelength, mean flux, its 1σ), blocks without a good pixel left out.
+fn smooth_binned(wave: &[f64], flux: &[f32], ivar: &[f32], k: usize) -> Vec<(f64, f64, f64)> {
+    let k = k.max(1);
+    let mut out = Vec::with_capacity(wave.len() / k + 1);
     for c in (0..wave.len()).step_by(k) {
+        let end = (c + k).min(wave.len());
         let (mut num, mut den, mut wsum) = (0.0, 0.0, 0.0);
-        for j in c..(c + k).min(wave.len()) {
+        for j in c..end {
             if ivar[j] > 0.0 {
                 num += flux[j] as f64 * ivar[j] as f64;
                 den += ivar[j] as f64;
@@ -50,11 +47,22 @@ pub fn plot_spectrum(out: &Path, title: &str, wave: &[f64], flux: &[f32], ivar: 
             wsum += wave[j];
         }
         if den > 0.0 {
-            xs.push(wsum / (c + k).min(wave.len()).saturating_sub(c).max(1) as f64);
-            ys.push(num / den);
-            sig.push(1.0 / den.sqrt());
+            out.push((wsum / (end - c) as f64, num / den, 1.0 / den.sqrt()));
         }
     }
+    out
+}
+
+/// Draws one spectrum to `out` (PNG, 1400×600): flux smoothed over `smooth` pixels
+/// (inverse-variance weighted; 1 = none), ±1σ band, lines at redshift `z`.
+pub fn plot_spectrum(out: &Path, title: &str, wave: &[f64], flux: &[f32], ivar: &[f32], z: f64, smooth: usize) -> Result<(), QueryError> {
+    register_font();
+    let err = |e: &dyn std::fmt::Display| QueryError::Output(format!("{}: {e}", out.display()));
+    let k = smooth.max(1);
+    let binned = smooth_binned(wave, flux, ivar, k);
+    let xs: Vec<f64> = binned.iter().map(|b| b.0).collect();
+    let ys: Vec<f64> = binned.iter().map(|b| b.1).collect();
+    let sig: Vec<f64> = binned.iter().map(|b| b.2).collect();
     if xs.is_empty() {
         return Err(QueryError::Output("no pixel with ivar > 0 to plot".into()));
     }
@@ -153,21 +161,8 @@ pub fn plot_stack(out: &Path, title: &str, spectra: &[StackedSpectrum], smooth: 
         let mut sorted = good.clone();
         sorted.sort_by(f32::total_cmp);
         let median = sorted.get(sorted.len() / 2).copied().unwrap_or(1.0).abs().max(1e-6) as f64;
-        let mut pts = Vec::new();
-        for c in (0..s.wave.len()).step_by(k) {
-            let (mut num, mut den, mut w) = (0.0, 0.0, 0.0);
-            let end = (c + k).min(s.wave.len());
-            for j in c..end {
-                if s.ivar[j] > 0.0 {
-                    num += s.flux[j] as f64 * s.ivar[j] as f64;
-                    den += s.ivar[j] as f64;
-                }
-                w += s.wave[j];
-            }
-            if den > 0.0 {
-                pts.push((w / (end - c) as f64 / (1.0 + s.z), num / den / median));
-            }
-        }
+        let pts: Vec<(f64, f64)> =
+            smooth_binned(s.wave, s.flux, s.ivar, k).into_iter().map(|(x, y, _)| (x / (1.0 + s.z), y / median)).collect();
         curves.push(pts);
     }
     let xmin = curves.iter().filter_map(|c| c.first().map(|p| p.0)).fold(f64::INFINITY, f64::min);
