@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$(bash scripts/ensure-cmake.sh):$PATH"
 bash scripts/heal-build-cache.sh "${CARGO_TARGET_DIR:-target}"
+bash scripts/prune-build-cache.sh "${CARGO_TARGET_DIR:-target}"
 cargo build --workspace --all-targets
 bash scripts/setup.sh "${CARGO_TARGET_DIR:-target}/debug/desi-ard"
 PEER_PY="$(bash scripts/python-peers.sh)"
