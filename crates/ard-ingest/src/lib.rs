@@ -11,6 +11,7 @@
 
 pub mod columns;
 pub mod models;
+pub mod topology;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -533,7 +534,11 @@ pub fn finalize(ard: &Path) -> Result<FinalizeReport, IngestError> {
         ("desi_ard_version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
         (
             "desi_ard_stellar_populations".to_string(),
-            "E-MILES SSPs (Vazdekis et al. 2016), Padova00 isochrones, unimodal IMF slope 1.30 (Salpeter), baseFe, 25 ages x 6 [M/H]; SED fit: delayed-tau SFH, Calzetti 2000 dust, multi-ellipsoid nested sampling".to_string(),
+            "E-MILES SSPs (Vazdekis et al. 2016), Padova00 isochrones, unimodal IMF slope 1.30 (Salpeter), baseFe, 25 ages x 6 [M/H]; SED fit: delayed-tau SFH, Calzetti 2000 dust, Gallazzi et al. 2005 mass-metallicity prior, multi-ellipsoid nested sampling".to_string(),
+        ),
+        (
+            "desi_ard_topology".to_string(),
+            topology::metadata(ard).unwrap_or_else(|| "not computed: run desi-ard topology (columns web_class .. sigma_5_edge are null)".to_string()),
         ),
     ];
     let info = TableInfo {

@@ -6,6 +6,7 @@ use nested_sampler::{run, weighted_quantile, Options};
 use ssp::sfh::Sfh;
 
 use crate::model::{ObservedLibrary, Params};
+use crate::prior::MetallicityPrior;
 
 /// Star-formation-history family fitted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,11 +34,21 @@ pub struct SedConfig {
     pub sigma_kms: f64,
     /// Steps of the sampler's random walks (used once rejection sampling gets inefficient).
     pub walk_steps: usize,
+    /// Prior of [M/H] (default: the Gallazzi et al. 2005 relation, as Leja et al. 2019).
+    pub metallicity_prior: MetallicityPrior,
 }
 
 impl Default for SedConfig {
     fn default() -> Self {
-        SedConfig { n_live: 200, dlogz: 0.1, sfh: SfhFamily::DelayedTau, birth_cloud_factor: 1.0, sigma_kms: 100.0, walk_steps: 20 }
+        SedConfig {
+            n_live: 200,
+            dlogz: 0.1,
+            sfh: SfhFamily::DelayedTau,
+            birth_cloud_factor: 1.0,
+            sigma_kms: 100.0,
+            walk_steps: 20,
+            metallicity_prior: MetallicityPrior::default(),
+        }
     }
 }
 
@@ -76,10 +87,19 @@ pub struct SedResult {
     pub converged: bool,
 }
 
-fn params(u: &[f64], cfg: &SedConfig, age_max: f64, metals: (f64, f64)) -> Params {
+/// What the prior needs to know about the object besides the unit cube.
+#[derive(Debug, Clone, Copy)]
+struct PriorContext {
+    age_max: f64,
+    metals: (f64, f64),
+    log_aperture_ratio: f64,
+}
+
+fn params(u: &[f64], cfg: &SedConfig, ctx: &PriorContext) -> Params {
     let lerp = |u: f64, (a, b): (f64, f64)| a + u * (b - a);
     let logu = |u: f64, (a, b): (f64, f64)| (a.ln() + u * (b.ln() - a.ln())).exp();
-    let age = lerp(u[1], (AGE_MIN_GYR, age_max));
+    let age = lerp(u[1], (AGE_MIN_GYR, ctx.age_max));
+    let log_mass_formed = lerp(u[0], LOG_MASS_FORMED);
     let tau = logu(u[2], TAU_GYR);
     let sfh = match cfg.sfh {
         SfhFamily::DelayedTau => Sfh::DelayedTau { age, tau },
@@ -87,9 +107,10 @@ fn params(u: &[f64], cfg: &SedConfig, age_max: f64, metals: (f64, f64)) -> Param
         SfhFamily::Constant => Sfh::Constant { age, duration: age },
     };
     Params {
-        log_mass_formed: lerp(u[0], LOG_MASS_FORMED),
+        log_mass_formed,
         sfh,
-        metallicity: lerp(u[3], metals),
+        // The relation is for whole galaxies: the fibre mass is scaled up by the aperture ratio.
+        metallicity: cfg.metallicity_prior.transform(u[3], log_mass_formed + ctx.log_aperture_ratio, ctx.metals),
         av: lerp(u[4], AV),
         birth_cloud_factor: cfg.birth_cloud_factor,
         noise_scale: logu(u[5], NOISE_SCALE),
@@ -97,21 +118,33 @@ fn params(u: &[f64], cfg: &SedConfig, age_max: f64, metals: (f64, f64)) -> Param
 }
 
 /// Fits one prepared spectrum at redshift `z`; `seed` makes the run reproducible.
-pub fn fit(obs: &ObservedLibrary, cosmo: &Cosmology, z: f64, cfg: &SedConfig, seed: u64) -> Result<SedResult, nested_sampler::NestedError> {
-    let age_max = cosmo.age_gyr(z).max(AGE_MIN_GYR * 2.0);
-    let metals = (obs.metals[0], obs.metals[obs.metals.len() - 1]);
+/// `log_aperture_ratio` is log10(total / fibre flux) where known (else 0): the
+/// mass–metallicity prior is evaluated at the whole galaxy's mass.
+pub fn fit(
+    obs: &ObservedLibrary,
+    cosmo: &Cosmology,
+    z: f64,
+    cfg: &SedConfig,
+    seed: u64,
+    log_aperture_ratio: f64,
+) -> Result<SedResult, nested_sampler::NestedError> {
+    let ctx = PriorContext {
+        age_max: cosmo.age_gyr(z).max(AGE_MIN_GYR * 2.0),
+        metals: (obs.metals[0], obs.metals[obs.metals.len() - 1]),
+        log_aperture_ratio: if log_aperture_ratio.is_finite() { log_aperture_ratio } else { 0.0 },
+    };
     let mut scratch = Vec::with_capacity(obs.n_pix);
-    let mut like = |u: &[f64]| obs.log_likelihood(&params(u, cfg, age_max, metals), &mut scratch).0;
+    let mut like = |u: &[f64]| obs.log_likelihood(&params(u, cfg, &ctx), &mut scratch).0;
     let opts = Options { n_live: cfg.n_live, dlogz: cfg.dlogz, walk_steps: cfg.walk_steps, seed, ..Default::default() };
     let r = run(6, &mut like, &opts)?;
-    let derived: Vec<_> = r.samples.iter().map(|u| obs.derived(&params(u, cfg, age_max, metals))).collect();
+    let derived: Vec<_> = r.samples.iter().map(|u| obs.derived(&params(u, cfg, &ctx))).collect();
     let q = |v: &[f64], p: f64| weighted_quantile(v, &r.weights, p).unwrap_or(f64::NAN);
     let log_mass: Vec<f64> = derived.iter().map(|d| d.log_mass).collect();
     let log_sfr: Vec<f64> = derived.iter().map(|d| d.log_sfr.max(d.log_mass + LOG_SSFR_FLOOR)).collect();
-    let av: Vec<f64> = r.samples.iter().map(|u| params(u, cfg, age_max, metals).av).collect();
+    let av: Vec<f64> = r.samples.iter().map(|u| params(u, cfg, &ctx).av).collect();
     let age: Vec<f64> = derived.iter().map(|d| d.age_mw).collect();
     let best = (0..r.samples.len()).max_by(|&a, &b| r.log_l[a].total_cmp(&r.log_l[b])).unwrap_or(0);
-    let mut p_best = params(&r.samples[best], cfg, age_max, metals);
+    let mut p_best = params(&r.samples[best], cfg, &ctx);
     p_best.noise_scale = 1.0;
     let (_, chi2) = obs.log_likelihood(&p_best, &mut scratch);
     let dof = (obs.n_pix as f64 - 6.0 - crate::model::POLY_ORDER as f64).max(1.0);

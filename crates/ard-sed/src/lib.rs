@@ -4,7 +4,8 @@
 //! project's nested sampler (`nested-sampler`), giving posterior percentiles of the
 //! surviving stellar mass, the SFR over the last 100 Myr, dust and mass-weighted age
 //! ([`fit`]). The templates are broadened to the physics layer's σ* where it is trusted
-//! (`vel_disp_ok`; ingest passes it on), else to 100 km/s. Cosmology: flat ΛCDM, Planck 2018 (`ard_core::cosmology::PLANCK18`);
+//! (`vel_disp_ok`; ingest passes it on), else to 100 km/s. [M/H] has a mass–metallicity
+//! prior (Gallazzi et al. 2005 as in Leja et al. 2019; [`prior`]). Cosmology: flat ΛCDM, Planck 2018 (`ard_core::cosmology::PLANCK18`);
 //! IMF: that of the E-MILES set used (unimodal slope 1.30, i.e. Salpeter; Padova00
 //! isochrones, baseFe — the set in the pPXF sdist), recorded in the catalogue metadata.
 //!
@@ -14,8 +15,10 @@
 
 pub mod fit;
 pub mod model;
+pub mod prior;
 mod stage;
 
 pub use fit::{fit, SedConfig, SedResult, SfhFamily};
-pub use model::{ObservedLibrary, Params, Unfit};
-pub use stage::SedStage;
+pub use model::{good_pixels, ObservedLibrary, Params, Unfit};
+pub use prior::MetallicityPrior;
+pub use stage::{aperture_ratio, aperture_ratios, SedStage};

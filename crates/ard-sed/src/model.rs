@@ -111,17 +111,7 @@ impl ObservedLibrary {
         if wave[n - 1] / (1.0 + z) > air_to_vacuum(rest_max) || wave[0] / (1.0 + z) < air_to_vacuum(lib.wave[0]) {
             return Err(Unfit::Redshift);
         }
-        // Good pixels: ivar > 0, unmasked, finite, away from emission lines.
-        let good: Vec<bool> = (0..n)
-            .map(|j| {
-                let rest = wave[j] / (1.0 + z);
-                let near_line = MASKED_LINES
-                    .iter()
-                    .chain(std::iter::once(&SII_RED))
-                    .any(|&l| (rest / l - 1.0).abs() * ard_core::cosmology::C_KM_S < LINE_MASK_KMS);
-                ivar[j] > 0.0 && mask.get(j).is_none_or(|&m| m == 0) && flux[j].is_finite() && !near_line
-            })
-            .collect();
+        let good = good_pixels(wave, flux, ivar, mask, z);
         let idx: Vec<usize> = (0..n).filter(|&j| good[j]).collect();
         if idx.len() < 500 {
             return Err(Unfit::TooFewPixels);
@@ -203,6 +193,21 @@ impl ObservedLibrary {
         let k = metal * self.ages.len() + age;
         &self.columns[k * self.n_pix..(k + 1) * self.n_pix]
     }
+}
+
+/// The pixels the fit uses: ivar > 0, unmasked, finite flux, and farther than
+/// [`LINE_MASK_KMS`] from every line of [`MASKED_LINES`] (and [SII] 6733) at redshift `z`.
+pub fn good_pixels(wave: &[f64], flux: &[f32], ivar: &[f32], mask: &[i32], z: f64) -> Vec<bool> {
+    (0..wave.len())
+        .map(|j| {
+            let rest = wave[j] / (1.0 + z);
+            let near_line = MASKED_LINES
+                .iter()
+                .chain(std::iter::once(&SII_RED))
+                .any(|&l| (rest / l - 1.0).abs() * ard_core::cosmology::C_KM_S < LINE_MASK_KMS);
+            ivar[j] > 0.0 && mask.get(j).is_none_or(|&m| m == 0) && flux[j].is_finite() && !near_line
+        })
+        .collect()
 }
 
 /// Physical parameters of one model.

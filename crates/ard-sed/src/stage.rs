@@ -117,6 +117,22 @@ impl Stage for SedStage {
     }
 }
 
+/// Every row's total-to-fibre flux ratio (see [`aperture_ratio`]) from a FIBERMAP.
+pub fn aperture_ratios(fibermap: &arrow_array::RecordBatch) -> Vec<Option<f64>> {
+    let flux_r = nullable_f64(fibermap, "FLUX_R");
+    let fiber_r = nullable_f64(fibermap, "FIBERFLUX_R");
+    (0..fibermap.num_rows()).map(|i| aperture_ratio(flux_r.as_ref().and_then(|c| c[i]), fiber_r.as_ref().and_then(|c| c[i]))).collect()
+}
+
+/// Total-to-fibre flux ratio FLUX_R / FIBERFLUX_R, when both are positive (real
+/// FIBERMAPs have zeros).
+pub fn aperture_ratio(flux_r: Option<f64>, fiberflux_r: Option<f64>) -> Option<f64> {
+    match (flux_r, fiberflux_r) {
+        (Some(a), Some(b)) if a > 0.0 && b > 0.0 && a.is_finite() && b.is_finite() => Some(a / b),
+        _ => None,
+    }
+}
+
 impl SedStage {
     fn compute_sigma(&self, batch: &SpectrumBatch, sigma: &[Option<f64>]) -> Result<Vec<ArrayRef>, StageError> {
         let n = batch.len();
@@ -124,8 +140,7 @@ impl SedStage {
             Some(rs) => (nullable_f64(rs, "Z"), nullable_str(rs, "SPECTYPE"), nullable_i64(rs, "ZWARN")),
             None => (None, None, None),
         };
-        let flux_r = nullable_f64(&batch.fibermap, "FLUX_R");
-        let fiber_r = nullable_f64(&batch.fibermap, "FIBERFLUX_R");
+        let apertures = aperture_ratios(&batch.fibermap);
         let outcomes: Vec<Outcome> = (0..n)
             .into_par_iter()
             .map(|i| {
@@ -155,13 +170,9 @@ impl SedStage {
                 };
                 // Seeded by TARGETID: a re-run gives the same posterior.
                 let seed = batch.targetid[i] as u64 ^ 0x5ED_F17;
-                match fit(&obs, &PLANCK18, zi, &self.cfg, seed) {
+                let aperture = apertures[i];
+                match fit(&obs, &PLANCK18, zi, &self.cfg, seed, aperture.map_or(0.0, f64::log10)) {
                     Ok(r) => {
-                        let (fr, ff) = (flux_r.as_ref().and_then(|c| c[i]), fiber_r.as_ref().and_then(|c| c[i]));
-                        let aperture = match (fr, ff) {
-                            (Some(a), Some(b)) if a > 0.0 && b > 0.0 => Some(a / b),
-                            _ => None,
-                        };
                         Outcome { status: if aperture.is_some() { "ok".into() } else { "ok_fibre_only".into() }, result: Some(r), aperture }
                     }
                     Err(e) => fail(&format!("fit_failed: {e}")),

@@ -83,7 +83,8 @@ fn recovers_fibre_mass_on_simulated_galaxies() {
                 sigma,
             )
             .unwrap();
-            let r = fit(&obs, &PLANCK18, *z, &SedConfig::default(), b.targetid[*i] as u64).unwrap();
+            let aperture = ard_sed::aperture_ratios(&b.fibermap)[*i].map_or(0.0, f64::log10);
+            let r = fit(&obs, &PLANCK18, *z, &SedConfig::default(), b.targetid[*i] as u64, aperture).unwrap();
             (b.targetid[*i], r.log_mass, r.log_sfr, r.chi2_dof, snr(b, *i, *z))
         })
         .collect();

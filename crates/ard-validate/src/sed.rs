@@ -112,7 +112,8 @@ pub fn run(
                 *z,
                 sigma,
             );
-            let r = obs.ok().and_then(|o| fit(&o, &PLANCK18, *z, cfg, b.targetid[*i] as u64).ok());
+            let aperture = ard_sed::aperture_ratios(&b.fibermap)[*i].map_or(0.0, f64::log10);
+            let r = obs.ok().and_then(|o| fit(&o, &PLANCK18, *z, cfg, b.targetid[*i] as u64, aperture).ok());
             let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress(d, total);
             Some(SedCompared {

@@ -27,6 +27,15 @@ struct Cli {
     command: Command,
 }
 
+/// `validate sed --metallicity-prior`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum MetallicityPriorArg {
+    /// Gallazzi et al. (2005) mass–metallicity relation (Leja et al. 2019).
+    Gallazzi05,
+    /// Uniform over the template range.
+    Uniform,
+}
+
 #[derive(Debug, Subcommand)]
 enum ValidateLayer {
     /// SED layer (issue 5): in-fibre log M and log SFR against the truth — bias, scatter
@@ -50,6 +59,13 @@ enum ValidateLayer {
         /// The E-MILES template file.
         #[arg(long)]
         templates: Option<PathBuf>,
+        /// Prior of [M/H]: the Gallazzi et al. (2005) mass–metallicity relation (the
+        /// ingest default) or uniform over the templates.
+        #[arg(long, value_enum, default_value_t = MetallicityPriorArg::Gallazzi05)]
+        metallicity_prior: MetallicityPriorArg,
+        /// Width of the mass–metallicity prior in units of the relation's scatter.
+        #[arg(long, default_value_t = 2.0)]
+        metallicity_width: f64,
     },
     /// An embedding column of a simulated sample's ARD: how often an object's nearest
     /// neighbours share its simulated class (Green Peas: worst case and precision@20).
@@ -243,6 +259,29 @@ enum Command {
         #[command(subcommand)]
         layer: ValidateLayer,
     },
+    /// Topology layer: cosmic-web class, distance to the nearest filament and node, DTFE
+    /// density and Σ5 for every galaxy, over overlapping sub-volumes, written into the
+    /// catalogue. Run after ingest (and again after ingest adds pixels).
+    Topology {
+        /// The ARD folder.
+        ard: PathBuf,
+        /// Number of overlapping cubic sub-volumes (same N, same result, however run).
+        #[arg(long, default_value_t = 1)]
+        subvolumes: usize,
+        /// Compute only sub-volume i (0-based) and write its result beside the ARD (one
+        /// cluster task each); `--merge` then writes the columns.
+        #[arg(long, conflicts_with = "merge")]
+        subvolume: Option<usize>,
+        /// Stitch the sub-volume results into the catalogue (after every `--subvolume i`).
+        #[arg(long)]
+        merge: bool,
+        /// Buffer around each sub-volume, comoving Mpc.
+        #[arg(long, default_value_t = 40.0)]
+        buffer: f64,
+        /// Persistence significance of the skeleton, Gaussian σ (DisPerSE's -nsig).
+        #[arg(long, default_value_t = 3.0)]
+        nsig: f64,
+    },
     /// Rebuild the HATS metadata, margin cache and exposures table from the pixels
     /// the manifest says are done (after sharded ingests).
     Finalize {
@@ -418,8 +457,15 @@ fn run(cli: Cli) -> Result<()> {
             println!("truth: {}\nweb:   {}", summary.truth.display(), summary.web.display());
             Ok(())
         }
-        Command::Validate { layer: ValidateLayer::Sed { objects, seed, exptime_dark, exptime_bright, work, templates } } => {
-            summary::validate_sed(objects, seed, exptime_dark, exptime_bright, work.as_deref(), templates.as_deref())
+        Command::Validate {
+            layer: ValidateLayer::Sed { objects, seed, exptime_dark, exptime_bright, work, templates, metallicity_prior, metallicity_width },
+        } => {
+            let prior = match metallicity_prior {
+                MetallicityPriorArg::Gallazzi05 => ard_sed::MetallicityPrior::MassMetallicity { width_factor: metallicity_width },
+                MetallicityPriorArg::Uniform => ard_sed::MetallicityPrior::TemplateRange,
+            };
+            let v = summary::ValidationRun { objects, seed, exptime_dark, exptime_bright };
+            summary::validate_sed(&v, prior, work.as_deref(), templates.as_deref())
         }
         Command::Validate { layer: ValidateLayer::Embedding { ard, truth, embedding, k } } => {
             let rows = ard_validate::embedding::run(&ard, &truth, &embedding, k)?;
@@ -462,6 +508,8 @@ fn run(cli: Cli) -> Result<()> {
             let mut opts =
                 ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages, quiet };
             summary::add_pca_stage(&mut opts, refit_models, shard.is_some())?;
+            // Last: the topology columns, null until `desi-ard topology` fills them.
+            opts.stages.push(std::sync::Arc::new(ard_ingest::topology::TopologyColumns));
             if fit_models_only {
                 return Ok(());
             }
@@ -515,6 +563,25 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Info { ard } => summary::info(&ard),
+        Command::Topology { ard, subvolumes, subvolume, merge, buffer, nsig } => {
+            let mut opts = ard_ingest::topology::TopologyOptions { subvolumes, buffer_mpc: buffer, ..Default::default() };
+            opts.web.skeleton.n_sigma = nsig;
+            let step = match (subvolume, merge) {
+                (Some(i), _) => ard_ingest::topology::TopologyStep::One(i),
+                (None, true) => ard_ingest::topology::TopologyStep::Merge,
+                (None, false) => ard_ingest::topology::TopologyStep::All,
+            };
+            let r = ard_ingest::topology::run(&ard, &opts, step, &|m| eprintln!("topology: {m}"))?;
+            if r.leaves > 0 {
+                println!(
+                    "topology: {} galaxies in the density-defining population; {} rows in {} leaves written: void {}, sheet {}, filament {}, knot {}; {:.1} s",
+                    r.galaxies, r.rows, r.leaves, r.class_counts[0], r.class_counts[1], r.class_counts[2], r.class_counts[3], r.seconds
+                );
+            } else {
+                println!("topology: sub-volume done in {:.1} s; run with --merge once every sub-volume is done", r.seconds);
+            }
+            Ok(())
+        }
         Command::Sql { ard, query, format, output } => {
             let q = ard_query::ArdQuery::open(&ard)?;
             let rows = q.sql(&query)?;

@@ -119,6 +119,18 @@ pub fn info(ard: &Path) -> Result<()> {
     ] {
         println!("  {name:<10} {:>10.1} MB", du(&p) as f64 / 1e6);
     }
+    let topo = ard_ingest::topology::TopologyState::read(ard)?;
+    match (&topo.last_run, ard_ingest::topology::stale_pixels(ard)?) {
+        (None, _) => println!("  topology: not computed (run `desi-ard topology {}`)", ard.display()),
+        (Some(r), stale) if stale.is_empty() => {
+            println!("  topology: current ({} galaxies, {} sub-volumes, {} sigma)", r.galaxies, r.subvolumes, r.n_sigma)
+        }
+        (Some(_), stale) => println!(
+            "  topology: STALE — {} pixels ingested since the last run (their rows are null); run `desi-ard topology {}`",
+            stale.len(),
+            ard.display()
+        ),
+    }
     if !failed.is_empty() {
         println!("  {} failed pixels:", failed.len());
         for r in failed {
@@ -194,6 +206,7 @@ pub fn schema_markdown() -> String {
         (ard_ai::PcaStage::column_specs(), "crates/ard-ai/src/stage.rs"),
         (ard_physics::PhysicsStage::column_specs(), "crates/ard-physics/src/stage.rs"),
         (ard_sed::SedStage::column_specs(), "crates/ard-sed/src/stage.rs"),
+        (ard_ingest::topology::column_specs(), "crates/ard-ingest/src/topology.rs"),
     ];
     for (specs, code) in layers {
         for c in specs {
@@ -235,7 +248,7 @@ pub fn demo(dir: &Path, full: bool, templates: Option<&Path>) -> Result<()> {
         println!("[1/4] using the sample already in {}", raw.display());
     }
     let _ = full; // every layer that exists runs on every object
-    println!("[2/4] ingesting into {} (layers: core, AI (emb_pca), physics)", ard.display());
+    println!("[2/4] ingesting into {} (layers: core, AI (emb_pca), physics; then topology)", ard.display());
     let opts = ard_ingest::IngestOptions {
         raw_root: raw.clone(),
         ard: ard.clone(),
@@ -249,6 +262,7 @@ pub fn demo(dir: &Path, full: bool, templates: Option<&Path>) -> Result<()> {
     };
     let mut opts = opts;
     add_pca_stage(&mut opts, false, false)?;
+    opts.stages.push(std::sync::Arc::new(ard_ingest::topology::TopologyColumns));
     let r = ard_ingest::ingest(&opts)?;
     println!(
         "      {} pixels processed, {} unchanged, {} failed, {} rows in {:.1} s",
@@ -260,12 +274,25 @@ pub fn demo(dir: &Path, full: bool, templates: Option<&Path>) -> Result<()> {
     );
     let f = ard_ingest::finalize(&ard)?;
     println!("      HATS catalogue: {} rows in {} partitions; margin cache {} partitions", f.rows, f.pixels, f.margin_pixels);
+    if r.pixels_done > 0 || !ard_ingest::topology::stale_pixels(&ard)?.is_empty() {
+        let t = ard_ingest::topology::run(
+            &ard,
+            &ard_ingest::topology::TopologyOptions::default(),
+            ard_ingest::topology::TopologyStep::All,
+            &|m| println!("      topology: {m}"),
+        )?;
+        println!(
+            "      topology: {} galaxies: void {}, sheet {}, filament {}, knot {} in {:.1} s",
+            t.galaxies, t.class_counts[0], t.class_counts[1], t.class_counts[2], t.class_counts[3], t.seconds
+        );
+    }
     println!("[3/4] example queries (desi-ard sql {} \"...\")", ard.display());
     let q = ard_query::ArdQuery::open(&ard)?;
     for (what, sql) in [
         ("objects per program", "SELECT survey, program, count(*) AS n, round(avg(z), 4) AS mean_z FROM catalog GROUP BY survey, program ORDER BY program"),
         ("bright objects near the field centre", "SELECT targetid, round(z, 5) AS z, round(flux_r, 2) AS flux_r, round(snr_r, 2) AS snr_r FROM cone_search(150.1, 2.2, 0.3) WHERE zwarn = 0 ORDER BY flux_r DESC LIMIT 5"),
         ("targets observed in both programs", "SELECT targetid, survey, program, zcat_primary, round(tsnr2_lrg, 1) AS tsnr2_lrg FROM catalog WHERE zcat_nspec > 1 ORDER BY targetid, program LIMIT 6"),
+        ("cosmic-web environment", "SELECT web_class, count(*) AS n, round(median(dist_filament), 2) AS median_dist_filament_mpc, round(median(sigma_5), 3) AS median_sigma_5 FROM catalog WHERE topology_status = 'ok' GROUP BY web_class ORDER BY web_class"),
     ] {
         let t = std::time::Instant::now();
         let rows = q.sql(sql)?;
@@ -366,11 +393,15 @@ pub fn add_pca_stage(opts: &mut ard_ingest::IngestOptions, refit: bool, sharded:
 
 /// A simulated validation sample: simulates it (into `work` or a temporary folder), runs
 /// one layer over it with a progress bar, and prints the command line with its time.
-struct ValidationRun {
-    objects: usize,
-    seed: u64,
-    exptime_dark: f64,
-    exptime_bright: f64,
+pub struct ValidationRun {
+    /// Galaxies to simulate.
+    pub objects: usize,
+    /// Simulation seed.
+    pub seed: u64,
+    /// Dark-time effective exposure, s.
+    pub exptime_dark: f64,
+    /// Bright-time effective exposure, s.
+    pub exptime_bright: f64,
 }
 
 impl ValidationRun {
@@ -414,17 +445,14 @@ impl ValidationRun {
 
 /// `desi-ard validate sed`.
 pub fn validate_sed(
-    objects: usize,
-    seed: u64,
-    exptime_dark: f64,
-    exptime_bright: f64,
+    v: &ValidationRun,
+    metallicity_prior: ard_sed::MetallicityPrior,
     work: Option<&Path>,
     templates: Option<&Path>,
 ) -> Result<()> {
-    let v = ValidationRun { objects, seed, exptime_dark, exptime_bright };
-    let rows = v.run("sed", work, templates, |lib, sim, dir, progress| {
-        Ok(ard_validate::sed::run(lib, sim, &ard_sed::SedConfig::default(), dir, progress)?)
-    })?;
+    let cfg = ard_sed::SedConfig { metallicity_prior, ..Default::default() };
+    println!("metallicity prior: {metallicity_prior:?}");
+    let rows = v.run("sed", work, templates, |lib, sim, dir, progress| Ok(ard_validate::sed::run(lib, sim, &cfg, dir, progress)?))?;
     print!("{}", ard_validate::sed::markdown(&rows));
     Ok(())
 }

@@ -1,0 +1,23 @@
+//! `ard-topology` owns the topology layer: each galaxy's cosmic-web environment, computed
+//! once over the whole catalogue and stored as columns.
+//!
+//! * [`geometry`]: comoving positions (flat ΛCDM, Planck 2018 — the cosmology of every
+//!   layer);
+//! * [`sigma5`]: Σ5 projected local density within ±1000 km/s, exact (k-d trees), with the
+//!   footprint fraction of its disc;
+//! * [`delaunay`]: our own 3-D Delaunay tessellation with exact predicates;
+//! * [`morse`]: DTFE density, persistence pairs and the filament skeleton, calibrated
+//!   like DisPerSE (Sousbie 2011; written from the papers, not from DisPerSE's CeCILL code);
+//! * [`web`]: distances to filaments and nodes, and the web class.
+#![deny(missing_docs)]
+
+pub mod delaunay;
+pub mod geometry;
+pub mod morse;
+pub mod sigma5;
+pub mod web;
+
+pub use delaunay::{Delaunay, DelaunayError};
+pub use morse::{persistence_threshold, PairKind, Skeleton, SkeletonConfig};
+pub use sigma5::{sigma5, Sigma5, Sigma5Config};
+pub use web::{analyse, classify, Environment, Segment, SegmentIndex, VolumeAnalysis, WebConfig};

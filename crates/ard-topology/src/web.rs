@@ -1,0 +1,174 @@
+//! Per-galaxy environment from the skeleton: exact distances to the nearest filament
+//! segment and the nearest surviving maximum (node), and the cosmic-web class.
+//!
+//! Classification (written to the catalogue metadata with its thresholds):
+//! knot if `dist_node` < `r_node`; else filament if `dist_filament` < `r_filament`; else
+//! sheet if the DTFE density is at least the mean density of the volume (δ ≥ 0), else void.
+
+use std::num::NonZeroUsize;
+
+use kiddo::{ImmutableKdTree, SquaredEuclidean};
+use rayon::prelude::*;
+
+use crate::delaunay::{Delaunay, DelaunayError};
+use crate::morse::{skeleton, Skeleton, SkeletonConfig};
+
+/// Web classes as stored in `web_class`.
+pub const VOID: i8 = 0;
+/// Sheet (wall).
+pub const SHEET: i8 = 1;
+/// Filament.
+pub const FILAMENT: i8 = 2;
+/// Knot (node).
+pub const KNOT: i8 = 3;
+
+/// Settings of the whole topology computation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WebConfig {
+    /// Persistence and smoothing.
+    pub skeleton: SkeletonConfig,
+    /// Knot radius around a surviving maximum, comoving Mpc.
+    pub r_node: f64,
+    /// Filament radius around the skeleton, comoving Mpc.
+    pub r_filament: f64,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        WebConfig { skeleton: SkeletonConfig::default(), r_node: 2.0, r_filament: 2.0 }
+    }
+}
+
+/// One galaxy's environment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Environment {
+    /// [`VOID`], [`SHEET`], [`FILAMENT`] or [`KNOT`].
+    pub web_class: i8,
+    /// Distance to the nearest filament segment, comoving Mpc.
+    pub dist_filament: f64,
+    /// Distance to the nearest surviving density maximum, comoving Mpc.
+    pub dist_node: f64,
+    /// DTFE density, galaxies per comoving Mpc³.
+    pub density: f64,
+    /// On the convex hull of the volume (density and class unreliable).
+    pub boundary: bool,
+}
+
+/// A filament segment.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Segment {
+    /// End points, comoving Mpc.
+    pub a: [f64; 3],
+    /// Second end.
+    pub b: [f64; 3],
+    /// Whether its arc touches the volume's boundary.
+    pub boundary: bool,
+}
+
+/// Tessellation, density, skeleton: everything computed from one volume's points.
+#[derive(Debug, Clone)]
+pub struct VolumeAnalysis {
+    /// DTFE density per point.
+    pub density: Vec<f64>,
+    /// Convex-hull flag per point.
+    pub hull: Vec<bool>,
+    /// The skeleton.
+    pub skeleton: Skeleton,
+    /// Mean density (points / hull volume).
+    pub mean_density: f64,
+    /// Tetrahedra in the tessellation.
+    pub n_tets: usize,
+}
+
+/// Tessellates `points`, estimates the density and extracts the skeleton.
+pub fn analyse(points: &[[f64; 3]], cfg: &WebConfig) -> Result<VolumeAnalysis, DelaunayError> {
+    let del = Delaunay::new(points)?;
+    let density = del.dtfe_density();
+    let hull = del.hull_flags();
+    let volume: f64 = del.finite_tets().map(|t| del.volume(t)).sum();
+    let field = del.smooth_field(&density, cfg.skeleton.density_smooth);
+    let skeleton = skeleton(&del, &field, &cfg.skeleton);
+    let n_tets = del.finite_tets().count();
+    Ok(VolumeAnalysis { density, hull, skeleton, mean_density: points.len() as f64 / volume.max(f64::MIN_POSITIVE), n_tets })
+}
+
+/// The segments of a skeleton's arcs.
+pub fn segments(sk: &Skeleton) -> Vec<Segment> {
+    sk.arcs.iter().flat_map(|arc| arc.points.windows(2).map(move |w| Segment { a: w[0], b: w[1], boundary: arc.boundary })).collect()
+}
+
+/// Exact distance from `p` to the segment.
+pub fn point_segment_distance(p: &[f64; 3], s: &Segment) -> f64 {
+    let ab = [s.b[0] - s.a[0], s.b[1] - s.a[1], s.b[2] - s.a[2]];
+    let ap = [p[0] - s.a[0], p[1] - s.a[1], p[2] - s.a[2]];
+    let len2 = ab[0] * ab[0] + ab[1] * ab[1] + ab[2] * ab[2];
+    let t = if len2 > 0.0 { ((ap[0] * ab[0] + ap[1] * ab[1] + ap[2] * ab[2]) / len2).clamp(0.0, 1.0) } else { 0.0 };
+    let d = [ap[0] - t * ab[0], ap[1] - t * ab[1], ap[2] - t * ab[2]];
+    (d[0] * d[0] + d[1] * d[1] + d[2] * d[2]).sqrt()
+}
+
+/// Nearest-segment queries: a k-d tree over segment midpoints; a candidate farther than
+/// (best distance + the longest half-length) cannot be nearer, so the search is exact.
+pub struct SegmentIndex {
+    segments: Vec<Segment>,
+    tree: Option<ImmutableKdTree<f64, 3>>,
+    max_half: f64,
+}
+
+impl SegmentIndex {
+    /// Indexes `segments`.
+    pub fn new(segments: Vec<Segment>) -> Self {
+        let mids: Vec<[f64; 3]> = segments.iter().map(|s| std::array::from_fn(|k| 0.5 * (s.a[k] + s.b[k]))).collect();
+        let max_half = segments.iter().map(|s| 0.5 * (0..3).map(|k| (s.b[k] - s.a[k]).powi(2)).sum::<f64>().sqrt()).fold(0.0, f64::max);
+        let tree = (!mids.is_empty()).then(|| ImmutableKdTree::new_from_slice(&mids));
+        SegmentIndex { segments, tree, max_half }
+    }
+
+    /// Distance from `p` to the nearest segment (∞ when there is none).
+    pub fn distance(&self, p: &[f64; 3]) -> f64 {
+        let Some(tree) = &self.tree else { return f64::INFINITY };
+        let total = self.segments.len();
+        let mut want = 16.min(total);
+        loop {
+            let found = tree.nearest_n::<SquaredEuclidean>(p, NonZeroUsize::new(want).unwrap_or(NonZeroUsize::MIN));
+            let best = found.iter().map(|nb| point_segment_distance(p, &self.segments[nb.item as usize])).fold(f64::INFINITY, f64::min);
+            let farthest = found.last().map_or(0.0, |nb| nb.distance.sqrt());
+            if want == total || farthest - self.max_half > best {
+                return best;
+            }
+            want = (want * 4).min(total);
+        }
+    }
+}
+
+/// Distances and classes of `points` given a volume's skeleton (segments and node
+/// positions) and densities.
+pub fn classify(
+    points: &[[f64; 3]],
+    density: &[f64],
+    hull: &[bool],
+    segs: &SegmentIndex,
+    nodes: &[[f64; 3]],
+    mean_density: f64,
+    cfg: &WebConfig,
+) -> Vec<Environment> {
+    let node_tree = (!nodes.is_empty()).then(|| ImmutableKdTree::new_from_slice(nodes));
+    points
+        .par_iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let dist_filament = segs.distance(p);
+            let dist_node = node_tree.as_ref().map_or(f64::INFINITY, |t| t.nearest_one::<SquaredEuclidean>(p).distance.sqrt());
+            let web_class = if dist_node < cfg.r_node {
+                KNOT
+            } else if dist_filament < cfg.r_filament {
+                FILAMENT
+            } else if density[i] >= mean_density {
+                SHEET
+            } else {
+                VOID
+            };
+            Environment { web_class, dist_filament, dist_node, density: density[i], boundary: hull[i] }
+        })
+        .collect()
+}
