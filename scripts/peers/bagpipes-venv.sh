@@ -5,7 +5,7 @@
 set -euo pipefail
 CACHE="${DESI_ARD_CACHE:-$HOME/.cache/desi-ard}"
 VENV="$CACHE/bagpipes-venv"
-if ! "$VENV/bin/python" -c "import bagpipes, nautilus" 2>/dev/null; then
+if ! "$VENV/bin/python" -c "import bagpipes, nautilus" >/dev/null 2>&1; then
   PY="$(command -v python3 || command -v python)"
   rm -rf "$VENV"
   "$PY" -m venv "$VENV" >&2

@@ -301,6 +301,16 @@ pub struct QuenchingReport {
     pub figure: PathBuf,
 }
 
+fn column_is_empty(q: &ArdQuery, column: &str) -> Result<bool, QueryError> {
+    let b = q.sql(&format!("SELECT count({column}) AS n FROM catalog"))?;
+    let n: i64 = b
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .and_then(|b| b.column(0).as_any().downcast_ref::<arrow_array::Int64Array>().map(|a| a.value(0)))
+        .unwrap_or(0);
+    Ok(n == 0)
+}
+
 /// The environmental-quenching workflow (see the module docs). Without the SED and
 /// topology columns it stops with an error naming them, unless `truth` is given.
 pub fn environmental_quenching(q: &ArdQuery, truth: Option<&Path>, out_dir: &Path) -> Result<QuenchingReport, QueryError> {
@@ -310,8 +320,16 @@ pub fn environmental_quenching(q: &ArdQuery, truth: Option<&Path>, out_dir: &Pat
         ("logsfr_p50", "the SED layer (SFR)"),
         ("web_class", "the topology layer (`desi-ard topology`)"),
     ];
-    let missing: Vec<String> =
-        needed.iter().filter(|(c, _)| !have.iter().any(|h| h == c)).map(|(c, w)| format!("{c} (written by {w})")).collect();
+    // A column that exists but holds no value yet (the topology columns before
+    // `desi-ard topology` runs) is as missing as one that does not exist.
+    let mut missing = Vec::new();
+    for (c, w) in needed {
+        if !have.iter().any(|h| h == c) {
+            missing.push(format!("{c} (written by {w})"));
+        } else if column_is_empty(q, c)? {
+            missing.push(format!("{c} (present but null everywhere: run {w})"));
+        }
+    }
     let (rows, source): (Vec<(f64, f64, i64)>, String) = if missing.is_empty() {
         let b = q.sql("SELECT logm_p50, logsfr_p50, web_class FROM catalog WHERE zcat_primary AND logm_p50 IS NOT NULL AND logsfr_p50 IS NOT NULL AND web_class IS NOT NULL")?;
         let mut rows = Vec::new();

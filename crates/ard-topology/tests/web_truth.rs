@@ -6,6 +6,10 @@
 //! 2 Mpc of the recovered skeleton; purity: the fraction of the skeleton's length within
 //! 2 Mpc of a true filament axis. Segments on the volume's boundary are left out of
 //! purity, and true filament points near the boundary out of completeness.
+//!
+//! For exploring the calibration: NSIG, SMOOTH (arc passes) and DSMOOTH (density passes)
+//! override the settings; DIAG=1 prints, per true filament with a gap, which stretch the
+//! skeleton misses and how far the gap's centre is from it.
 
 use ard_topology::web::segments;
 use ard_topology::{analyse, classify, SegmentIndex, WebConfig};
