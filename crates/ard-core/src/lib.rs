@@ -18,6 +18,7 @@ pub mod columns;
 pub mod cosmology;
 pub mod grid;
 pub mod linalg;
+pub mod special;
 pub mod spectrum;
 pub mod stage;
 pub mod wavelength;

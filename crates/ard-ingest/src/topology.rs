@@ -306,14 +306,7 @@ struct Cells {
 
 impl Cells {
     fn new(points: &[[f64; 3]], n: usize) -> Self {
-        let mut lo = [f64::INFINITY; 3];
-        let mut hi = [f64::NEG_INFINITY; 3];
-        for p in points {
-            for k in 0..3 {
-                lo[k] = lo[k].min(p[k]);
-                hi[k] = hi[k].max(p[k]);
-            }
-        }
+        let (lo, hi) = ard_topology::geometry::bounding_box(points);
         let extent: [f64; 3] = std::array::from_fn(|k| (hi[k] - lo[k]).max(1e-6));
         let grid = grid_for(n, extent);
         Cells { lo, size: std::array::from_fn(|k| extent[k] / grid[k] as f64), grid }

@@ -83,14 +83,7 @@ impl Delaunay {
         if n < 4 {
             return Err(DelaunayError::Degenerate(n));
         }
-        let mut lo = [f64::INFINITY; 3];
-        let mut hi = [f64::NEG_INFINITY; 3];
-        for p in points {
-            for k in 0..3 {
-                lo[k] = lo[k].min(p[k]);
-                hi[k] = hi[k].max(p[k]);
-            }
-        }
+        let (lo, hi) = crate::geometry::bounding_box(points);
         if !spans_three_dimensions(points) {
             return Err(DelaunayError::Degenerate(n));
         }
@@ -384,13 +377,7 @@ mod tests {
     use super::*;
 
     fn random_points(n: usize, seed: u64) -> Vec<[f64; 3]> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut u = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut u = crate::test_rng::uniform(seed);
         (0..n).map(|_| [u() * 10.0, u() * 10.0, u() * 10.0]).collect()
     }
 

@@ -15,6 +15,19 @@ pub fn comoving_position(cosmo: &Cosmology, ra_deg: f64, dec_deg: f64, z: f64) -
     unit_vector(ra_deg, dec_deg).map(|u| u * d)
 }
 
+/// The axis-aligned bounding box (lower, upper corner) of `points`.
+pub fn bounding_box(points: &[[f64; 3]]) -> ([f64; 3], [f64; 3]) {
+    let mut lo = [f64::INFINITY; 3];
+    let mut hi = [f64::NEG_INFINITY; 3];
+    for p in points {
+        for k in 0..3 {
+            lo[k] = lo[k].min(p[k]);
+            hi[k] = hi[k].max(p[k]);
+        }
+    }
+    (lo, hi)
+}
+
 /// Comoving distances for many redshifts through a fine interpolation table (the
 /// integral per object would dominate the cost for 10⁷ galaxies); exact to < 10⁻⁶ Mpc.
 pub fn comoving_distances(cosmo: &Cosmology, z: &[f64]) -> Vec<f64> {

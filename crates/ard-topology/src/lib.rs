@@ -17,6 +17,20 @@ pub mod morse;
 pub mod sigma5;
 pub mod web;
 
+#[cfg(test)]
+mod test_rng {
+    /// A seeded xorshift64 stream of uniform numbers in [0, 1), for the unit tests.
+    pub fn uniform(seed: u64) -> impl FnMut() -> f64 {
+        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        move || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+}
+
 pub use delaunay::{Delaunay, DelaunayError};
 pub use morse::{persistence_threshold, PairKind, Skeleton, SkeletonConfig};
 pub use sigma5::{sigma5, Sigma5, Sigma5Config};

@@ -23,6 +23,8 @@
 //! the saddle that cancelled it to the maximum it was merged into. Each path is smoothed
 //! (every interior point ← (p₋ + 2p + p₊)/4, `smooth_passes` times).
 
+use ard_core::special::erfc;
+
 use crate::delaunay::{Delaunay, NONE};
 
 /// The three pair types of a 3-D density field, by the index of their lower critical point.
@@ -67,25 +69,6 @@ pub fn persistence_threshold(kind: PairKind, n_sigma: f64) -> f64 {
         }
     }
     0.5 * (lo + hi)
-}
-
-fn erfc(x: f64) -> f64 {
-    // Numerical Recipes' Chebyshev fit (fractional error < 1.2e-7).
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t
-        * (-z * z - 1.265_512_23
-            + t * (1.000_023_68
-                + t * (0.374_091_96
-                    + t * (0.096_784_18
-                        + t * (-0.186_288_06
-                            + t * (0.278_868_07 + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
-    if x >= 0.0 {
-        r
-    } else {
-        2.0 - r
-    }
 }
 
 /// Settings of the skeleton.

@@ -149,13 +149,7 @@ mod tests {
     use ard_core::cosmology::PLANCK18;
 
     fn random(n: usize, seed: u64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut u = move || {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 53) as f64
-        };
+        let mut u = crate::test_rng::uniform(seed);
         let (mut ra, mut dec, mut z) = (Vec::new(), Vec::new(), Vec::new());
         for k in 0..n {
             ra.push(150.0 + 4.0 * u());

@@ -116,8 +116,24 @@ pub struct SegmentIndex {
 }
 
 impl SegmentIndex {
-    /// Indexes `segments`.
+    /// Longest indexed piece, Mpc.
+    pub const MAX_PIECE: f64 = 1.0;
+
+    /// Indexes `segments`. Long segments (an arc can cross a void in one Delaunay edge)
+    /// are cut into pieces of at most [`SegmentIndex::MAX_PIECE`] Mpc — the same set of
+    /// points — so that the pruning bound stays tight.
     pub fn new(segments: Vec<Segment>) -> Self {
+        let segments: Vec<Segment> = segments
+            .into_iter()
+            .flat_map(|s| {
+                let len = (0..3).map(|k| (s.b[k] - s.a[k]).powi(2)).sum::<f64>().sqrt();
+                let pieces = ((len / Self::MAX_PIECE).ceil() as usize).max(1);
+                (0..pieces).map(move |i| {
+                    let at = |t: f64| -> [f64; 3] { std::array::from_fn(|k| s.a[k] + t * (s.b[k] - s.a[k])) };
+                    Segment { a: at(i as f64 / pieces as f64), b: at((i + 1) as f64 / pieces as f64), boundary: s.boundary }
+                })
+            })
+            .collect();
         let mids: Vec<[f64; 3]> = segments.iter().map(|s| std::array::from_fn(|k| 0.5 * (s.a[k] + s.b[k]))).collect();
         let max_half = segments.iter().map(|s| 0.5 * (0..3).map(|k| (s.b[k] - s.a[k]).powi(2)).sum::<f64>().sqrt()).fold(0.0, f64::max);
         let tree = (!mids.is_empty()).then(|| ImmutableKdTree::new_from_slice(&mids));
@@ -171,4 +187,31 @@ pub fn classify(
             Environment { web_class, dist_filament, dist_node, density: density[i], boundary: hull[i] }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn segment_index_is_exact() {
+        let mut u = crate::test_rng::uniform(17);
+        // Short and long (up to 60 Mpc) segments in a 100 Mpc box.
+        let segs: Vec<Segment> = (0..300)
+            .map(|k| {
+                let a = [u() * 100.0, u() * 100.0, u() * 100.0];
+                let len = if k % 10 == 0 { 60.0 } else { 2.0 };
+                let b = [a[0] + len * (u() - 0.5), a[1] + len * (u() - 0.5), a[2] + len * (u() - 0.5)];
+                Segment { a, b, boundary: false }
+            })
+            .collect();
+        let index = SegmentIndex::new(segs.clone());
+        for _ in 0..500 {
+            let p = [u() * 120.0 - 10.0, u() * 120.0 - 10.0, u() * 120.0 - 10.0];
+            let brute = segs.iter().map(|s| point_segment_distance(&p, s)).fold(f64::INFINITY, f64::min);
+            assert!((index.distance(&p) - brute).abs() < 1e-9, "{} vs {brute}", index.distance(&p));
+        }
+        assert_eq!(SegmentIndex::new(Vec::new()).distance(&[0.0; 3]), f64::INFINITY);
+        assert_eq!(point_segment_distance(&[0.0, 3.0, 0.0], &Segment { a: [-1.0, 0.0, 0.0], b: [1.0, 0.0, 0.0], boundary: false }), 3.0);
+    }
 }
