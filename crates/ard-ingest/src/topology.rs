@@ -33,7 +33,7 @@ use ard_core::{ColumnSpec, SpectrumBatch, Stage, StageError};
 use ard_store::atomic::{commit, temporary_for, write_atomic};
 use ard_store::layout::ArdLayout;
 use ard_store::manifest::{output_record, PixelRecord, PixelStatus};
-use ard_topology::web::{segments, SegmentIndex};
+use ard_topology::web::{segments, Segment, SegmentIndex};
 use ard_topology::{analyse, classify, sigma5, Sigma5Config, WebConfig};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
@@ -115,6 +115,9 @@ pub struct RunSummary {
     pub buffer_mpc: f64,
     /// Persistence significance, σ.
     pub n_sigma: f64,
+    /// Arcs trimmed below this multiple of the mean density at their saddle.
+    #[serde(default)]
+    pub trim_below: f64,
     /// Knot and filament radii, Mpc.
     pub r_node: f64,
     /// Filament radius, Mpc.
@@ -360,23 +363,38 @@ pub struct SubvolumeReport {
     pub seconds: f64,
 }
 
-fn subvolume(gal: &[Galaxy], cells: &Cells, i: usize, opts: &TopologyOptions) -> Result<(Vec<(usize, Env)>, SubvolumeReport), IngestError> {
+/// The part of a sub-volume's skeleton its cell owns: segments whose midpoint and
+/// nodes that lie in the cell.
+#[derive(Debug, Clone, Default)]
+struct OwnedSkeleton {
+    segments: Vec<Segment>,
+    nodes: Vec<[f64; 3]>,
+}
+
+type SubResult = (Vec<(usize, Env)>, OwnedSkeleton, SubvolumeReport);
+
+fn subvolume(gal: &[Galaxy], cells: &Cells, i: usize, opts: &TopologyOptions) -> Result<SubResult, IngestError> {
     let t0 = Instant::now();
     let members: Vec<usize> = (0..gal.len()).filter(|&g| cells.in_extended(i, &gal[g].pos, opts.buffer_mpc)).collect();
     let owned: Vec<usize> = members.iter().copied().filter(|&g| cells.cell_of(&gal[g].pos) == i).collect();
     let mut report = SubvolumeReport { index: i, owned: owned.len(), points: members.len(), ..Default::default() };
     if owned.is_empty() {
-        return Ok((Vec::new(), report));
+        return Ok((Vec::new(), OwnedSkeleton::default(), report));
     }
     if members.len() < 5 {
         let env = Env { web_class: 0, dist_filament: f64::NAN, dist_node: f64::NAN, density: f64::NAN, boundary: true };
-        return Ok((owned.into_iter().map(|g| (g, env)).collect(), report));
+        return Ok((owned.into_iter().map(|g| (g, env)).collect(), OwnedSkeleton::default(), report));
     }
     let points: Vec<[f64; 3]> = members.iter().map(|&g| gal[g].pos).collect();
     let va = analyse(&points, &opts.web).map_err(|e| IngestError::Input(format!("sub-volume {i}: {e}")))?;
     let segs = segments(&va.skeleton);
-    let index = SegmentIndex::new(segs);
     let nodes: Vec<[f64; 3]> = va.skeleton.nodes.iter().map(|&k| points[k as usize]).collect();
+    let mid = |s: &Segment| -> [f64; 3] { std::array::from_fn(|k| 0.5 * (s.a[k] + s.b[k])) };
+    let skeleton = OwnedSkeleton {
+        segments: segs.iter().filter(|s| cells.cell_of(&mid(s)) == i).copied().collect(),
+        nodes: nodes.iter().filter(|p| cells.cell_of(p) == i).copied().collect(),
+    };
+    let index = SegmentIndex::new(segs);
     let env = classify(&points, &va.density, &va.hull, &index, &nodes, va.mean_density, &opts.web);
     let local: HashMap<usize, usize> = members.iter().enumerate().map(|(k, &g)| (g, k)).collect();
     let out = owned
@@ -404,14 +422,68 @@ fn subvolume(gal: &[Galaxy], cells: &Cells, i: usize, opts: &TopologyOptions) ->
     // lists of the filtration (≈ 7 and 13 per point) and the per-point arrays.
     report.memory_bytes = (va.n_tets as u64) * (33 + 16 + 24) + points.len() as u64 * (24 + 7 * 8 + 13 * 12 + 64);
     report.seconds = t0.elapsed().as_secs_f64();
-    Ok((out, report))
+    Ok((out, skeleton, report))
+}
+
+fn skeleton_path(ard: &Path, n: usize, i: usize) -> PathBuf {
+    ard.join(TOPOLOGY_DIR).join(format!("n{n}")).join(format!("skeleton-{i}.parquet"))
+}
+
+fn read_skeleton(ard: &Path, n: usize, i: usize, into: &mut OwnedSkeleton) -> Result<(), IngestError> {
+    let path = skeleton_path(ard, n, i);
+    let b = ard_store::catalog::read_parquet(&path)?;
+    let kind = col(&b, "kind", &path)?.as_primitive::<arrow_array::types::Int8Type>();
+    let c = |name: &str| -> Result<Vec<f64>, IngestError> { Ok(col(&b, name, &path)?.as_primitive::<Float64Type>().values().to_vec()) };
+    let (ax, ay, az, bx, by, bz) = (c("ax")?, c("ay")?, c("az")?, c("bx")?, c("by")?, c("bz")?);
+    let boundary = col(&b, "boundary", &path)?.as_boolean();
+    for r in 0..b.num_rows() {
+        let (a, e) = ([ax[r], ay[r], az[r]], [bx[r], by[r], bz[r]]);
+        if kind.value(r) == 0 {
+            into.segments.push(Segment { a, b: e, boundary: boundary.value(r) });
+        } else {
+            into.nodes.push(a);
+        }
+    }
+    Ok(())
 }
 
 fn sub_path(ard: &Path, n: usize, i: usize) -> PathBuf {
     ard.join(TOPOLOGY_DIR).join(format!("n{n}")).join(format!("sub-{i}.parquet"))
 }
 
-fn write_sub(ard: &Path, n: usize, i: usize, gal: &[Galaxy], env: &[(usize, Env)], report: &SubvolumeReport) -> Result<(), IngestError> {
+fn write_sub(
+    ard: &Path,
+    n: usize,
+    i: usize,
+    gal: &[Galaxy],
+    env: &[(usize, Env)],
+    skel: &OwnedSkeleton,
+    report: &SubvolumeReport,
+) -> Result<(), IngestError> {
+    // The owned skeleton: segments (kind 0, a → b) and nodes (kind 1, a = b).
+    let rows: Vec<(i8, [f64; 3], [f64; 3], bool)> =
+        skel.segments.iter().map(|s| (0, s.a, s.b, s.boundary)).chain(skel.nodes.iter().map(|p| (1, *p, *p, false))).collect();
+    let f = |get: &dyn Fn(&(i8, [f64; 3], [f64; 3], bool)) -> f64| -> ArrayRef {
+        Arc::new(arrow_array::Float64Array::from(rows.iter().map(get).collect::<Vec<_>>()))
+    };
+    let skeleton = RecordBatch::try_from_iter(vec![
+        ("kind", Arc::new(Int8Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())) as ArrayRef),
+        ("ax", f(&|r| r.1[0])),
+        ("ay", f(&|r| r.1[1])),
+        ("az", f(&|r| r.1[2])),
+        ("bx", f(&|r| r.2[0])),
+        ("by", f(&|r| r.2[1])),
+        ("bz", f(&|r| r.2[2])),
+        ("boundary", Arc::new(arrow_array::BooleanArray::from(rows.iter().map(|r| r.3).collect::<Vec<_>>()))),
+    ])
+    .map_err(|e| IngestError::Input(e.to_string()))?;
+    let skel_path = skeleton_path(ard, n, i);
+    if let Some(d) = skel_path.parent() {
+        std::fs::create_dir_all(d).map_err(|e| ard_store::StoreError::io(d, e))?;
+    }
+    let tmp = temporary_for(&skel_path);
+    ard_store::catalog::write_parquet(&tmp, &skeleton)?;
+    commit(&tmp, &skel_path)?;
     let path = sub_path(ard, n, i);
     let batch = RecordBatch::try_from_iter(vec![
         ("targetid", Arc::new(arrow_array::Int64Array::from(env.iter().map(|(g, _)| gal[*g].key.0).collect::<Vec<_>>())) as ArrayRef),
@@ -508,6 +580,17 @@ pub fn run(
     let cat = read_catalogue(&layout)?;
     let points: Vec<[f64; 3]> = cat.galaxies.iter().map(|g| g.pos).collect();
     let cells = Cells::new(&points, opts.subvolumes);
+    // One background density for every sub-volume: the population over the footprint's
+    // cone between its nearest and farthest galaxy (the radial selection is not modelled).
+    let mut opts = *opts;
+    let dist: Vec<f64> = points.iter().map(|p| (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt()).collect();
+    let (d_lo, d_hi) = (dist.iter().cloned().fold(f64::INFINITY, f64::min), dist.iter().cloned().fold(0.0, f64::max));
+    let solid_angle = cat.pixels.len() as f64 * 4.0 * std::f64::consts::PI / (12.0 * 4096.0);
+    let volume = solid_angle / 3.0 * (d_hi.powi(3) - d_lo.powi(3));
+    if opts.web.background_density.is_none() && volume > 0.0 {
+        opts.web.background_density = Some(points.len() as f64 / volume);
+    }
+    let opts = &opts;
     let mut report = TopologyReport { galaxies: cat.galaxies.len(), ..Default::default() };
     let todo: Vec<usize> = match step {
         TopologyStep::All => (0..opts.subvolumes).collect(),
@@ -515,7 +598,7 @@ pub fn run(
         TopologyStep::Merge => vec![],
     };
     for i in todo {
-        let (env, rep) = subvolume(&cat.galaxies, &cells, i, opts)?;
+        let (env, skel, rep) = subvolume(&cat.galaxies, &cells, i, opts)?;
         progress(&format!(
             "sub-volume {i}/{}: {} galaxies ({} owned), {} tetrahedra, {} arcs, {} nodes, ~{:.0} MB, {:.1} s",
             opts.subvolumes,
@@ -527,7 +610,7 @@ pub fn run(
             rep.memory_bytes as f64 / 1e6,
             rep.seconds
         ));
-        write_sub(ard, opts.subvolumes, i, &cat.galaxies, &env, &rep)?;
+        write_sub(ard, opts.subvolumes, i, &cat.galaxies, &env, &skel, &rep)?;
         report.subvolumes.push(rep);
     }
     if matches!(step, TopologyStep::One(_)) {
@@ -536,8 +619,32 @@ pub fn run(
     }
     // Merge: every sub-volume's results, Σ5 over the whole catalogue, then the leaves.
     let mut env: EnvByKey = HashMap::new();
+    let mut skel = OwnedSkeleton::default();
     for i in 0..opts.subvolumes {
         env.extend(read_sub(ard, opts.subvolumes, i)?);
+        read_skeleton(ard, opts.subvolumes, i, &mut skel)?;
+    }
+    // Distances and classes against the stitched skeleton: every segment and node counted
+    // once (by the cell that owns it), so a galaxy near a cell boundary sees both sides.
+    progress(&format!("stitched skeleton: {} segments, {} nodes", skel.segments.len(), skel.nodes.len()));
+    {
+        let index = SegmentIndex::new(std::mem::take(&mut skel.segments));
+        let keys: Vec<&(i64, String, String)> = cat.galaxies.iter().map(|g| &g.key).filter(|k| env.contains_key(*k)).collect();
+        let pts: Vec<[f64; 3]> = cat.galaxies.iter().filter(|g| env.contains_key(&g.key)).map(|g| g.pos).collect();
+        let dens: Vec<f64> = keys.iter().map(|k| env[*k].density).collect();
+        let hull: Vec<bool> = keys.iter().map(|k| env[*k].boundary).collect();
+        let mean = opts.web.background_density.unwrap_or(0.0);
+        let stitched = classify(&pts, &dens, &hull, &index, &skel.nodes, mean, &opts.web);
+        let updates: Vec<((i64, String, String), Env)> = keys
+            .iter()
+            .zip(&stitched)
+            .map(|(k, e)| {
+                let density = env[*k].density;
+                let web_class = if density.is_finite() { e.web_class } else { env[*k].web_class };
+                ((*k).clone(), Env { web_class, dist_filament: e.dist_filament, dist_node: e.dist_node, density, boundary: e.boundary })
+            })
+            .collect();
+        env.extend(updates);
     }
     let ra: Vec<f64> = cat.galaxies.iter().map(|g| g.ra).collect();
     let dec: Vec<f64> = cat.galaxies.iter().map(|g| g.dec).collect();
@@ -614,6 +721,7 @@ pub fn run(
             subvolumes: opts.subvolumes,
             buffer_mpc: opts.buffer_mpc,
             n_sigma: opts.web.skeleton.n_sigma,
+            trim_below: opts.web.skeleton.trim_below,
             r_node: opts.web.r_node,
             r_filament: opts.web.r_filament,
             galaxies: cat.galaxies.len(),
@@ -632,8 +740,9 @@ pub fn metadata(ard: &Path) -> Option<String> {
     let s = TopologyState::read(ard).ok()?;
     let r = s.last_run?;
     Some(format!(
-        "DTFE density on a 3-D Delaunay tessellation; persistence-simplified skeleton (DisPerSE-calibrated Poisson thresholds, {} sigma); knot if dist_node < {} Mpc, filament if dist_filament < {} Mpc, else sheet if density_dtfe >= mean else void; {} sub-volumes with {} Mpc buffers; sigma_5: 5th neighbour within 1000 km/s; population: primary GALAXY, ZWARN=0{}",
+        "DTFE density on a 3-D Delaunay tessellation; persistence-simplified skeleton (DisPerSE-calibrated Poisson thresholds, {} sigma; arcs with saddle density < {} x mean trimmed); knot if dist_node < {} Mpc, filament if dist_filament < {} Mpc, else sheet if density_dtfe >= mean else void; {} sub-volumes with {} Mpc buffers; sigma_5: 5th neighbour within 1000 km/s; population: primary GALAXY, ZWARN=0{}",
         r.n_sigma,
+        r.trim_below,
         r.r_node,
         r.r_filament,
         r.subvolumes,

@@ -66,7 +66,8 @@ fn main() {
     let t_dtfe = t1.elapsed().as_secs_f64();
     let cfg = WebConfig::default();
     let t2 = Instant::now();
-    let sk = ard_topology::morse::skeleton(&del, &rho, &cfg.skeleton);
+    let mut sk = ard_topology::morse::skeleton(&del, &rho, &cfg.skeleton);
+    sk.arcs.retain(|a| a.saddle_density >= cfg.skeleton.trim_below * n as f64 / volume);
     let t_sk = t2.elapsed().as_secs_f64();
     let t3 = Instant::now();
     let index = SegmentIndex::new(segments(&sk));

@@ -80,11 +80,15 @@ pub struct SkeletonConfig {
     pub smooth_passes: usize,
     /// Smoothing passes over the density field before the persistence analysis.
     pub density_smooth: usize,
+    /// Arcs whose 2-saddle density is below this multiple of the mean density are
+    /// dropped (DisPerSE's `skelconv -trimBelow`, in units of the mean): a filament is an
+    /// overdensity, and the low-threshold loops in walls and voids are not.
+    pub trim_below: f64,
 }
 
 impl Default for SkeletonConfig {
     fn default() -> Self {
-        SkeletonConfig { n_sigma: 3.0, smooth_passes: 3, density_smooth: 0 }
+        SkeletonConfig { n_sigma: 1.5, smooth_passes: 3, density_smooth: 0, trim_below: 0.7 }
     }
 }
 
@@ -97,6 +101,8 @@ pub struct Arc {
     pub boundary: bool,
     /// The maxima it joins (input point indices).
     pub ends: [u32; 2],
+    /// Density at its 2-saddle (the lower end of the saddle edge).
+    pub saddle_density: f64,
 }
 
 /// The result of the persistence analysis.
@@ -114,6 +120,8 @@ pub struct Skeleton {
     pub thresholds: [f64; 3],
     /// Loops no triangle filled (0 unless the complex is not a 3-ball; diagnostic).
     pub unfilled_loops: usize,
+    /// Arcs dropped by `trim_below`.
+    pub trimmed: usize,
 }
 
 struct UnionFind {
@@ -361,9 +369,17 @@ pub fn skeleton(del: &Delaunay, rho: &[f64], cfg: &SkeletonConfig) -> Skeleton {
         let mut pts: Vec<[f64; 3]> = a.iter().map(|&r| pos(r)).collect();
         pts.dedup();
         smooth(&mut pts, cfg.smooth_passes);
-        arcs.push(Arc { points: pts, boundary, ends });
+        arcs.push(Arc { points: pts, boundary, ends, saddle_density: f_rank(hi) });
     }
-    Skeleton { arcs, nodes: nodes.into_iter().map(|r| order[r as usize]).collect(), pairs, significant, thresholds: thr, unfilled_loops }
+    Skeleton {
+        arcs,
+        nodes: nodes.into_iter().map(|r| order[r as usize]).collect(),
+        pairs,
+        significant,
+        thresholds: thr,
+        unfilled_loops,
+        trimmed: 0,
+    }
 }
 
 fn symmetric_difference(a: &[u32], b: &[u32]) -> Vec<u32> {

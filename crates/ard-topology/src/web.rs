@@ -31,11 +31,15 @@ pub struct WebConfig {
     pub r_node: f64,
     /// Filament radius around the skeleton, comoving Mpc.
     pub r_filament: f64,
+    /// Mean number density of the density-defining population, Mpc⁻³, for the trim and
+    /// the sheet/void split: the whole survey's, so that every sub-volume uses the same
+    /// (`None`: the analysed volume's own, points / hull volume).
+    pub background_density: Option<f64>,
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
-        WebConfig { skeleton: SkeletonConfig::default(), r_node: 2.0, r_filament: 2.0 }
+        WebConfig { skeleton: SkeletonConfig::default(), r_node: 2.0, r_filament: 2.0, background_density: None }
     }
 }
 
@@ -74,7 +78,7 @@ pub struct VolumeAnalysis {
     pub hull: Vec<bool>,
     /// The skeleton.
     pub skeleton: Skeleton,
-    /// Mean density (points / hull volume).
+    /// Mean density used (the configured background, else points / hull volume).
     pub mean_density: f64,
     /// Tetrahedra in the tessellation.
     pub n_tets: usize,
@@ -87,9 +91,13 @@ pub fn analyse(points: &[[f64; 3]], cfg: &WebConfig) -> Result<VolumeAnalysis, D
     let hull = del.hull_flags();
     let volume: f64 = del.finite_tets().map(|t| del.volume(t)).sum();
     let field = del.smooth_field(&density, cfg.skeleton.density_smooth);
-    let skeleton = skeleton(&del, &field, &cfg.skeleton);
+    let mut skeleton = skeleton(&del, &field, &cfg.skeleton);
+    let mean_density = cfg.background_density.unwrap_or(points.len() as f64 / volume.max(f64::MIN_POSITIVE));
+    let before = skeleton.arcs.len();
+    skeleton.arcs.retain(|a| a.saddle_density >= cfg.skeleton.trim_below * mean_density);
+    skeleton.trimmed = before - skeleton.arcs.len();
     let n_tets = del.finite_tets().count();
-    Ok(VolumeAnalysis { density, hull, skeleton, mean_density: points.len() as f64 / volume.max(f64::MIN_POSITIVE), n_tets })
+    Ok(VolumeAnalysis { density, hull, skeleton, mean_density, n_tets })
 }
 
 /// The segments of a skeleton's arcs.

@@ -18,12 +18,23 @@ use desi_sim::SimConfig;
 
 #[test]
 fn skeleton_recovers_the_simulated_filaments_and_knots() {
-    let cfg = SimConfig { n_objects: 20_000, seed: 7, ..Default::default() };
+    // Seed 7 is the sample the defaults (1.5 σ, trim below 0.7 × the mean density) were
+    // chosen on (VALIDATION.md); seed 8 is a second, independent web.
+    for seed in [7, 8] {
+        check(seed);
+    }
+}
+
+fn check(seed: u64) {
+    let cfg = SimConfig { n_objects: 20_000, seed, ..Default::default() };
     let (fp, web, targets) = desi_sim::sample::draw_targets(&cfg);
     let points: Vec<[f64; 3]> = targets.iter().map(|t| t.xyz).collect();
     let mut wcfg = WebConfig::default();
     if let Ok(v) = std::env::var("NSIG") {
         wcfg.skeleton.n_sigma = v.parse().unwrap();
+    }
+    if let Ok(v) = std::env::var("TRIM") {
+        wcfg.skeleton.trim_below = v.parse().unwrap();
     }
     if let Ok(v) = std::env::var("DSMOOTH") {
         wcfg.skeleton.density_smooth = v.parse().unwrap();
@@ -32,6 +43,34 @@ fn skeleton_recovers_the_simulated_filaments_and_knots() {
         wcfg.skeleton.smooth_passes = v.parse().unwrap();
     }
     let va = analyse(&points, &wcfg).expect("tessellation");
+    if std::env::var("DIAG").is_ok() {
+        let (mut same, mut diff) = ((0.0, 0.0), (0.0, 0.0));
+        for arc in &va.skeleton.arcs {
+            if arc.boundary {
+                continue;
+            }
+            let mut len = 0.0;
+            let mut near = 0.0;
+            for w in arc.points.windows(2) {
+                let l = (0..3).map(|k| (w[1][k] - w[0][k]).powi(2)).sum::<f64>().sqrt();
+                let mid: [f64; 3] = std::array::from_fn(|k| 0.5 * (w[0][k] + w[1][k]));
+                len += l;
+                if web.distance_to_filament(mid) < 2.0 {
+                    near += l;
+                }
+            }
+            let slot = if arc.ends[0] == arc.ends[1] { &mut same } else { &mut diff };
+            slot.0 += len;
+            slot.1 += near;
+        }
+        eprintln!(
+            "arcs joining one maximum to itself: length {:.0}, purity {:.3}; two maxima: length {:.0}, purity {:.3}",
+            same.0,
+            same.1 / same.0,
+            diff.0,
+            diff.1 / diff.0
+        );
+    }
     let segs = segments(&va.skeleton);
     eprintln!(
         "{} points, {} tets, pairs {:?}, significant {:?}, thresholds {:?}, {} arcs, {} segments, {} nodes",
@@ -132,14 +171,25 @@ fn skeleton_recovers_the_simulated_filaments_and_knots() {
             eprintln!("density >= {delta} x mean: fraction of void/sheet/filament/knot galaxies {per_class:.3?}");
         }
     }
-    // Issue 7 asks completeness ≥ 0.9 with purity ≥ 0.7 (within 2 Mpc). At the 3σ
-    // Poisson thresholds the skeleton reaches ≈ 0.81 / 0.87 here (2σ: 0.89 / 0.66): most
-    // of what is missed lies mid-filament, 2–4 Mpc from the skeleton, where a loop
-    // filament beside a simulated sheet is cancelled. Until that is resolved these are
-    // regression guards at the level reached, not the acceptance. Knots: 33 % of the
-    // simulated knot galaxies (asked: recovered) — about half the nodes are cancelled
-    // as maxima below the (2-saddle, maximum) ratio 21.15.
-    assert!(completeness >= 0.78, "filament completeness {completeness:.3}");
-    assert!(purity >= 0.8, "filament purity {purity:.3}");
-    assert!(knot_ok >= 0.3, "knots recovered {knot_ok:.3}");
+    // Knots: the interior nodes that have filaments, found when a surviving maximum
+    // lies within 2 Mpc.
+    let node_points: Vec<[f64; 3]> = nodes.clone();
+    let connected: Vec<[f64; 3]> = (0..web.nodes.len())
+        .filter(|&i| web.filaments.iter().any(|f| f.contains(&i)))
+        .map(|i| web.nodes[i])
+        .filter(|p| {
+            [[3.0, 0.0, 0.0], [-3.0, 0.0, 0.0], [0.0, 3.0, 0.0], [0.0, -3.0, 0.0], [0.0, 0.0, 3.0], [0.0, 0.0, -3.0]]
+                .iter()
+                .all(|d| fp.contains([p[0] + d[0], p[1] + d[1], p[2] + d[2]]))
+        })
+        .collect();
+    let found =
+        connected.iter().filter(|p| node_points.iter().any(|q| (0..3).map(|k| (p[k] - q[k]).powi(2)).sum::<f64>().sqrt() < 2.0)).count();
+    let node_recovery = found as f64 / connected.len() as f64;
+    eprintln!("seed {seed}: completeness {completeness:.3}, purity {purity:.3}, nodes found {found}/{} = {node_recovery:.3}, knot galaxies classed knot {knot_ok:.3}", connected.len());
+    // Issue 7: completeness ≥ 0.9 and purity ≥ 0.7 within 2 Mpc; knots recovered.
+    assert!(completeness >= 0.9, "seed {seed}: filament completeness {completeness:.3}");
+    assert!(purity >= 0.7, "seed {seed}: filament purity {purity:.3}");
+    assert!(node_recovery >= 0.7, "seed {seed}: nodes recovered {node_recovery:.3}");
+    assert!(knot_ok >= 0.5, "seed {seed}: knot galaxies classed knot {knot_ok:.3}");
 }

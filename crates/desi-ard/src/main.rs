@@ -279,8 +279,12 @@ enum Command {
         #[arg(long, default_value_t = 40.0)]
         buffer: f64,
         /// Persistence significance of the skeleton, Gaussian σ (DisPerSE's -nsig).
-        #[arg(long, default_value_t = 3.0)]
+        #[arg(long, default_value_t = 1.5)]
         nsig: f64,
+        /// Drop filaments whose saddle density is below this multiple of the mean density
+        /// (DisPerSE's skelconv -trimBelow).
+        #[arg(long, default_value_t = 0.7)]
+        trim: f64,
     },
     /// Rebuild the HATS metadata, margin cache and exposures table from the pixels
     /// the manifest says are done (after sharded ingests).
@@ -563,9 +567,10 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Info { ard } => summary::info(&ard),
-        Command::Topology { ard, subvolumes, subvolume, merge, buffer, nsig } => {
+        Command::Topology { ard, subvolumes, subvolume, merge, buffer, nsig, trim } => {
             let mut opts = ard_ingest::topology::TopologyOptions { subvolumes, buffer_mpc: buffer, ..Default::default() };
             opts.web.skeleton.n_sigma = nsig;
+            opts.web.skeleton.trim_below = trim;
             let step = match (subvolume, merge) {
                 (Some(i), _) => ard_ingest::topology::TopologyStep::One(i),
                 (None, true) => ard_ingest::topology::TopologyStep::Merge,
