@@ -580,15 +580,12 @@ pub fn run(
     let cat = read_catalogue(&layout)?;
     let points: Vec<[f64; 3]> = cat.galaxies.iter().map(|g| g.pos).collect();
     let cells = Cells::new(&points, opts.subvolumes);
-    // One background density for every sub-volume: the population over the footprint's
-    // cone between its nearest and farthest galaxy (the radial selection is not modelled).
+    // One background for every sub-volume: the population's density in shells of
+    // comoving distance over the footprint (the survey's radial selection).
     let mut opts = *opts;
-    let dist: Vec<f64> = points.iter().map(|p| (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt()).collect();
-    let (d_lo, d_hi) = (dist.iter().cloned().fold(f64::INFINITY, f64::min), dist.iter().cloned().fold(0.0, f64::max));
     let solid_angle = cat.pixels.len() as f64 * 4.0 * std::f64::consts::PI / (12.0 * 4096.0);
-    let volume = solid_angle / 3.0 * (d_hi.powi(3) - d_lo.powi(3));
-    if opts.web.background_density.is_none() && volume > 0.0 {
-        opts.web.background_density = Some(points.len() as f64 / volume);
+    if opts.web.background.is_none() {
+        opts.web.background = ard_topology::RadialDensity::from_positions(&points, solid_angle);
     }
     let opts = &opts;
     let mut report = TopologyReport { galaxies: cat.galaxies.len(), ..Default::default() };
@@ -633,7 +630,7 @@ pub fn run(
         let pts: Vec<[f64; 3]> = cat.galaxies.iter().filter(|g| env.contains_key(&g.key)).map(|g| g.pos).collect();
         let dens: Vec<f64> = keys.iter().map(|k| env[*k].density).collect();
         let hull: Vec<bool> = keys.iter().map(|k| env[*k].boundary).collect();
-        let mean = opts.web.background_density.unwrap_or(0.0);
+        let mean = opts.web.background.map_or(0.0, |b| b.shells.iter().sum::<f64>() / b.shells.len() as f64);
         let stitched = classify(&pts, &dens, &hull, &index, &skel.nodes, mean, &opts.web);
         let updates: Vec<((i64, String, String), Env)> = keys
             .iter()
@@ -740,7 +737,7 @@ pub fn metadata(ard: &Path) -> Option<String> {
     let s = TopologyState::read(ard).ok()?;
     let r = s.last_run?;
     Some(format!(
-        "DTFE density on a 3-D Delaunay tessellation; persistence-simplified skeleton (DisPerSE-calibrated Poisson thresholds, {} sigma; arcs with saddle density < {} x mean trimmed); knot if dist_node < {} Mpc, filament if dist_filament < {} Mpc, else sheet if density_dtfe >= mean else void; {} sub-volumes with {} Mpc buffers; sigma_5: 5th neighbour within 1000 km/s; population: primary GALAXY, ZWARN=0{}",
+        "DTFE density on a 3-D Delaunay tessellation; persistence-simplified skeleton (DisPerSE-calibrated Poisson thresholds, {} sigma; arcs with saddle density < {} x the survey's mean density at that comoving distance trimmed); knot if dist_node < {} Mpc, filament if dist_filament < {} Mpc, else sheet if density_dtfe >= that mean else void; {} sub-volumes with {} Mpc buffers; sigma_5: 5th neighbour within 1000 km/s; population: primary GALAXY, ZWARN=0{}",
         r.n_sigma,
         r.trim_below,
         r.r_node,

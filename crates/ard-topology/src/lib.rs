@@ -34,4 +34,4 @@ mod test_rng {
 pub use delaunay::{Delaunay, DelaunayError};
 pub use morse::{persistence_threshold, PairKind, Skeleton, SkeletonConfig};
 pub use sigma5::{sigma5, Sigma5, Sigma5Config};
-pub use web::{analyse, classify, Environment, Segment, SegmentIndex, VolumeAnalysis, WebConfig};
+pub use web::{analyse, classify, Environment, RadialDensity, Segment, SegmentIndex, VolumeAnalysis, WebConfig};

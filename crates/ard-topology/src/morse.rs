@@ -103,6 +103,8 @@ pub struct Arc {
     pub ends: [u32; 2],
     /// Density at its 2-saddle (the lower end of the saddle edge).
     pub saddle_density: f64,
+    /// Position of that vertex.
+    pub saddle_position: [f64; 3],
 }
 
 /// The result of the persistence analysis.
@@ -369,7 +371,7 @@ pub fn skeleton(del: &Delaunay, rho: &[f64], cfg: &SkeletonConfig) -> Skeleton {
         let mut pts: Vec<[f64; 3]> = a.iter().map(|&r| pos(r)).collect();
         pts.dedup();
         smooth(&mut pts, cfg.smooth_passes);
-        arcs.push(Arc { points: pts, boundary, ends, saddle_density: f_rank(hi) });
+        arcs.push(Arc { points: pts, boundary, ends, saddle_density: f_rank(hi), saddle_position: pos(hi) });
     }
     Skeleton {
         arcs,

@@ -3,7 +3,8 @@
 //!
 //! Classification (written to the catalogue metadata with its thresholds):
 //! knot if `dist_node` < `r_node`; else filament if `dist_filament` < `r_filament`; else
-//! sheet if the DTFE density is at least the mean density of the volume (δ ≥ 0), else void.
+//! sheet if the DTFE density is at least the mean density (δ ≥ 0: the survey's radial
+//! selection at the galaxy's distance when given, else the volume's mean), else void.
 
 use std::num::NonZeroUsize;
 
@@ -32,14 +33,69 @@ pub struct WebConfig {
     /// Filament radius around the skeleton, comoving Mpc.
     pub r_filament: f64,
     /// Mean number density of the density-defining population, Mpc⁻³, for the trim and
-    /// the sheet/void split: the whole survey's, so that every sub-volume uses the same
-    /// (`None`: the analysed volume's own, points / hull volume).
-    pub background_density: Option<f64>,
+    /// the sheet/void split, as a function of comoving distance from the observer — the
+    /// survey's radial selection — the same for every sub-volume (`None`: the analysed
+    /// volume's own mean, points / hull volume).
+    pub background: Option<RadialDensity>,
+}
+
+/// Number density of a survey in shells of comoving distance (its radial selection).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RadialDensity {
+    /// Inner edge of the first shell, Mpc.
+    pub d_min: f64,
+    /// Outer edge of the last shell, Mpc.
+    pub d_max: f64,
+    /// Density per shell, Mpc⁻³ (equal widths in distance).
+    pub shells: [f64; RadialDensity::SHELLS],
+}
+
+impl RadialDensity {
+    /// Number of shells.
+    pub const SHELLS: usize = 24;
+
+    /// From the positions of the population and the footprint's solid angle (sr); each
+    /// shell's density is averaged with its neighbours (a 3-shell running mean).
+    pub fn from_positions(points: &[[f64; 3]], solid_angle: f64) -> Option<Self> {
+        let dist: Vec<f64> = points.iter().map(|p| (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt()).collect();
+        let d_min = dist.iter().cloned().fold(f64::INFINITY, f64::min);
+        let d_max = dist.iter().cloned().fold(0.0, f64::max);
+        if !(d_max > d_min) || solid_angle <= 0.0 {
+            return None;
+        }
+        let w = (d_max - d_min) / Self::SHELLS as f64;
+        let mut counts = [0.0f64; Self::SHELLS];
+        for d in dist {
+            counts[(((d - d_min) / w) as usize).min(Self::SHELLS - 1)] += 1.0;
+        }
+        let raw: Vec<f64> = (0..Self::SHELLS)
+            .map(|k| {
+                let (a, b) = (d_min + k as f64 * w, d_min + (k + 1) as f64 * w);
+                counts[k] / (solid_angle / 3.0 * (b.powi(3) - a.powi(3)))
+            })
+            .collect();
+        let shells = std::array::from_fn(|k| {
+            let lo = k.saturating_sub(1);
+            let hi = (k + 1).min(Self::SHELLS - 1);
+            raw[lo..=hi].iter().sum::<f64>() / (hi - lo + 1) as f64
+        });
+        Some(RadialDensity { d_min, d_max, shells })
+    }
+
+    /// The density at position `p` (linear between shell centres).
+    pub fn at(&self, p: &[f64; 3]) -> f64 {
+        let d = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
+        let w = (self.d_max - self.d_min) / Self::SHELLS as f64;
+        let x = ((d - self.d_min) / w - 0.5).clamp(0.0, (Self::SHELLS - 1) as f64);
+        let k = (x.floor() as usize).min(Self::SHELLS - 2);
+        let f = x - k as f64;
+        self.shells[k] + f * (self.shells[k + 1] - self.shells[k])
+    }
 }
 
 impl Default for WebConfig {
     fn default() -> Self {
-        WebConfig { skeleton: SkeletonConfig::default(), r_node: 2.0, r_filament: 2.0, background_density: None }
+        WebConfig { skeleton: SkeletonConfig::default(), r_node: 2.0, r_filament: 2.0, background: None }
     }
 }
 
@@ -78,7 +134,7 @@ pub struct VolumeAnalysis {
     pub hull: Vec<bool>,
     /// The skeleton.
     pub skeleton: Skeleton,
-    /// Mean density used (the configured background, else points / hull volume).
+    /// Mean density of the volume (points / hull volume).
     pub mean_density: f64,
     /// Tetrahedra in the tessellation.
     pub n_tets: usize,
@@ -92,9 +148,11 @@ pub fn analyse(points: &[[f64; 3]], cfg: &WebConfig) -> Result<VolumeAnalysis, D
     let volume: f64 = del.finite_tets().map(|t| del.volume(t)).sum();
     let field = del.smooth_field(&density, cfg.skeleton.density_smooth);
     let mut skeleton = skeleton(&del, &field, &cfg.skeleton);
-    let mean_density = cfg.background_density.unwrap_or(points.len() as f64 / volume.max(f64::MIN_POSITIVE));
+    let mean_density = points.len() as f64 / volume.max(f64::MIN_POSITIVE);
     let before = skeleton.arcs.len();
-    skeleton.arcs.retain(|a| a.saddle_density >= cfg.skeleton.trim_below * mean_density);
+    skeleton
+        .arcs
+        .retain(|a| a.saddle_density >= cfg.skeleton.trim_below * cfg.background.map_or(mean_density, |b| b.at(&a.saddle_position)));
     skeleton.trimmed = before - skeleton.arcs.len();
     let n_tets = del.finite_tets().count();
     Ok(VolumeAnalysis { density, hull, skeleton, mean_density, n_tets })
@@ -166,7 +224,8 @@ impl SegmentIndex {
 }
 
 /// Distances and classes of `points` given a volume's skeleton (segments and node
-/// positions) and densities.
+/// positions) and densities; `mean_density` is the sheet/void divide when `cfg` has no
+/// radial background.
 pub fn classify(
     points: &[[f64; 3]],
     density: &[f64],
@@ -187,7 +246,7 @@ pub fn classify(
                 KNOT
             } else if dist_filament < cfg.r_filament {
                 FILAMENT
-            } else if density[i] >= mean_density {
+            } else if density[i] >= cfg.background.map_or(mean_density, |b| b.at(p)) {
                 SHEET
             } else {
                 VOID
@@ -220,6 +279,22 @@ mod tests {
             assert!((index.distance(&p) - brute).abs() < 1e-9, "{} vs {brute}", index.distance(&p));
         }
         assert_eq!(SegmentIndex::new(Vec::new()).distance(&[0.0; 3]), f64::INFINITY);
+        // A uniform cone: the radial density is its number density at every distance.
+        let (mut pts, half) = (Vec::new(), 0.2f64);
+        while pts.len() < 20_000 {
+            let p = [u() * 2.0 - 1.0, u() * 2.0 - 1.0, u()].map(|v| v * 500.0);
+            let r = (p[0] * p[0] + p[1] * p[1] + p[2] * p[2]).sqrt();
+            if r > 100.0 && r < 500.0 && p[2] / r > half.cos() {
+                pts.push(p);
+            }
+        }
+        let omega = std::f64::consts::TAU * (1.0 - half.cos());
+        let n = 20_000.0 / (omega / 3.0 * (500f64.powi(3) - 100f64.powi(3)));
+        let rd = RadialDensity::from_positions(&pts, omega).unwrap();
+        for d in [150.0, 300.0, 450.0] {
+            let got = rd.at(&[0.0, 0.0, d]);
+            assert!((got / n - 1.0).abs() < 0.15, "at {d} Mpc: {got} vs {n}");
+        }
         assert_eq!(point_segment_distance(&[0.0, 3.0, 0.0], &Segment { a: [-1.0, 0.0, 0.0], b: [1.0, 0.0, 0.0], boundary: false }), 3.0);
     }
 }
