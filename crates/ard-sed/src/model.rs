@@ -189,6 +189,18 @@ impl ObservedLibrary {
         })
     }
 
+    /// [`ObservedLibrary::new`] for row `i` of a reader batch.
+    pub fn for_object(
+        lib: &SspLibrary,
+        cosmo: &Cosmology,
+        b: &ard_core::SpectrumBatch,
+        i: usize,
+        z: f64,
+        sigma_kms: f64,
+    ) -> Result<Self, Unfit> {
+        Self::new(lib, cosmo, &b.wavelength, b.flux_of(i), b.ivar_of(i), b.mask_of(i), b.resolution_of(i), b.ndiag, z, sigma_kms)
+    }
+
     fn column(&self, metal: usize, age: usize) -> &[f32] {
         let k = metal * self.ages.len() + age;
         &self.columns[k * self.n_pix..(k + 1) * self.n_pix]

@@ -56,13 +56,14 @@ fn recovers_fibre_mass_on_simulated_galaxies() {
         let red = c.with_file_name(c.file_name().unwrap().to_string_lossy().replace("coadd", "redrock"));
         let r = desi_io::read_spectra(c, Some(&red), &Default::default()).unwrap();
         let z = desi_io::columns::optional_f64(r.batch.redshifts.as_ref().unwrap(), "Z").unwrap();
+        let apertures = ard_sed::aperture_ratios(&r.batch.fibermap);
         for i in 0..r.batch.len() {
-            jobs.push((r.batch.clone(), i, z[i]));
+            jobs.push((r.batch.clone(), i, z[i], apertures[i].map_or(0.0, f64::log10)));
         }
     }
     let results: Vec<(i64, [f64; 3], [f64; 3], f64, f64)> = jobs
         .par_iter()
-        .map(|(b, i, z)| {
+        .map(|(b, i, z, aperture)| {
             // As ingest does: the physics layer's σ* where trusted, else 100 km/s.
             let phys = ard_physics::measure(
                 &lib,
@@ -70,21 +71,8 @@ fn recovers_fibre_mass_on_simulated_galaxies() {
                 &ard_physics::ObjectInput::from_batch(b, *i, Some(*z), Some("GALAXY"), Some(0)),
             );
             let sigma = phys.fit.filter(|f| f.sigma_star_ok).map_or(100.0, |f| f.sigma_star);
-            let obs = ObservedLibrary::new(
-                &lib,
-                &PLANCK18,
-                &b.wavelength,
-                b.flux_of(*i),
-                b.ivar_of(*i),
-                b.mask_of(*i),
-                b.resolution_of(*i),
-                b.ndiag,
-                *z,
-                sigma,
-            )
-            .unwrap();
-            let aperture = ard_sed::aperture_ratios(&b.fibermap)[*i].map_or(0.0, f64::log10);
-            let r = fit(&obs, &PLANCK18, *z, &SedConfig::default(), b.targetid[*i] as u64, aperture).unwrap();
+            let obs = ObservedLibrary::for_object(&lib, &PLANCK18, &b, *i, *z, sigma).unwrap();
+            let r = fit(&obs, &PLANCK18, *z, &SedConfig::default(), b.targetid[*i] as u64, *aperture).unwrap();
             (b.targetid[*i], r.log_mass, r.log_sfr, r.chi2_dof, snr(b, *i, *z))
         })
         .collect();

@@ -82,16 +82,17 @@ pub fn run(
     for input in layout::discover(work)? {
         let read = read_spectra(&input.coadd, input.redrock.as_deref(), &ReadOptions::default())?;
         let z = read.batch.redshifts.as_ref().and_then(|r| desi_io::columns::optional_f64(r, "Z")).unwrap_or_default();
+        let apertures = ard_sed::aperture_ratios(&read.batch.fibermap);
         let b = std::sync::Arc::new(read.batch);
         for i in 0..b.len() {
-            jobs.push((b.clone(), i, z.get(i).copied().unwrap_or(f64::NAN)));
+            jobs.push((b.clone(), i, z.get(i).copied().unwrap_or(f64::NAN), apertures[i].map_or(0.0, f64::log10)));
         }
     }
     let total = jobs.len();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let rows: Vec<Option<SedCompared>> = jobs
         .par_iter()
-        .map(|(b, i, z)| {
+        .map(|(b, i, z, aperture)| {
             let (class, tm, ts) = truth.get(&b.targetid[*i])?.clone();
             // As ingest does: the physics layer's σ* where trusted, else the default.
             let phys = ard_physics::measure(
@@ -100,20 +101,8 @@ pub fn run(
                 &ard_physics::ObjectInput::from_batch(b, *i, Some(*z), Some("GALAXY"), Some(0)),
             );
             let sigma = phys.fit.filter(|f| f.sigma_star_ok).map_or(cfg.sigma_kms, |f| f.sigma_star);
-            let obs = ObservedLibrary::new(
-                lib,
-                &PLANCK18,
-                &b.wavelength,
-                b.flux_of(*i),
-                b.ivar_of(*i),
-                b.mask_of(*i),
-                b.resolution_of(*i),
-                b.ndiag,
-                *z,
-                sigma,
-            );
-            let aperture = ard_sed::aperture_ratios(&b.fibermap)[*i].map_or(0.0, f64::log10);
-            let r = obs.ok().and_then(|o| fit(&o, &PLANCK18, *z, cfg, b.targetid[*i] as u64, aperture).ok());
+            let obs = ObservedLibrary::for_object(lib, &PLANCK18, &b, *i, *z, sigma);
+            let r = obs.ok().and_then(|o| fit(&o, &PLANCK18, *z, cfg, b.targetid[*i] as u64, *aperture).ok());
             let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress(d, total);
             Some(SedCompared {
