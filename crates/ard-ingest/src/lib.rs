@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ard_core::StageRef;
-use ard_store::atomic::{commit, remove_stale_temporaries, temporary_for};
+use ard_store::atomic::{remove_stale_temporaries, remove_temporaries_of, Staging};
 use ard_store::hats::{build_margin, finalize_table, write_collection_properties, TableInfo, TableKind};
 use ard_store::layout::{list_pixel_files, ArdLayout, CATALOG_NAME, MARGIN_ARCSEC, MARGIN_NAME};
 use ard_store::manifest::{input_record, input_unchanged, output_record, ObjectNote, PixelRecord, PixelStatus};
@@ -93,6 +93,9 @@ pub struct IngestOptions {
     pub stages: Vec<StageRef>,
     /// No progress bar.
     pub quiet: bool,
+    /// Node-local folder to build each pixel's files in before they are copied into the
+    /// ARD (on a cluster whose ARD is on a shared file system); `None` builds in place.
+    pub scratch: Option<PathBuf>,
 }
 
 /// One input coadd and the rows of it that belong to a pixel.
@@ -357,27 +360,34 @@ fn remove_outputs(layout: &ArdLayout, pixel: u64) {
     }
 }
 
-fn commit_pixel(layout: &ArdLayout, pixel: u64, inputs: &[PixelInput], out: PixelOutput, config: &str) -> Result<PixelRecord, IngestError> {
+fn commit_pixel(
+    layout: &ArdLayout,
+    staging: &Staging,
+    pixel: u64,
+    inputs: &[PixelInput],
+    out: PixelOutput,
+    config: &str,
+) -> Result<PixelRecord, IngestError> {
     let leaf = layout.catalog_leaf(pixel);
     let spectra = layout.spectra(pixel);
     let expo = layout.exposures_leaf(pixel);
     let mut staged = Vec::new();
-    let t = temporary_for(&leaf);
+    let t = staging.path_for(&leaf)?;
     ard_store::catalog::write_parquet(&t, &out.catalog)?;
     staged.push((t, leaf.clone()));
     if let Some(e) = &out.exposures {
-        let t = temporary_for(&expo);
+        let t = staging.path_for(&expo)?;
         ard_store::catalog::write_parquet(&t, e)?;
         staged.push((t, expo.clone()));
     }
-    let t = temporary_for(&spectra);
+    let t = staging.path_for(&spectra)?;
     ard_store::spectra::write_pixel_spectra(&t, &out.spectra)?;
     staged.push((t, spectra.clone()));
     if out.exposures.is_none() {
         let _ = std::fs::remove_file(&expo);
     }
     for (tmp, target) in &staged {
-        commit(tmp, target)?;
+        staging.commit(tmp, target)?;
     }
     let mut outputs = staged.iter().map(|(_, p)| output_record(layout, p)).collect::<Result<Vec<_>, _>>()?;
     outputs.sort_by(|a, b| a.path.cmp(&b.path));
@@ -427,13 +437,20 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     let t0 = Instant::now();
     let layout = ArdLayout::new(&opts.ard);
     std::fs::create_dir_all(&opts.ard).map_err(|e| ard_store::StoreError::io(&opts.ard, e))?;
-    let stale = remove_stale_temporaries(&opts.ard).map_err(|e| ard_store::StoreError::io(&opts.ard, e))?;
-    if stale > 0 {
-        tracing::warn!("removed {stale} temporary files left by an interrupted run");
-    }
     let raw_root = opts.raw_root.canonicalize().map_err(|e| ard_store::StoreError::io(&opts.raw_root, e))?;
     let plan = plan(&raw_root)?;
     let mine = pixels_of_shard(&plan, opts.shard, opts.balance, &layout)?;
+    // Other shards may be writing now: only this shard's pixels' leftovers (and those of
+    // exited writers on this host) are removed.
+    let owned: BTreeSet<u64> = mine.iter().copied().collect();
+    let io = |e| ard_store::StoreError::io(&opts.ard, e);
+    let stale = remove_stale_temporaries(&opts.ard).map_err(io)?
+        + remove_temporaries_of(&opts.ard, &|t| ard_store::layout::pixel_of_path(t).is_some_and(|p| owned.contains(&p)))
+            .map_err(io)?;
+    if stale > 0 {
+        tracing::warn!("removed {stale} temporary files left by an interrupted run");
+    }
+    let staging = Staging { scratch: opts.scratch.clone() };
     let config = config_fingerprint(&opts.stages);
     let todo: Vec<u64> = mine.iter().copied().filter(|p| !up_to_date(&layout, *p, &plan[p], &config)).collect();
     let mut report = IngestReport {
@@ -454,7 +471,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     let results: Vec<(u64, Result<PixelRecord, IngestError>)> = pool.install(|| {
         todo.par_iter()
             .map(|&p| {
-                let r = process_pixel(p, &plan[&p], opts).and_then(|out| commit_pixel(&layout, p, &plan[&p], out, &config));
+                let r = process_pixel(p, &plan[&p], opts).and_then(|out| commit_pixel(&layout, &staging, p, &plan[&p], out, &config));
                 let n: u64 = plan[&p].iter().map(|i| i.n_targets as u64).sum();
                 bar.inc(n);
                 if let Ok(rec) = &r {
@@ -465,6 +482,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
             .collect()
     });
     bar.finish_and_clear();
+    staging.clean();
     for (p, r) in results {
         match r {
             Ok(rec) => {

@@ -40,6 +40,7 @@ use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Array, ArrayRef, Float32Array, Int8Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Schema};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::IngestError;
 
@@ -361,6 +362,59 @@ pub struct SubvolumeReport {
     pub memory_bytes: u64,
     /// Wall time, s.
     pub seconds: f64,
+    /// [`run_fingerprint`] of the catalogue and settings it was computed from.
+    #[serde(default)]
+    pub fingerprint: String,
+}
+
+/// Identity of what a topology run reads: every done pixel's ingest configuration and
+/// input contents (SHA-256 from the manifest) and the run's settings. Sub-volume results
+/// carry it, so a merge never stitches results computed from another catalogue or with
+/// other settings. Writing the topology columns leaves it unchanged.
+pub fn run_fingerprint(ard: &Path, opts: &TopologyOptions) -> Result<String, IngestError> {
+    let layout = ArdLayout::new(ard);
+    let mut h = Sha256::new();
+    h.update(format!("{opts:?}"));
+    let mut records = PixelRecord::all(&layout)?;
+    records.retain(|r| r.status == PixelStatus::Done);
+    records.sort_by_key(|r| r.pixel);
+    for r in &records {
+        h.update(format!("|{}:{}", r.pixel, r.config));
+        for i in &r.inputs {
+            h.update(format!(",{}", i.sha256));
+        }
+    }
+    Ok(format!("{:x}", h.finalize())[..16].to_string())
+}
+
+/// Whether sub-volume `i`'s result can be merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubvolumeState {
+    /// No result.
+    Missing,
+    /// A result from another catalogue or other settings.
+    Stale,
+    /// A result from this catalogue and these settings.
+    Current,
+}
+
+/// The state of every sub-volume's result for `opts` (`opts.subvolumes` of them).
+pub fn subvolume_states(ard: &Path, opts: &TopologyOptions) -> Result<Vec<SubvolumeState>, IngestError> {
+    let fp = run_fingerprint(ard, opts)?;
+    Ok((0..opts.subvolumes)
+        .map(|i| {
+            let json = sub_path(ard, opts.subvolumes, i).with_extension("json");
+            let report: Option<SubvolumeReport> = std::fs::read_to_string(&json).ok().and_then(|t| serde_json::from_str(&t).ok());
+            match report {
+                _ if !sub_path(ard, opts.subvolumes, i).exists() || !skeleton_path(ard, opts.subvolumes, i).exists() => {
+                    SubvolumeState::Missing
+                }
+                None => SubvolumeState::Missing,
+                Some(r) if r.fingerprint == fp => SubvolumeState::Current,
+                Some(_) => SubvolumeState::Stale,
+            }
+        })
+        .collect())
 }
 
 /// The part of a sub-volume's skeleton its cell owns: segments whose midpoint and
@@ -577,6 +631,23 @@ pub fn run(
         }
     }
     let layout = ArdLayout::new(ard);
+    let fingerprint = run_fingerprint(ard, opts)?;
+    if step == TopologyStep::Merge {
+        let states = subvolume_states(ard, opts)?;
+        let not_ready: Vec<String> =
+            states.iter().enumerate().filter(|(_, s)| **s != SubvolumeState::Current).map(|(i, s)| format!("{i} ({s:?})")).collect();
+        if !not_ready.is_empty() {
+            return Err(IngestError::Usage(format!(
+                "{}: cannot merge: sub-volumes {} of {} have no result for this catalogue and these settings (missing, or stale: \
+                 computed before pixels were ingested or with other --buffer/--nsig/--trim); run `desi-ard topology {} --subvolumes {} --subvolume i` for each",
+                ard.display(),
+                not_ready.join(", "),
+                opts.subvolumes,
+                ard.display(),
+                opts.subvolumes
+            )));
+        }
+    }
     let cat = read_catalogue(&layout)?;
     let points: Vec<[f64; 3]> = cat.galaxies.iter().map(|g| g.pos).collect();
     let cells = Cells::new(&points, opts.subvolumes);
@@ -595,7 +666,8 @@ pub fn run(
         TopologyStep::Merge => vec![],
     };
     for i in todo {
-        let (env, skel, rep) = subvolume(&cat.galaxies, &cells, i, opts)?;
+        let (env, skel, mut rep) = subvolume(&cat.galaxies, &cells, i, opts)?;
+        rep.fingerprint = fingerprint.clone();
         progress(&format!(
             "sub-volume {i}/{}: {} galaxies ({} owned), {} tetrahedra, {} arcs, {} nodes, ~{:.0} MB, {:.1} s",
             opts.subvolumes,

@@ -63,6 +63,7 @@ fn a_stage_adds_its_columns_and_its_version_drives_reprocessing() {
         program: None,
         stages: vec![Arc::new(MedianFlux { version: "1" })],
         quiet: true,
+        scratch: None,
     };
     let r = ard_ingest::ingest(&opts).unwrap();
     assert_eq!((r.pixels_done, r.failed.len()), (1, 0));

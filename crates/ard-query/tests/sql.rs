@@ -36,6 +36,7 @@ fn ard() -> &'static Path {
             program: Some("bright".into()),
             stages: vec![],
             quiet: true,
+            scratch: None,
         };
         let r = ard_ingest::ingest(&opts).unwrap();
         assert!(r.failed.is_empty(), "{:?}", r.failed);

@@ -252,6 +252,10 @@ enum Command {
         /// ARD/desi-ard.toml when it exists. Flags override it.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Node-local folder to build each pixel's files in before copying them into the
+        /// ARD (for an ARD on a shared cluster file system).
+        #[arg(long)]
+        scratch: Option<PathBuf>,
     },
     /// Validate a layer against the simulator's truth on a fresh simulated sample and
     /// print the table that goes in VALIDATION.md (use a release build).
@@ -497,6 +501,7 @@ fn run(cli: Cli) -> Result<()> {
             fit_models_only,
             refit_models,
             config,
+            scratch,
         } => {
             let cfg = summary::ingest_config(config.as_deref(), &ard)?;
             let astroclip = astroclip.or(cfg.astroclip);
@@ -510,7 +515,7 @@ fn run(cli: Cli) -> Result<()> {
                 stages.push(std::sync::Arc::new(ard_sed::SedStage::new(lib, ard_sed::SedConfig::default())));
             }
             let mut opts =
-                ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages, quiet };
+                ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages, quiet, scratch };
             summary::add_pca_stage(&mut opts, refit_models, shard.is_some())?;
             // Last: the topology columns, null until `desi-ard topology` fills them.
             opts.stages.push(std::sync::Arc::new(ard_ingest::topology::TopologyColumns));

@@ -259,6 +259,7 @@ pub fn demo(dir: &Path, full: bool, templates: Option<&Path>) -> Result<()> {
         program: None,
         stages: stages(true, templates, None)?,
         quiet: false,
+        scratch: None,
     };
     let mut opts = opts;
     add_pca_stage(&mut opts, false, false)?;
