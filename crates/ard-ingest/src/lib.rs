@@ -416,7 +416,10 @@ fn commit_pixel(
     Ok(record)
 }
 
-fn up_to_date(layout: &ArdLayout, pixel: u64, inputs: &[PixelInput], config: &str) -> bool {
+/// Whether `pixel` is ingested from exactly `inputs` (unchanged since) with the stage
+/// configuration `config` ([`config_fingerprint`]) and its outputs are present: then
+/// ingest skips it.
+pub fn pixel_is_current(layout: &ArdLayout, pixel: u64, inputs: &[PixelInput], config: &str) -> bool {
     let Ok(Some(rec)) = PixelRecord::read(layout, pixel) else { return false };
     if rec.status != PixelStatus::Done || rec.config != config {
         return false;
@@ -452,7 +455,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     }
     let staging = Staging { scratch: opts.scratch.clone() };
     let config = config_fingerprint(&opts.stages);
-    let todo: Vec<u64> = mine.iter().copied().filter(|p| !up_to_date(&layout, *p, &plan[p], &config)).collect();
+    let todo: Vec<u64> = mine.iter().copied().filter(|p| !pixel_is_current(&layout, *p, &plan[p], &config)).collect();
     let mut report = IngestReport {
         pixels_found: plan.len(),
         pixels_in_shard: mine.len(),

@@ -388,7 +388,7 @@ pub fn run_fingerprint(ard: &Path, opts: &TopologyOptions) -> Result<String, Ing
 }
 
 /// Whether sub-volume `i`'s result can be merged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SubvolumeState {
     /// No result.
     Missing,

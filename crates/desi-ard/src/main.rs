@@ -144,6 +144,77 @@ enum Workflow {
 }
 
 #[derive(Debug, Subcommand)]
+enum ClusterAction {
+    /// Write the Slurm batch scripts of the whole ingest and print the chain, or submit
+    /// it (--submit): models → ingest array (one task per shard) → finalize → topology
+    /// array (one task per sub-volume) → merge, each --dependency=afterok on the one
+    /// before. With --resume, only what the ARD's manifest says is missing.
+    Plan {
+        /// DESI production root (with healpix/), on a path every node mounts.
+        raw_root: PathBuf,
+        /// The ARD folder, on a path every node mounts.
+        ard: PathBuf,
+        /// Nodes of the cluster (sets the default numbers of shards and sub-volumes).
+        #[arg(long)]
+        nodes: usize,
+        /// GPUs per node: with AstroCLIP weights each ingest task asks for one (--gres=gpu:1).
+        #[arg(long, default_value_t = 0)]
+        gpus_per_node: usize,
+        /// Slurm partition.
+        #[arg(long)]
+        partition: Option<String>,
+        /// Slurm account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Time limit of every job (Slurm's format).
+        #[arg(long, default_value = "24:00:00")]
+        time: String,
+        /// CPUs of every task (its threads: SLURM_CPUS_PER_TASK).
+        #[arg(long, default_value_t = 8)]
+        cpus_per_task: usize,
+        /// Memory of each array task (the single jobs take a node's memory: --mem=0).
+        #[arg(long, default_value = "32G")]
+        mem: String,
+        /// Ingest shards, split largest-first by target count (default: 4 per node, or
+        /// the previous plan's with --resume).
+        #[arg(long)]
+        shards: Option<usize>,
+        /// Topology sub-volumes (default: 4 per node, or the previous plan's with --resume).
+        #[arg(long)]
+        subvolumes: Option<usize>,
+        /// Topology buffer around each sub-volume, comoving Mpc.
+        #[arg(long, default_value_t = 40.0)]
+        buffer: f64,
+        /// Topology persistence significance, σ.
+        #[arg(long, default_value_t = 1.5)]
+        nsig: f64,
+        /// Topology trimming threshold (× mean density at the saddle).
+        #[arg(long, default_value_t = 0.7)]
+        trim: f64,
+        /// Node-local scratch folder for the ingest tasks' files (copied into the ARD).
+        #[arg(long)]
+        scratch: Option<PathBuf>,
+        /// The desi-ard binary the nodes run (default: this one; it must be on a shared path).
+        #[arg(long)]
+        binary: Option<PathBuf>,
+        #[command(flatten)]
+        layers: summary::LayerFlags,
+        /// Only what is missing: shards with pixels not current, then the steps after them.
+        #[arg(long)]
+        resume: bool,
+        /// Submit the chain with sbatch (else print it; ARD/cluster/plan-K/submit.sh does the same).
+        #[arg(long)]
+        submit: bool,
+    },
+    /// Done, failed and pending pixels per shard, sub-volumes and merge, read from the
+    /// ARD's manifest and files (not from Slurm).
+    Status {
+        /// The ARD folder.
+        ard: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum Command {
     /// Simulate a DESI-format healpix tree (coadd + redrock per pixel) with truth.
     ///
@@ -226,20 +297,8 @@ enum Command {
         /// No progress bar.
         #[arg(long)]
         quiet: bool,
-        /// Skip the physics layer (indices, kinematics, emission lines): core columns only.
-        #[arg(long)]
-        no_physics: bool,
-        /// Also run the SED fit (stellar mass, SFR, dust, age posteriors by nested
-        /// sampling; ~25 s per galaxy per core today — opt-in until it is faster).
-        #[arg(long)]
-        sed: bool,
-        /// The E-MILES template file (default: the one `scripts/setup.sh` made).
-        #[arg(long)]
-        templates: Option<PathBuf>,
-        /// AstroCLIP weights (the published `astroclip.ckpt`, a torch state dict or
-        /// safetensors): fills emb_astroclip and emb_specformer (null without).
-        #[arg(long, value_name = "PATH")]
-        astroclip: Option<PathBuf>,
+        #[command(flatten)]
+        layers: summary::LayerFlags,
         /// Only learn the models the ARD shares (the emb_pca eigenspectra, written to
         /// ARD/models/) and stop: the first step before sharded or Slurm-array ingests.
         #[arg(long)]
@@ -248,10 +307,6 @@ enum Command {
         /// is then re-embedded).
         #[arg(long)]
         refit_models: bool,
-        /// Settings file ([ingest] astroclip, templates, physics, workers); default
-        /// ARD/desi-ard.toml when it exists. Flags override it.
-        #[arg(long)]
-        config: Option<PathBuf>,
         /// Node-local folder to build each pixel's files in before copying them into the
         /// ARD (for an ARD on a shared cluster file system).
         #[arg(long)]
@@ -289,6 +344,11 @@ enum Command {
         /// (DisPerSE's skelconv -trimBelow).
         #[arg(long, default_value_t = 0.7)]
         trim: f64,
+    },
+    /// Run the whole ingest on a Slurm cluster (`cluster plan`), and follow it (`cluster status`).
+    Cluster {
+        #[command(subcommand)]
+        action: ClusterAction,
     },
     /// Rebuild the HATS metadata, margin cache and exposures table from the pixels
     /// the manifest says are done (after sharded ingests).
@@ -484,36 +544,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Validate { layer: ValidateLayer::Physics { objects, seed, exptime_dark, exptime_bright, work, templates } } => {
             summary::validate_physics(objects, seed, exptime_dark, exptime_bright, work.as_deref(), templates.as_deref())
         }
-        Command::Ingest {
-            raw_root,
-            ard,
-            workers,
-            shard,
-            balance,
-            watch,
-            survey,
-            program,
-            quiet,
-            no_physics,
-            sed,
-            templates,
-            astroclip,
-            fit_models_only,
-            refit_models,
-            config,
-            scratch,
-        } => {
-            let cfg = summary::ingest_config(config.as_deref(), &ard)?;
-            let astroclip = astroclip.or(cfg.astroclip);
-            let templates = templates.or(cfg.templates);
-            let physics = !no_physics && cfg.physics.unwrap_or(true);
-            let workers = if workers == 0 { cfg.workers.unwrap_or(0) } else { workers };
-            let sed = sed || cfg.sed.unwrap_or(false);
-            let mut stages = if fit_models_only { vec![] } else { summary::stages(physics, templates.as_deref(), astroclip.as_deref())? };
-            if sed && !fit_models_only {
-                let lib = std::sync::Arc::new(ssp::SspLibrary::locate_and_load(templates.as_deref())?);
-                stages.push(std::sync::Arc::new(ard_sed::SedStage::new(lib, ard_sed::SedConfig::default())));
-            }
+        Command::Ingest { raw_root, ard, workers, shard, balance, watch, survey, program, quiet, layers, fit_models_only, refit_models, scratch } => {
+            // The models step needs no stages: it only learns the shared basis.
+            let resolved = layers.layers(&ard, !fit_models_only)?;
+            let workers = if workers == 0 { resolved.workers.unwrap_or(0) } else { workers };
+            let stages = resolved.stages;
             let mut opts =
                 ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages, quiet, scratch };
             summary::add_pca_stage(&mut opts, refit_models, shard.is_some())?;
@@ -572,10 +607,9 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Info { ard } => summary::info(&ard),
+        Command::Cluster { action } => summary::cluster(action_args(action)),
         Command::Topology { ard, subvolumes, subvolume, merge, buffer, nsig, trim } => {
-            let mut opts = ard_ingest::topology::TopologyOptions { subvolumes, buffer_mpc: buffer, ..Default::default() };
-            opts.web.skeleton.n_sigma = nsig;
-            opts.web.skeleton.trim_below = trim;
+            let opts = summary::topology_options(subvolumes, buffer, nsig, trim);
             let step = match (subvolume, merge) {
                 (Some(i), _) => ard_ingest::topology::TopologyStep::One(i),
                 (None, true) => ard_ingest::topology::TopologyStep::Merge,
@@ -727,5 +761,46 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+fn action_args(a: ClusterAction) -> summary::ClusterArgs {
+    match a {
+        ClusterAction::Plan {
+            raw_root,
+            ard,
+            nodes,
+            gpus_per_node,
+            partition,
+            account,
+            time,
+            cpus_per_task,
+            mem,
+            shards,
+            subvolumes,
+            buffer,
+            nsig,
+            trim,
+            scratch,
+            binary,
+            layers,
+            resume,
+            submit,
+        } => summary::ClusterArgs::Plan(Box::new(summary::ClusterPlanArgs {
+            raw_root,
+            ard,
+            resources: ard_cluster::SlurmResources { nodes, gpus_per_node, partition, account, time, cpus_per_task, mem },
+            shards,
+            subvolumes,
+            buffer,
+            nsig,
+            trim,
+            scratch,
+            binary,
+            layers,
+            resume,
+            submit,
+        })),
+        ClusterAction::Status { ard } => summary::ClusterArgs::Status { ard },
     }
 }

@@ -642,3 +642,203 @@ pub fn ingest_config(explicit: Option<&Path>, ard: &Path) -> Result<IngestConfig
     }
     Ok(c)
 }
+
+/// The flags that choose ingest's per-object layers (shared by `ingest` and `cluster plan`,
+/// whose tasks must compute exactly what a single `ingest` would).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LayerFlags {
+    /// Skip the physics layer (indices, kinematics, emission lines): core columns only.
+    #[arg(long)]
+    pub no_physics: bool,
+    /// Also run the SED fit (stellar mass, SFR, dust, age posteriors by nested
+    /// sampling; seconds per galaxy per core — opt-in).
+    #[arg(long)]
+    pub sed: bool,
+    /// The E-MILES template file (default: the one `scripts/setup.sh` made).
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
+    /// AstroCLIP weights (the published `astroclip.ckpt`, a torch state dict or
+    /// safetensors): fills emb_astroclip and emb_specformer (null without).
+    #[arg(long, value_name = "PATH")]
+    pub astroclip: Option<PathBuf>,
+    /// Settings file ([ingest] astroclip, templates, physics, workers); default
+    /// ARD/desi-ard.toml when it exists. Flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+/// The layers [`LayerFlags`] resolve to, with the settings file applied.
+pub struct Layers {
+    /// The stages before the AI layer's PCA stage and the topology columns.
+    pub stages: Vec<ard_core::StageRef>,
+    /// Workers from the settings file.
+    pub workers: Option<usize>,
+    /// Whether a stage wants a GPU (AstroCLIP).
+    pub uses_gpu: bool,
+}
+
+impl LayerFlags {
+    /// Resolves the flags against the settings file and builds the stages (none when
+    /// `build` is false: only the settings are resolved).
+    pub fn layers(&self, ard: &Path, build: bool) -> Result<Layers> {
+        let cfg = ingest_config(self.config.as_deref(), ard)?;
+        let astroclip = self.astroclip.clone().or(cfg.astroclip);
+        let templates = self.templates.clone().or(cfg.templates);
+        let physics = !self.no_physics && cfg.physics.unwrap_or(true);
+        let sed = self.sed || cfg.sed.unwrap_or(false);
+        let mut stages = Vec::new();
+        if build {
+            stages = self::stages(physics, templates.as_deref(), astroclip.as_deref())?;
+            if sed {
+                let lib = std::sync::Arc::new(ssp::SspLibrary::locate_and_load(templates.as_deref())?);
+                stages.push(std::sync::Arc::new(ard_sed::SedStage::new(lib, ard_sed::SedConfig::default())));
+            }
+        }
+        Ok(Layers { stages, workers: cfg.workers, uses_gpu: astroclip.is_some() })
+    }
+
+    /// The same flags as `desi-ard ingest` arguments (paths made absolute).
+    pub fn to_args(&self) -> Result<Vec<String>> {
+        let abs = |p: &Path| -> Result<String> { Ok(std::path::absolute(p)?.to_string_lossy().into_owned()) };
+        let mut a = Vec::new();
+        if self.no_physics {
+            a.push("--no-physics".into());
+        }
+        if self.sed {
+            a.push("--sed".into());
+        }
+        for (flag, p) in [("--templates", &self.templates), ("--astroclip", &self.astroclip), ("--config", &self.config)] {
+            if let Some(p) = p {
+                a.push(flag.to_string());
+                a.push(abs(p)?);
+            }
+        }
+        Ok(a)
+    }
+}
+
+/// Topology settings from the command line.
+pub fn topology_options(subvolumes: usize, buffer: f64, nsig: f64, trim: f64) -> ard_ingest::topology::TopologyOptions {
+    let mut opts = ard_ingest::topology::TopologyOptions { subvolumes, buffer_mpc: buffer, ..Default::default() };
+    opts.web.skeleton.n_sigma = nsig;
+    opts.web.skeleton.trim_below = trim;
+    opts
+}
+
+/// `desi-ard cluster plan`'s arguments.
+pub struct ClusterPlanArgs {
+    /// DESI tree.
+    pub raw_root: PathBuf,
+    /// ARD.
+    pub ard: PathBuf,
+    /// What to ask Slurm for.
+    pub resources: ard_cluster::SlurmResources,
+    /// Ingest shards.
+    pub shards: Option<usize>,
+    /// Topology sub-volumes.
+    pub subvolumes: Option<usize>,
+    /// Topology buffer, Mpc.
+    pub buffer: f64,
+    /// Topology significance.
+    pub nsig: f64,
+    /// Topology trimming.
+    pub trim: f64,
+    /// Node-local scratch.
+    pub scratch: Option<PathBuf>,
+    /// Binary the nodes run.
+    pub binary: Option<PathBuf>,
+    /// Ingest layers.
+    pub layers: LayerFlags,
+    /// Only what is missing.
+    pub resume: bool,
+    /// Submit.
+    pub submit: bool,
+}
+
+/// `desi-ard cluster ...`.
+pub enum ClusterArgs {
+    /// `cluster plan`.
+    Plan(Box<ClusterPlanArgs>),
+    /// `cluster status`.
+    Status {
+        /// ARD.
+        ard: PathBuf,
+    },
+}
+
+/// Runs `desi-ard cluster plan|status`.
+pub fn cluster(args: ClusterArgs) -> Result<()> {
+    match args {
+        ClusterArgs::Status { ard } => {
+            let st = ard_cluster::status(&ard)?;
+            print!("{}", ard_cluster::status_text(&st));
+            Ok(())
+        }
+        ClusterArgs::Plan(a) => {
+            let raw_root = std::path::absolute(&a.raw_root)?;
+            let ard = std::path::absolute(&a.ard)?;
+            std::fs::create_dir_all(&ard).with_context(|| format!("creating {}", ard.display()))?;
+            let previous = if a.resume { ard_cluster::Plan::read_latest(&ard).ok() } else { None };
+            let per_node = 4 * a.resources.nodes.max(1);
+            let shards = a.shards.or(previous.as_ref().map(|p| p.shards)).unwrap_or(per_node);
+            let subvolumes = a.subvolumes.or(previous.as_ref().map(|p| p.subvolumes)).unwrap_or(per_node);
+            let binary = match &a.binary {
+                Some(b) => std::path::absolute(b)?,
+                None => std::env::current_exe().context("locating this desi-ard binary (give --binary)")?,
+            };
+            if !binary.exists() {
+                bail!("--binary {}: no such file", binary.display());
+            }
+            let scratch = a.scratch.as_ref().map(std::path::absolute).transpose()?;
+            // What a single ingest with these flags would fingerprint: needs the stages and
+            // the learned basis, so only when resuming with a basis present.
+            let model = ard_store::layout::ArdLayout::new(&ard).models().join(ard_ingest::models::MODEL_FILE);
+            let layers = a.layers.layers(&ard, a.resume && model.exists())?;
+            let ingest_config = if a.resume && model.exists() {
+                let mut opts = ard_ingest::IngestOptions {
+                    raw_root: raw_root.clone(),
+                    ard: ard.clone(),
+                    workers: 1,
+                    shard: None,
+                    balance: false,
+                    survey: None,
+                    program: None,
+                    stages: layers.stages,
+                    quiet: true,
+                    scratch: None,
+                };
+                ard_ingest::models::add_pca_stage(&mut opts, false)?;
+                opts.stages.push(std::sync::Arc::new(ard_ingest::topology::TopologyColumns));
+                Some(ard_ingest::config_fingerprint(&opts.stages))
+            } else {
+                None
+            };
+            let spec = ard_cluster::ChainSpec {
+                raw_root,
+                ard,
+                binary,
+                shards,
+                ingest_args: a.layers.to_args()?,
+                ingest_uses_gpu: layers.uses_gpu,
+                scratch,
+                topology: topology_options(subvolumes, a.buffer, a.nsig, a.trim),
+                ingest_config,
+            };
+            let plan = ard_cluster::plan_chain(&spec, &a.resources, a.resume)?;
+            print!("{}", ard_cluster::plan_text(&plan));
+            if plan.is_empty() {
+                return Ok(());
+            }
+            if a.submit {
+                let sbatch = std::env::var("DESI_ARD_SBATCH").unwrap_or_else(|_| "sbatch".into());
+                for s in ard_cluster::submit(&plan, &sbatch)? {
+                    println!("submitted {} as job {}", s.step.name(), s.job_id);
+                }
+                println!("follow it with: desi-ard cluster status {}", plan.ard.display());
+            } else {
+                println!("submit with: bash {}", plan.dir.join("submit.sh").display());
+            }
+            Ok(())
+        }
+    }
+}
