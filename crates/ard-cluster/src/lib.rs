@@ -354,7 +354,7 @@ fn header(job: &str, res: &SlurmResources, logs: &Path, array: Option<&[usize]>,
     let _ = writeln!(s, "#SBATCH --requeue");
     s.push_str("set -euo pipefail\n");
     s.push_str("export RAYON_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"\n");
-    s.push_str("echo \"desi-ard: job ${SLURM_JOB_ID} task ${SLURM_ARRAY_TASK_ID:-} on $(hostname) at $(date -u +%FT%TZ)\"\n");
+    s.push_str("echo \"desi-ard: job ${SLURM_JOB_ID} task ${SLURM_ARRAY_TASK_ID:--} on node ${SLURMD_NODENAME:-?} ($(hostname)) at $(date -u +%FT%TZ)\"\n");
     s
 }
 
@@ -670,6 +670,63 @@ mod tests {
         assert_eq!(array_spec(&[1, 5, 6, 9]), "1,5-6,9");
         assert_eq!(array_spec(&[4]), "4");
         assert_eq!(array_spec(&[]), "");
+    }
+
+    fn spec(gpu: bool) -> (ChainSpec, SlurmResources) {
+        let mut topology = TopologyOptions { subvolumes: 6, buffer_mpc: 35.5, ..Default::default() };
+        topology.web.skeleton.n_sigma = 2.0;
+        let spec = ChainSpec {
+            raw_root: "/shared/desi/iron".into(),
+            ard: "/shared/ard dr1".into(),
+            binary: "/shared/bin/desi-ard".into(),
+            shards: 8,
+            ingest_args: vec!["--astroclip".into(), "/shared/w/astroclip.ckpt".into()],
+            ingest_uses_gpu: gpu,
+            scratch: Some("/local/scratch".into()),
+            topology,
+            ingest_config: None,
+        };
+        let res = SlurmResources {
+            nodes: 4,
+            gpus_per_node: 1,
+            partition: Some("gpu".into()),
+            account: None,
+            time: "12:00:00".into(),
+            cpus_per_task: 16,
+            mem: "64G".into(),
+        };
+        (spec, res)
+    }
+
+    #[test]
+    fn scripts_carry_the_resources_and_the_same_settings_as_one_process() {
+        let (spec, res) = spec(true);
+        let logs = Path::new("/shared/ard dr1/cluster/logs");
+        let ingest = script(Step::Ingest, &spec, &res, logs, Some(&[1, 3, 4]));
+        for want in [
+            "#SBATCH --array=1,3-4\n",
+            "#SBATCH --cpus-per-task=16\n",
+            "#SBATCH --mem=64G\n",
+            "#SBATCH --gres=gpu:1\n",
+            "#SBATCH --partition=gpu\n",
+            "#SBATCH --time=12:00:00\n",
+            "export RAYON_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"",
+            "exec /shared/bin/desi-ard ingest /shared/desi/iron '/shared/ard dr1' --shard \"${SLURM_ARRAY_TASK_ID}/8\" --balance --workers \"${SLURM_CPUS_PER_TASK:-0}\" --quiet --scratch /local/scratch --astroclip /shared/w/astroclip.ckpt\n",
+        ] {
+            assert!(ingest.contains(want), "missing {want:?} in\n{ingest}");
+        }
+        assert!(!ingest.contains("--account"));
+        // Only ingest runs the GPU stage; single jobs take a node's memory.
+        let models = script(Step::Models, &spec, &res, logs, None);
+        assert!(models.contains("--fit-models-only") && models.contains("#SBATCH --mem=0\n") && !models.contains("gres"), "{models}");
+        let topo = script(Step::Topology, &spec, &res, logs, Some(&[0, 1, 2, 3, 4, 5]));
+        assert!(topo.contains("topology '/shared/ard dr1' --subvolumes 6 --buffer 35.5 --nsig 2 --trim 0.7 --subvolume \"${SLURM_ARRAY_TASK_ID}\""), "{topo}");
+        assert!(!topo.contains("gres"), "{topo}");
+        let merge = script(Step::Merge, &spec, &res, logs, None);
+        assert!(merge.contains("--subvolumes 6 --buffer 35.5 --nsig 2 --trim 0.7 --merge"), "{merge}");
+        // Without a GPU stage no task asks for a GPU.
+        let (spec, res) = self::spec(false);
+        assert!(!script(Step::Ingest, &spec, &res, logs, Some(&[0])).contains("gres"));
     }
 
     #[test]
