@@ -266,7 +266,7 @@ enum Command {
     /// Ingest a DESI tree into an ARD (HATS Parquet catalogue + HDF5 spectra).
     ///
     /// Re-running skips unchanged pixels and redoes new or changed ones; a crash at any
-    /// point leaves every pixel either as it was or complete. Exits non-zero when any
+    /// point leaves every pixel either as it was or complete. Exits with status 3 when any
     /// pixel failed (all others are still written). Runs `finalize` at the end unless
     /// --shard is given (then run `desi-ard finalize ARD` once all shards are done).
     Ingest {
@@ -493,9 +493,28 @@ fn main() {
         .init();
     if let Err(e) = run(cli) {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        let code = if e.downcast_ref::<PixelsFailed>().is_some() { PixelsFailed::EXIT_CODE } else { 1 };
+        std::process::exit(code);
     }
 }
+
+/// Ingest attempted every pixel and some failed on their input (each recorded in the
+/// manifest): exit status 3, which the cluster chain's ingest tasks count as done so that
+/// one bad file does not hold back the catalogue (`cluster status` lists the failures).
+#[derive(Debug)]
+struct PixelsFailed(usize);
+
+impl PixelsFailed {
+    const EXIT_CODE: i32 = 3;
+}
+
+impl std::fmt::Display for PixelsFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} pixels failed (see above and ARD/manifest)", self.0)
+    }
+}
+
+impl std::error::Error for PixelsFailed {}
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -587,7 +606,7 @@ fn run(cli: Cli) -> Result<()> {
                     Some(s) => std::thread::sleep(std::time::Duration::from_secs(s.max(1))),
                     None => {
                         if !report.failed.is_empty() {
-                            bail!("{} pixels failed (see above and ARD/manifest)", report.failed.len());
+                            return Err(PixelsFailed(report.failed.len()).into());
                         }
                         return Ok(());
                     }
