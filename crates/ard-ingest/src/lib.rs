@@ -128,6 +128,8 @@ pub struct IngestReport {
     pub pixels_skipped: usize,
     /// Failed pixels with the error.
     pub failed: Vec<(u64, String)>,
+    /// Input files that could not be placed in any pixel (unreadable tile-based coadds).
+    pub unreadable: Vec<(PathBuf, String)>,
     /// Catalogue rows written now.
     pub rows: u64,
     /// Object notes.
@@ -136,49 +138,72 @@ pub struct IngestReport {
     pub seconds: f64,
 }
 
-/// Discovers the inputs and groups them by pixel.
+/// Discovers the inputs and groups them by pixel. An unreadable healpix coadd still
+/// enters the plan under the pixel its name gives (that pixel then fails with the
+/// reason); see [`plan_with_problems`] for files that name no pixel.
 pub fn plan(raw_root: &Path) -> Result<PixelPlan, IngestError> {
+    Ok(plan_with_problems(raw_root)?.0)
+}
+
+/// [`plan`], and the files that could not be placed in any pixel with why (an
+/// unreadable tile-based coadd): they are reported, and every other file goes on.
+pub fn plan_with_problems(raw_root: &Path) -> Result<(PixelPlan, Vec<(PathBuf, String)>), IngestError> {
     let inputs = desi_io::layout::discover(raw_root)?;
     if inputs.is_empty() {
         return Err(IngestError::Usage(format!("{}: no coadd-*.fits files found", raw_root.display())));
     }
     let mut plan: PixelPlan = BTreeMap::new();
+    let mut problems = Vec::new();
     for inp in inputs {
-        // Healpix coadds: pixel from the name or header; count rows from the header.
-        let mut f = ard_fits::FitsFile::open(&inp.coadd).map_err(desi_io::DesiIoError::from)?;
-        f.move_to_primary().map_err(desi_io::DesiIoError::from)?;
-        let hpx = f.read_key_i64("HPXPIXEL").map_err(desi_io::DesiIoError::from)?.or(inp.name.as_ref().map(|n| n.pixel));
-        f.move_to("FIBERMAP").map_err(desi_io::DesiIoError::from)?;
-        match hpx {
-            Some(p) => {
-                let n = f.read_key_i64("NAXIS2").map_err(desi_io::DesiIoError::from)?.unwrap_or(0) as usize;
-                plan.entry(p as u64).or_default().push(PixelInput {
+        match plan_input(&inp) {
+            Ok(parts) => {
+                for (p, input) in parts {
+                    plan.entry(p).or_default().push(input);
+                }
+            }
+            Err(e) => match inp.name.as_ref().map(|n| n.pixel) {
+                // The pixel is known from the name: it fails when processed, with this file named.
+                Some(p) => plan.entry(p as u64).or_default().push(PixelInput {
                     coadd: inp.coadd,
                     redrock: inp.redrock,
                     whole_file: true,
-                    n_targets: n,
-                });
-            }
-            None => {
-                let fm = f.read_table().map_err(desi_io::DesiIoError::from)?;
-                let ra = desi_io::columns::column_f64(&fm, "TARGET_RA", &inp.coadd, "FIBERMAP")?;
-                let dec = desi_io::columns::column_f64(&fm, "TARGET_DEC", &inp.coadd, "FIBERMAP")?;
-                let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
-                for (r, d) in ra.iter().zip(&dec) {
-                    *counts.entry(desi_io::layout::nside64_pixel(*r, *d) as u64).or_default() += 1;
-                }
-                for (p, n) in counts {
-                    plan.entry(p).or_default().push(PixelInput {
-                        coadd: inp.coadd.clone(),
-                        redrock: inp.redrock.clone(),
-                        whole_file: false,
-                        n_targets: n,
-                    });
-                }
-            }
+                    n_targets: 0,
+                }),
+                None => problems.push((inp.coadd, e.to_string())),
+            },
         }
     }
-    Ok(plan)
+    Ok((plan, problems))
+}
+
+/// The pixels one input contributes to.
+fn plan_input(inp: &desi_io::layout::CoaddInput) -> Result<Vec<(u64, PixelInput)>, IngestError> {
+    let mut f = ard_fits::FitsFile::open(&inp.coadd).map_err(desi_io::DesiIoError::from)?;
+    f.move_to_primary().map_err(desi_io::DesiIoError::from)?;
+    let hpx = f.read_key_i64("HPXPIXEL").map_err(desi_io::DesiIoError::from)?.or(inp.name.as_ref().map(|n| n.pixel));
+    f.move_to("FIBERMAP").map_err(desi_io::DesiIoError::from)?;
+    match hpx {
+        // Healpix coadds: pixel from the header or name; rows from the header.
+        Some(p) => {
+            let n = f.read_key_i64("NAXIS2").map_err(desi_io::DesiIoError::from)?.unwrap_or(0) as usize;
+            Ok(vec![(p as u64, PixelInput { coadd: inp.coadd.clone(), redrock: inp.redrock.clone(), whole_file: true, n_targets: n })])
+        }
+        None => {
+            let fm = f.read_table().map_err(desi_io::DesiIoError::from)?;
+            let ra = desi_io::columns::column_f64(&fm, "TARGET_RA", &inp.coadd, "FIBERMAP")?;
+            let dec = desi_io::columns::column_f64(&fm, "TARGET_DEC", &inp.coadd, "FIBERMAP")?;
+            let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
+            for (r, d) in ra.iter().zip(&dec) {
+                *counts.entry(desi_io::layout::nside64_pixel(*r, *d) as u64).or_default() += 1;
+            }
+            Ok(counts
+                .into_iter()
+                .map(|(p, n)| {
+                    (p, PixelInput { coadd: inp.coadd.clone(), redrock: inp.redrock.clone(), whole_file: false, n_targets: n })
+                })
+                .collect())
+        }
+    }
 }
 
 pub(crate) fn stable_hash(pixel: u64) -> u64 {
@@ -441,7 +466,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     let layout = ArdLayout::new(&opts.ard);
     std::fs::create_dir_all(&opts.ard).map_err(|e| ard_store::StoreError::io(&opts.ard, e))?;
     let raw_root = opts.raw_root.canonicalize().map_err(|e| ard_store::StoreError::io(&opts.raw_root, e))?;
-    let plan = plan(&raw_root)?;
+    let (plan, unreadable) = plan_with_problems(&raw_root)?;
     let mine = pixels_of_shard(&plan, opts.shard, opts.balance, &layout)?;
     // Other shards may be writing now: only this shard's pixels' leftovers (and those of
     // exited writers on this host) are removed.
@@ -460,6 +485,8 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
         pixels_found: plan.len(),
         pixels_in_shard: mine.len(),
         pixels_skipped: mine.len() - todo.len(),
+        // Every shard sees them; the first reports them.
+        unreadable: if opts.shard.is_none_or(|s| s.index == 0) { unreadable } else { Vec::new() },
         ..Default::default()
     };
     let total_targets: u64 = todo.iter().map(|p| plan[p].iter().map(|i| i.n_targets as u64).sum::<u64>()).sum();

@@ -510,7 +510,7 @@ impl PixelsFailed {
 
 impl std::fmt::Display for PixelsFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} pixels failed (see above and ARD/manifest)", self.0)
+        write!(f, "{} pixels or files failed (see above and ARD/manifest)", self.0)
     }
 }
 
@@ -595,6 +595,9 @@ fn run(cli: Cli) -> Result<()> {
                 for (p, e) in &report.failed {
                     println!("  FAILED pixel {p}: {e}");
                 }
+                for (f, e) in &report.unreadable {
+                    println!("  FAILED file {} (in no pixel): {e}", f.display());
+                }
                 if shard.is_none() && (report.pixels_done > 0 || !ard.join("catalog/collection.properties").exists()) {
                     let f = ard_ingest::finalize(&ard)?;
                     println!(
@@ -605,8 +608,8 @@ fn run(cli: Cli) -> Result<()> {
                 match watch {
                     Some(s) => std::thread::sleep(std::time::Duration::from_secs(s.max(1))),
                     None => {
-                        if !report.failed.is_empty() {
-                            return Err(PixelsFailed(report.failed.len()).into());
+                        if !report.failed.is_empty() || !report.unreadable.is_empty() {
+                            return Err(PixelsFailed(report.failed.len() + report.unreadable.len()).into());
                         }
                         return Ok(());
                     }

@@ -103,6 +103,32 @@ fn rerun_is_idempotent_and_byte_identical() {
 }
 
 #[test]
+fn a_truncated_coadd_fails_its_pixel_only() {
+    let copy = tempfile::tempdir().unwrap();
+    let raw = copy.path().join("raw");
+    let src = sample().join("raw");
+    for f in desi_io::layout::discover(&src).unwrap() {
+        for p in [Some(&f.coadd), f.redrock.as_ref()].into_iter().flatten() {
+            let to = raw.join(p.strip_prefix(&src).unwrap());
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(p, &to).unwrap();
+        }
+    }
+    let bad = desi_io::layout::discover(&raw).unwrap().into_iter().find(|i| i.name.as_ref().is_some_and(|n| n.pixel == 27246)).unwrap();
+    std::fs::write(&bad.coadd, b"SIMPLE  =                    T").unwrap();
+    let ard = copy.path().join("ard");
+    let o = Command::new(bin()).args(["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics"]).output().unwrap();
+    let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(3), "{out}");
+    assert!(out.contains("FAILED pixel 27246") && out.contains(bad.coadd.file_name().unwrap().to_str().unwrap()), "{out}");
+    let layout = ard_store::ArdLayout::new(&ard);
+    assert!(!layout.catalog_leaf(27246).exists());
+    for px in [27244, 27245, 27247] {
+        assert!(layout.catalog_leaf(px).exists(), "pixel {px} lost to another pixel's bad file:\n{out}");
+    }
+}
+
+#[test]
 fn a_changed_pixel_is_reprocessed_and_only_it() {
     let ard = tempfile::tempdir().unwrap();
     let copy = tempfile::tempdir().unwrap();

@@ -327,4 +327,38 @@ fn slurm_chain_equals_one_process_and_resumes_a_killed_task() {
         .output()
         .unwrap();
     assert!(text(&o).contains("nothing to do"), "{}", text(&o));
+
+    // 5. A coadd truncated on disk: its pixel fails on input, the task says so and exits
+    // 3, and the chain goes on — finalize withdraws that pixel, the topology is merged over
+    // the rest — while `cluster status` names the failure.
+    let coadd = walk(&raw.join("healpix")).into_iter().find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("coadd-"))).unwrap();
+    let pixel: u64 = coadd.file_stem().unwrap().to_string_lossy().rsplit('-').next().unwrap().parse().unwrap();
+    std::fs::write(&coadd, b"SIMPLE  =                    T").unwrap();
+    let (out, ids) = plan_and_submit(&cluster, &raw, &ard2, &["--resume"]);
+    cluster.wait_for(&ids["merge"], "COMPLETED", &ard2, Duration::from_secs(900));
+    let logs = job_logs(&ard2);
+    assert!(logs.contains(&format!("FAILED pixel {pixel}")) && logs.contains("continuing"), "{out}\n{logs}");
+    let st = ard_cluster::status(&ard2).unwrap();
+    assert_eq!(st.failed.iter().map(|f| f.0).collect::<Vec<_>>(), vec![pixel], "{st:?}");
+    assert!(st.finalized && st.merged && !st.complete(), "{st:?}");
+    assert!(!ard_store::layout::ArdLayout::new(&ard2).catalog_leaf(pixel).exists(), "the failed pixel's leaf is withdrawn");
+    let text = ard_cluster::status_text(&st);
+    assert!(text.contains(&format!("FAILED pixel {pixel}")), "{text}");
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
 }
