@@ -283,8 +283,7 @@ fn needed(spec: &ChainSpec, resume: bool) -> Result<Needed, ClusterError> {
     let shards = (!shard_ids.is_empty())
         .then(|| (shard_ids.into_iter().collect::<Vec<_>>(), format!("{} pixels not ingested with these settings", pending.len())));
     let models = (!model_present).then(|| "no PCA basis in ARD/models/".to_string());
-    let done: BTreeSet<u64> =
-        PixelRecord::all(&layout)?.into_iter().filter(|r| r.status == PixelStatus::Done).map(|r| r.pixel).collect();
+    let done: BTreeSet<u64> = PixelRecord::all(&layout)?.into_iter().filter(|r| r.status == PixelStatus::Done).map(|r| r.pixel).collect();
     let finalized = finalized_pixels(&spec.ard);
     let finalize = if shards.is_some() {
         Some("after the ingest tasks".to_string())
@@ -487,7 +486,8 @@ pub fn submit(plan: &Plan, sbatch: &str) -> Result<Vec<Submitted>, ClusterError>
             cmd.arg(format!("--dependency=afterok:{}", prev.job_id)).arg("--kill-on-invalid-dep=yes");
         }
         cmd.arg(&j.script);
-        let o = cmd.output().map_err(|e| ClusterError::Submit { script: j.script.clone(), message: format!("cannot run {sbatch}: {e}") })?;
+        let o =
+            cmd.output().map_err(|e| ClusterError::Submit { script: j.script.clone(), message: format!("cannot run {sbatch}: {e}") })?;
         let text = String::from_utf8_lossy(&o.stdout);
         let id = text.trim().split(';').next().unwrap_or("").to_string();
         if !o.status.success() || id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
@@ -604,11 +604,7 @@ pub fn status_text(st: &ClusterStatus) -> String {
     let _ = writeln!(s, "ingest:    {} of {} pixels done, {} failed, {} pending", st.done, st.pixels, st.failed.len(), st.pending.len());
     for (k, sh) in st.shards.iter().enumerate() {
         if sh.done < sh.pixels {
-            let _ = writeln!(
-                s,
-                "  shard {k}: {}/{} pixels done ({} targets), {} failed",
-                sh.done, sh.pixels, sh.targets, sh.failed
-            );
+            let _ = writeln!(s, "  shard {k}: {}/{} pixels done ({} targets), {} failed", sh.done, sh.pixels, sh.targets, sh.failed);
         }
     }
     for (p, e) in st.failed.iter().take(20) {
@@ -724,7 +720,12 @@ mod tests {
         let models = script(Step::Models, &spec, &res, logs, None);
         assert!(models.contains("--fit-models-only") && models.contains("#SBATCH --mem=0\n") && !models.contains("gres"), "{models}");
         let topo = script(Step::Topology, &spec, &res, logs, Some(&[0, 1, 2, 3, 4, 5]));
-        assert!(topo.contains("topology '/shared/ard dr1' --subvolumes 6 --buffer 35.5 --nsig 2 --trim 0.7 --subvolume \"${SLURM_ARRAY_TASK_ID}\""), "{topo}");
+        assert!(
+            topo.contains(
+                "topology '/shared/ard dr1' --subvolumes 6 --buffer 35.5 --nsig 2 --trim 0.7 --subvolume \"${SLURM_ARRAY_TASK_ID}\""
+            ),
+            "{topo}"
+        );
         assert!(!topo.contains("gres"), "{topo}");
         let merge = script(Step::Merge, &spec, &res, logs, None);
         assert!(merge.contains("--subvolumes 6 --buffer 35.5 --nsig 2 --trim 0.7 --merge"), "{merge}");

@@ -198,9 +198,7 @@ fn plan_input(inp: &desi_io::layout::CoaddInput) -> Result<Vec<(u64, PixelInput)
             }
             Ok(counts
                 .into_iter()
-                .map(|(p, n)| {
-                    (p, PixelInput { coadd: inp.coadd.clone(), redrock: inp.redrock.clone(), whole_file: false, n_targets: n })
-                })
+                .map(|(p, n)| (p, PixelInput { coadd: inp.coadd.clone(), redrock: inp.redrock.clone(), whole_file: false, n_targets: n }))
                 .collect())
         }
     }
@@ -473,8 +471,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     let owned: BTreeSet<u64> = mine.iter().copied().collect();
     let io = |e| ard_store::StoreError::io(&opts.ard, e);
     let stale = remove_stale_temporaries(&opts.ard).map_err(io)?
-        + remove_temporaries_of(&opts.ard, &|t| ard_store::layout::pixel_of_path(t).is_some_and(|p| owned.contains(&p)))
-            .map_err(io)?;
+        + remove_temporaries_of(&opts.ard, &|t| ard_store::layout::pixel_of_path(t).is_some_and(|p| owned.contains(&p))).map_err(io)?;
     if stale > 0 {
         tracing::warn!("removed {stale} temporary files left by an interrupted run");
     }

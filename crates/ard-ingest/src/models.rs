@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ard_ai::pca::{rest_frame, PcaModel, TrainingSpectrum, MIN_PIXELS};
 /// File name of the PCA basis in `ARD/models/`.
 pub use ard_ai::pca::MODEL_FILE;
+use ard_ai::pca::{rest_frame, PcaModel, TrainingSpectrum, MIN_PIXELS};
 use ard_store::layout::ArdLayout;
 use rayon::prelude::*;
 

@@ -41,7 +41,7 @@ pub fn temporary_for(target: &Path) -> PathBuf {
 
 /// Whether `path` is a temporary of this module; if so, the target it stands for and its
 /// writer (host, PID) when the name says (names written before hosts were recorded do not).
-pub fn parse_temporary(path: &Path) -> Option<(PathBuf, Option<(String, u32)>)> {
+pub fn parse_temporary(path: &Path) -> Option<(PathBuf, Writer)> {
     let name = path.file_name()?.to_str()?;
     let (head, tail) = name.split_once(TMP_MARK)?;
     let target = path.with_file_name(head.strip_prefix('.').unwrap_or(head));
@@ -51,7 +51,7 @@ pub fn parse_temporary(path: &Path) -> Option<(PathBuf, Option<(String, u32)>)> 
 
 /// Whether the writer of a temporary has certainly exited: it ran on this host and its
 /// PID is gone (or the name predates writer tags). Unknown hosts count as alive.
-fn writer_exited(writer: &Option<(String, u32)>) -> bool {
+fn writer_exited(writer: &Writer) -> bool {
     match writer {
         None => true,
         Some((host, pid)) => {
@@ -93,7 +93,10 @@ pub fn write_atomic(target: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     commit(&tmp, target)
 }
 
-fn remove_temporaries_where(root: &Path, remove: &dyn Fn(&Path, &Option<(String, u32)>) -> bool) -> std::io::Result<usize> {
+/// A temporary's writer: host and PID, when its name says.
+type Writer = Option<(String, u32)>;
+
+fn remove_temporaries_where(root: &Path, remove: &dyn Fn(&Path, &Writer) -> bool) -> std::io::Result<usize> {
     let mut n = 0;
     if !root.exists() {
         return Ok(0);

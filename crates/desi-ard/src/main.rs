@@ -563,7 +563,21 @@ fn run(cli: Cli) -> Result<()> {
         Command::Validate { layer: ValidateLayer::Physics { objects, seed, exptime_dark, exptime_bright, work, templates } } => {
             summary::validate_physics(objects, seed, exptime_dark, exptime_bright, work.as_deref(), templates.as_deref())
         }
-        Command::Ingest { raw_root, ard, workers, shard, balance, watch, survey, program, quiet, layers, fit_models_only, refit_models, scratch } => {
+        Command::Ingest {
+            raw_root,
+            ard,
+            workers,
+            shard,
+            balance,
+            watch,
+            survey,
+            program,
+            quiet,
+            layers,
+            fit_models_only,
+            refit_models,
+            scratch,
+        } => {
             // The models step needs no stages: it only learns the shared basis.
             let resolved = layers.layers(&ard, !fit_models_only)?;
             let workers = if workers == 0 { resolved.workers.unwrap_or(0) } else { workers };

@@ -316,7 +316,10 @@ fn slurm_chain_equals_one_process_and_resumes_a_killed_task() {
             .expect("the resumed task's log"),
     )
     .unwrap();
-    assert!(resumed.contains(&format!("{} unchanged", done_at_kill)), "the resumed task skips the pixels committed before the kill:\n{resumed}");
+    assert!(
+        resumed.contains(&format!("{} unchanged", done_at_kill)),
+        "the resumed task skips the pixels committed before the kill:\n{resumed}"
+    );
     assert!(ard_cluster::status(&ard2).unwrap().complete());
     assert_same_ard(&ard2, &reference);
 
@@ -331,7 +334,8 @@ fn slurm_chain_equals_one_process_and_resumes_a_killed_task() {
     // 5. A coadd truncated on disk: its pixel fails on input, the task says so and exits
     // 3, and the chain goes on — finalize withdraws that pixel, the topology is merged over
     // the rest — while `cluster status` names the failure.
-    let coadd = walk(&raw.join("healpix")).into_iter().find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("coadd-"))).unwrap();
+    let coadd =
+        walk(&raw.join("healpix")).into_iter().find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("coadd-"))).unwrap();
     let pixel: u64 = coadd.file_stem().unwrap().to_string_lossy().rsplit('-').next().unwrap().parse().unwrap();
     std::fs::write(&coadd, b"SIMPLE  =                    T").unwrap();
     let (out, ids) = plan_and_submit(&cluster, &raw, &ard2, &["--resume"]);
