@@ -20,3 +20,20 @@ find "$target" -path '*/build/*/out/build/CMakeCache.txt' -print 2>/dev/null | w
     rm -rf "$(dirname "$(dirname "$script_dir")")/.fingerprint/$name"
   fi
 done
+
+# A target dir shared by checkouts at different paths (a CI clone and a working copy, via
+# $HOME/.cache/desi-ard/target): Cargo fingerprints our crates by workspace-relative paths
+# and mtimes, so a checkout with older files reuses test binaries built in the other one,
+# whose env!("CARGO_MANIFEST_DIR") names the other checkout's test data. When the
+# checkout changes, forget our crates' fingerprints (dependencies stay built).
+root="$(pwd -P)"
+stamp="$target/.desi-ard-checkout"
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" != "$root" ]; then
+  echo "heal-build-cache: $target was last used by $(cat "$stamp"); rebuilding this workspace's crates" >&2
+  for profile in "$target"/*/.fingerprint; do
+    for c in crates/*/; do
+      rm -rf "$profile/$(basename "$c")"-*
+    done
+  done
+fi
+echo "$root" > "$stamp"

@@ -269,12 +269,17 @@ fn population(b: &RecordBatch, path: &Path) -> Result<Vec<Option<&'static str>>,
         .collect())
 }
 
-fn row_galaxy(b: &RecordBatch, i: usize) -> Galaxy {
-    let f = |n: &str| b.column_by_name(n).map(|c| c.as_primitive::<Float64Type>().value(i)).unwrap_or(f64::NAN);
+/// The (TARGETID, SURVEY, PROGRAM) key of row `i`.
+fn row_key(b: &RecordBatch, i: usize) -> (i64, String, String) {
     let s = |n: &str| b.column_by_name(n).map(|c| c.as_string::<i32>().value(i).to_string()).unwrap_or_default();
     let id = b.column_by_name("targetid").map(|c| c.as_primitive::<Int64Type>().value(i)).unwrap_or(0);
+    (id, s("survey"), s("program"))
+}
+
+fn row_galaxy(b: &RecordBatch, i: usize) -> Galaxy {
+    let f = |n: &str| b.column_by_name(n).map(|c| c.as_primitive::<Float64Type>().value(i)).unwrap_or(f64::NAN);
     let (ra, dec, z) = (f("target_ra"), f("target_dec"), f("z"));
-    Galaxy { key: (id, s("survey"), s("program")), ra, dec, z, pos: ard_topology::geometry::comoving_position(&PLANCK18, ra, dec, z) }
+    Galaxy { key: row_key(b, i), ra, dec, z, pos: ard_topology::geometry::comoving_position(&PLANCK18, ra, dec, z) }
 }
 
 /// The grid nx × ny × nz = n whose cells are closest to cubes for a box of `extent`.
@@ -634,17 +639,24 @@ pub fn run(
     let fingerprint = run_fingerprint(ard, opts)?;
     if step == TopologyStep::Merge {
         let states = subvolume_states(ard, opts)?;
-        let not_ready: Vec<String> =
-            states.iter().enumerate().filter(|(_, s)| **s != SubvolumeState::Current).map(|(i, s)| format!("{i} ({s:?})")).collect();
+        let n = opts.subvolumes;
+        let not_ready: Vec<String> = states
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| match s {
+                SubvolumeState::Current => None,
+                SubvolumeState::Missing => Some(format!("sub-volume {i} of {n} has no result")),
+                SubvolumeState::Stale => Some(format!(
+                    "sub-volume {i} of {n} has a stale result (computed before pixels were ingested, or with other --buffer/--nsig/--trim)"
+                )),
+            })
+            .collect();
         if !not_ready.is_empty() {
             return Err(IngestError::Usage(format!(
-                "{}: cannot merge: sub-volumes {} of {} have no result for this catalogue and these settings (missing, or stale: \
-                 computed before pixels were ingested or with other --buffer/--nsig/--trim); run `desi-ard topology {} --subvolumes {} --subvolume i` for each",
+                "{}: cannot merge: {}; run `desi-ard topology {} --subvolumes {n} --subvolume i` for each",
                 ard.display(),
-                not_ready.join(", "),
-                opts.subvolumes,
-                ard.display(),
-                opts.subvolumes
+                not_ready.join("; "),
+                ard.display()
             )));
         }
     }
@@ -734,7 +746,7 @@ pub fn run(
         let mut edge = Vec::with_capacity(n);
         let mut status: Vec<&str> = Vec::with_capacity(n);
         for (i, w) in why.iter().enumerate() {
-            let key = row_galaxy(&b, i).key;
+            let key = row_key(&b, i);
             let e = w.is_none().then(|| env.get(&key)).flatten();
             match (w, e) {
                 (None, Some(e)) => {

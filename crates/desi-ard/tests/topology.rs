@@ -88,6 +88,9 @@ fn topology_columns_sub_volumes_merge_and_staleness() {
     // A missing sub-volume result is named.
     let (ok, out) = run(&["topology", a, "--subvolumes", "3", "--merge"]);
     assert!(!ok && out.contains("sub-volume 0 of 3 has no result"), "{out}");
+    // Results computed with other settings are not merged.
+    let (ok, out) = run(&["topology", a, "--subvolumes", "8", "--merge", "--nsig", "2"]);
+    assert!(!ok && out.contains("sub-volume 0 of 8 has a stale result"), "{out}");
 
     // One sub-volume: the decomposition changes little.
     let (ok, out) = run(&["topology", a, "--subvolumes", "1"]);
