@@ -735,6 +735,63 @@ mod tests {
     }
 
     #[test]
+    fn submission_chains_afterok_and_submit_sh_does_the_same() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let fake = d.path().join("fake-sbatch");
+        let log = d.path().join("calls");
+        let counter = d.path().join("n");
+        std::fs::write(
+            &fake,
+            format!(
+                "#!/bin/bash\nn=$(( $(cat {c} 2>/dev/null || echo 40) + 1 )); echo $n > {c}\necho \"$*\" >> {l}\necho \"$n;cluster\"\n",
+                c = counter.display(),
+                l = log.display()
+            ),
+        )
+        .expect("write");
+        std::process::Command::new("chmod").arg("+x").arg(&fake).status().expect("chmod");
+        let job =
+            |step: Step| PlannedJob { step, array: None, script: d.path().join(format!("{}.sbatch", step.name())), reason: String::new() };
+        let plan = Plan {
+            raw_root: "/raw".into(),
+            ard: d.path().to_path_buf(),
+            dir: d.path().to_path_buf(),
+            shards: 2,
+            subvolumes: 2,
+            buffer_mpc: 40.0,
+            n_sigma: 1.5,
+            trim_below: 0.7,
+            assignment: BTreeMap::new(),
+            targets: BTreeMap::new(),
+            pending_pixels: vec![],
+            jobs: vec![job(Step::Ingest), job(Step::Finalize), job(Step::Merge)],
+        };
+        let done = submit(&plan, fake.to_str().expect("utf-8")).expect("submit");
+        assert_eq!(done.iter().map(|s| s.job_id.as_str()).collect::<Vec<_>>(), ["41", "42", "43"]);
+        let calls = std::fs::read_to_string(&log).expect("log");
+        let dir = d.path().display();
+        assert_eq!(
+            calls,
+            format!(
+                "--parsable {dir}/ingest.sbatch\n--parsable --dependency=afterok:41 --kill-on-invalid-dep=yes {dir}/finalize.sbatch\n\
+                 --parsable --dependency=afterok:42 --kill-on-invalid-dep=yes {dir}/merge.sbatch\n"
+            )
+        );
+        // submit.sh, by hand, makes the same calls.
+        std::fs::write(&counter, "40").expect("reset");
+        std::fs::remove_file(&log).expect("rm");
+        let script = d.path().join("submit.sh");
+        std::fs::write(&script, submit_script(&plan)).expect("write");
+        let o = std::process::Command::new("bash").arg(&script).env("SBATCH", &fake).output().expect("bash");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(std::fs::read_to_string(&log).expect("log"), calls);
+        // A refusal names the script and what was already submitted.
+        std::fs::write(&fake, "#!/bin/bash\necho 'sbatch: error: invalid partition' >&2\nexit 1\n").expect("write");
+        let e = submit(&plan, fake.to_str().expect("utf-8")).expect_err("refused").to_string();
+        assert!(e.contains("ingest.sbatch") && e.contains("invalid partition"), "{e}");
+    }
+
+    #[test]
     fn shell_words_are_quoted() {
         assert_eq!(sh("/data/desi/iron"), "/data/desi/iron");
         assert_eq!(sh("a b"), "'a b'");
