@@ -149,63 +149,7 @@ enum ClusterAction {
     /// it (--submit): models → ingest array (one task per shard) → finalize → topology
     /// array (one task per sub-volume) → merge, each --dependency=afterok on the one
     /// before. With --resume, only what the ARD's manifest says is missing.
-    Plan {
-        /// DESI production root (with healpix/), on a path every node mounts.
-        raw_root: PathBuf,
-        /// The ARD folder, on a path every node mounts.
-        ard: PathBuf,
-        /// Nodes of the cluster (sets the default numbers of shards and sub-volumes).
-        #[arg(long)]
-        nodes: usize,
-        /// GPUs per node: with AstroCLIP weights each ingest task asks for one (--gres=gpu:1).
-        #[arg(long, default_value_t = 0)]
-        gpus_per_node: usize,
-        /// Slurm partition.
-        #[arg(long)]
-        partition: Option<String>,
-        /// Slurm account.
-        #[arg(long)]
-        account: Option<String>,
-        /// Time limit of every job (Slurm's format).
-        #[arg(long, default_value = "24:00:00")]
-        time: String,
-        /// CPUs of every task (its threads: SLURM_CPUS_PER_TASK).
-        #[arg(long, default_value_t = 8)]
-        cpus_per_task: usize,
-        /// Memory of each array task (the single jobs take a node's memory: --mem=0).
-        #[arg(long, default_value = "32G")]
-        mem: String,
-        /// Ingest shards, split largest-first by target count (default: 4 per node, or
-        /// the previous plan's with --resume).
-        #[arg(long)]
-        shards: Option<usize>,
-        /// Topology sub-volumes (default: 4 per node, or the previous plan's with --resume).
-        #[arg(long)]
-        subvolumes: Option<usize>,
-        /// Topology buffer around each sub-volume, comoving Mpc.
-        #[arg(long, default_value_t = 40.0)]
-        buffer: f64,
-        /// Topology persistence significance, σ.
-        #[arg(long, default_value_t = 1.5)]
-        nsig: f64,
-        /// Topology trimming threshold (× mean density at the saddle).
-        #[arg(long, default_value_t = 0.7)]
-        trim: f64,
-        /// Node-local scratch folder for the ingest tasks' files (copied into the ARD).
-        #[arg(long)]
-        scratch: Option<PathBuf>,
-        /// The desi-ard binary the nodes run (default: this one; it must be on a shared path).
-        #[arg(long)]
-        binary: Option<PathBuf>,
-        #[command(flatten)]
-        layers: summary::LayerFlags,
-        /// Only what is missing: shards with pixels not current, then the steps after them.
-        #[arg(long)]
-        resume: bool,
-        /// Submit the chain with sbatch (else print it; ARD/cluster/plan-K/submit.sh does the same).
-        #[arg(long)]
-        submit: bool,
-    },
+    Plan(summary::ClusterPlanArgs),
     /// Done, failed and pending pixels per shard, sub-volumes and merge, read from the
     /// ARD's manifest and files (not from Slurm).
     Status {
@@ -643,7 +587,8 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Info { ard } => summary::info(&ard),
-        Command::Cluster { action } => summary::cluster(action_args(action)),
+        Command::Cluster { action: ClusterAction::Plan(args) } => summary::cluster_plan(args),
+        Command::Cluster { action: ClusterAction::Status { ard } } => summary::cluster_status(&ard),
         Command::Topology { ard, subvolumes, subvolume, merge, buffer, nsig, trim } => {
             let opts = summary::topology_options(subvolumes, buffer, nsig, trim);
             let step = match (subvolume, merge) {
@@ -797,46 +742,5 @@ fn run(cli: Cli) -> Result<()> {
             );
             Ok(())
         }
-    }
-}
-
-fn action_args(a: ClusterAction) -> summary::ClusterArgs {
-    match a {
-        ClusterAction::Plan {
-            raw_root,
-            ard,
-            nodes,
-            gpus_per_node,
-            partition,
-            account,
-            time,
-            cpus_per_task,
-            mem,
-            shards,
-            subvolumes,
-            buffer,
-            nsig,
-            trim,
-            scratch,
-            binary,
-            layers,
-            resume,
-            submit,
-        } => summary::ClusterArgs::Plan(Box::new(summary::ClusterPlanArgs {
-            raw_root,
-            ard,
-            resources: ard_cluster::SlurmResources { nodes, gpus_per_node, partition, account, time, cpus_per_task, mem },
-            shards,
-            subvolumes,
-            buffer,
-            nsig,
-            trim,
-            scratch,
-            binary,
-            layers,
-            resume,
-            submit,
-        })),
-        ClusterAction::Status { ard } => summary::ClusterArgs::Status { ard },
     }
 }
