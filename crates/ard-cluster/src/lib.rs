@@ -44,14 +44,6 @@ pub enum ClusterError {
     /// Reading or writing the ARD's files failed.
     #[error(transparent)]
     Store(#[from] ard_store::StoreError),
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// What happened.
-        source: std::io::Error,
-    },
     /// `sbatch` failed or answered something that is not a job id.
     #[error("sbatch {script}: {message}")]
     Submit {
@@ -66,7 +58,7 @@ pub enum ClusterError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ClusterError + '_ {
-    move |source| ClusterError::Io { path: path.to_path_buf(), source }
+    move |e| ard_store::StoreError::io(path, e).into()
 }
 
 /// The resources the chain asks Slurm for.

@@ -405,8 +405,11 @@ pub enum SubvolumeState {
 
 /// The state of every sub-volume's result for `opts` (`opts.subvolumes` of them).
 pub fn subvolume_states(ard: &Path, opts: &TopologyOptions) -> Result<Vec<SubvolumeState>, IngestError> {
-    let fp = run_fingerprint(ard, opts)?;
-    Ok((0..opts.subvolumes)
+    Ok(states_against(ard, opts, &run_fingerprint(ard, opts)?))
+}
+
+fn states_against(ard: &Path, opts: &TopologyOptions, fp: &str) -> Vec<SubvolumeState> {
+    (0..opts.subvolumes)
         .map(|i| {
             let json = sub_path(ard, opts.subvolumes, i).with_extension("json");
             let report: Option<SubvolumeReport> = std::fs::read_to_string(&json).ok().and_then(|t| serde_json::from_str(&t).ok());
@@ -419,7 +422,7 @@ pub fn subvolume_states(ard: &Path, opts: &TopologyOptions) -> Result<Vec<Subvol
                 Some(_) => SubvolumeState::Stale,
             }
         })
-        .collect())
+        .collect()
 }
 
 /// The part of a sub-volume's skeleton its cell owns: segments whose midpoint and
@@ -638,7 +641,7 @@ pub fn run(
     let layout = ArdLayout::new(ard);
     let fingerprint = run_fingerprint(ard, opts)?;
     if step == TopologyStep::Merge {
-        let states = subvolume_states(ard, opts)?;
+        let states = states_against(ard, opts, &fingerprint);
         let n = opts.subvolumes;
         let not_ready: Vec<String> = states
             .iter()

@@ -278,16 +278,8 @@ enum Command {
         /// Stitch the sub-volume results into the catalogue (after every `--subvolume i`).
         #[arg(long)]
         merge: bool,
-        /// Buffer around each sub-volume, comoving Mpc.
-        #[arg(long, default_value_t = 40.0)]
-        buffer: f64,
-        /// Persistence significance of the skeleton, Gaussian σ (DisPerSE's -nsig).
-        #[arg(long, default_value_t = 1.5)]
-        nsig: f64,
-        /// Drop filaments whose saddle density is below this multiple of the mean density
-        /// (DisPerSE's skelconv -trimBelow).
-        #[arg(long, default_value_t = 0.7)]
-        trim: f64,
+        #[command(flatten)]
+        settings: summary::TopologyFlags,
     },
     /// Run the whole ingest on a Slurm cluster (`cluster plan`), and follow it (`cluster status`).
     Cluster {
@@ -589,8 +581,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Info { ard } => summary::info(&ard),
         Command::Cluster { action: ClusterAction::Plan(args) } => summary::cluster_plan(args),
         Command::Cluster { action: ClusterAction::Status { ard } } => summary::cluster_status(&ard),
-        Command::Topology { ard, subvolumes, subvolume, merge, buffer, nsig, trim } => {
-            let opts = summary::topology_options(subvolumes, buffer, nsig, trim);
+        Command::Topology { ard, subvolumes, subvolume, merge, settings } => {
+            let opts = settings.options(subvolumes);
             let step = match (subvolume, merge) {
                 (Some(i), _) => ard_ingest::topology::TopologyStep::One(i),
                 (None, true) => ard_ingest::topology::TopologyStep::Merge,

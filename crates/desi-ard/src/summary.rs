@@ -717,12 +717,30 @@ impl LayerFlags {
     }
 }
 
-/// Topology settings from the command line.
-pub fn topology_options(subvolumes: usize, buffer: f64, nsig: f64, trim: f64) -> ard_ingest::topology::TopologyOptions {
-    let mut opts = ard_ingest::topology::TopologyOptions { subvolumes, buffer_mpc: buffer, ..Default::default() };
-    opts.web.skeleton.n_sigma = nsig;
-    opts.web.skeleton.trim_below = trim;
-    opts
+/// The topology layer's settings (shared by `topology` and `cluster plan`, whose
+/// sub-volume tasks must compute what one `topology` run would); defaults are the library's.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TopologyFlags {
+    /// Buffer around each sub-volume, comoving Mpc.
+    #[arg(long, default_value_t = ard_ingest::topology::TopologyOptions::default().buffer_mpc)]
+    pub buffer: f64,
+    /// Persistence significance of the skeleton, Gaussian σ (DisPerSE's -nsig).
+    #[arg(long, default_value_t = ard_ingest::topology::TopologyOptions::default().web.skeleton.n_sigma)]
+    pub nsig: f64,
+    /// Drop filaments whose saddle density is below this multiple of the mean density
+    /// (DisPerSE's skelconv -trimBelow).
+    #[arg(long, default_value_t = ard_ingest::topology::TopologyOptions::default().web.skeleton.trim_below)]
+    pub trim: f64,
+}
+
+impl TopologyFlags {
+    /// The run's settings with `subvolumes` sub-volumes.
+    pub fn options(&self, subvolumes: usize) -> ard_ingest::topology::TopologyOptions {
+        let mut opts = ard_ingest::topology::TopologyOptions { subvolumes, buffer_mpc: self.buffer, ..Default::default() };
+        opts.web.skeleton.n_sigma = self.nsig;
+        opts.web.skeleton.trim_below = self.trim;
+        opts
+    }
 }
 
 /// `desi-ard cluster plan`'s arguments.
@@ -760,15 +778,8 @@ pub struct ClusterPlanArgs {
     /// Topology sub-volumes (default: 4 per node, or the previous plan's with --resume).
     #[arg(long)]
     pub subvolumes: Option<usize>,
-    /// Topology buffer around each sub-volume, comoving Mpc.
-    #[arg(long, default_value_t = 40.0)]
-    pub buffer: f64,
-    /// Topology persistence significance, σ.
-    #[arg(long, default_value_t = 1.5)]
-    pub nsig: f64,
-    /// Topology trimming threshold (× mean density at the saddle).
-    #[arg(long, default_value_t = 0.7)]
-    pub trim: f64,
+    #[command(flatten)]
+    pub topology: TopologyFlags,
     /// Node-local scratch folder for the ingest tasks' files (copied into the ARD).
     #[arg(long)]
     pub scratch: Option<PathBuf>,
@@ -840,7 +851,7 @@ pub fn cluster_plan(a: ClusterPlanArgs) -> Result<()> {
         ingest_args: a.layers.to_args()?,
         ingest_uses_gpu: layers.uses_gpu,
         scratch,
-        topology: topology_options(subvolumes, a.buffer, a.nsig, a.trim),
+        topology: a.topology.options(subvolumes),
         ingest_config,
     };
     let resources = ard_cluster::SlurmResources {

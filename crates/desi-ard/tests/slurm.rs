@@ -180,20 +180,11 @@ fn plan_and_submit(c: &Cluster, raw: &Path, ard: &Path, extra: &[&str]) -> (Stri
 /// anything else byte for byte. No temporaries left behind.
 fn assert_same_ard(got: &Path, want: &Path) {
     let list = |root: &Path| -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for top in ["catalog", "exposures", "spectra", "models"] {
-            let mut stack = vec![root.join(top)];
-            while let Some(d) = stack.pop() {
-                for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
-                    let p = e.unwrap().path();
-                    if p.is_dir() {
-                        stack.push(p);
-                    } else {
-                        out.push(p.strip_prefix(root).unwrap().to_path_buf());
-                    }
-                }
-            }
-        }
+        let mut out: Vec<PathBuf> = ["catalog", "exposures", "spectra", "models"]
+            .iter()
+            .flat_map(|top| walk(&root.join(top)))
+            .map(|p| p.strip_prefix(root).unwrap().to_path_buf())
+            .collect();
         out.sort();
         out
     };
@@ -363,7 +354,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
             let p = e.unwrap().path();
             if p.is_dir() {
                 stack.push(p);
