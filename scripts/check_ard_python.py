@@ -29,7 +29,9 @@ out["lsdb_rows"] = int(len(cat.compute()))
 cone = cat.cone_search(ra, dec, radius).compute()
 out["lsdb_cone_targetids"] = sorted(int(x) for x in cone["targetid"])
 out["lsdb_margin"] = cat.margin is not None
-for f in sorted(glob.glob(f"{ard}/spectra/**/*.h5", recursive=True)):
+# Each catalogue leaf names the spectra file of its version in its key-value metadata.
+for leaf in sorted(glob.glob(f"{ard}/catalog/desi_ard/dataset/**/Npix=*.parquet", recursive=True)):
+    f = f"{ard}/" + pq.read_metadata(leaf).metadata[b"desi_ard.spectra"].decode()
     with h5py.File(f, "r") as h:
         ids = h["targetid"][:]
         k = np.searchsorted(ids, tid)

@@ -21,7 +21,7 @@ pub mod pca;
 pub mod pickle;
 pub mod preprocess;
 pub mod prng;
-mod stage;
+pub mod stage;
 pub mod weights;
 
 pub use model::{EncoderConfig, SpectrumEncoder};
@@ -85,6 +85,15 @@ pub enum AiError {
         path: std::path::PathBuf,
         /// What is wrong.
         message: String,
+    },
+    /// A weight or model file could not be read or decoded.
+    #[error("{}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A tensor is missing or has the wrong shape.
     #[error("weights: tensor {key}: expected shape {expected:?}, found {found}")]

@@ -2,7 +2,8 @@
 
 use std::sync::Arc;
 
-use ard_core::{ColumnSpec, SpectrumBatch, Stage, StageError};
+use ard_core::eligibility::{Candidate, Ineligible, Requirements};
+use ard_core::{status_spec, ColumnSpec, SpectrumBatch, Stage, StageError, StageOutput, StatusCode};
 use arrow_array::builder::{FixedSizeListBuilder, Float16Builder};
 use arrow_array::{ArrayRef, StringArray};
 use arrow_schema::{DataType, Field};
@@ -11,6 +12,12 @@ use crate::model::SpectrumEncoder;
 
 /// Spectra per forward pass.
 pub const BATCH: usize = 32;
+
+/// Code version of the AstroCLIP columns: bump it with any change to how they are
+/// computed (a bump re-runs every pixel; see `ard_ingest::pipeline::LAYERS`).
+pub const ASTROCLIP_VERSION: u32 = 1;
+/// Code version of `emb_pca` (as [`ASTROCLIP_VERSION`]).
+pub const PCA_VERSION: u32 = 1;
 
 /// Writes `emb_astroclip` (1024 × f16) and `emb_specformer` (768 × f16), null for every
 /// object when no weights were given (`astroclip_status` says why).
@@ -45,7 +52,7 @@ impl AstroclipStage {
                 "",
                 "mean of the AstroCLIP SpecFormer backbone tokens, 768 × float16 (the authors' embedding for property regression); null without weights",
             ),
-            ColumnSpec::new("astroclip_status", DataType::Utf8, "", "ok, no_weights, or why the AstroCLIP columns are null for this object"),
+            status_spec::<AstroclipStatus>("astroclip_status", "ok, or why the AstroCLIP columns are null for this object"),
         ]
     }
 }
@@ -57,8 +64,8 @@ impl Stage for AstroclipStage {
 
     fn version(&self) -> String {
         match &self.encoder {
-            Some(e) => format!("astroclip-1 {:?} {} weights={}", e.config(), e.dtype().as_str(), self.source),
-            None => "astroclip-1 no-weights".into(),
+            Some(e) => format!("astroclip-{ASTROCLIP_VERSION} {:?} {} weights={}", e.config(), e.dtype().as_str(), self.source),
+            None => format!("astroclip-{ASTROCLIP_VERSION} no-weights"),
         }
     }
 
@@ -66,9 +73,9 @@ impl Stage for AstroclipStage {
         Self::column_specs()
     }
 
-    fn compute(&self, batch: &SpectrumBatch) -> Result<Vec<ArrayRef>, StageError> {
+    fn compute(&self, batch: &SpectrumBatch) -> Result<StageOutput, StageError> {
         let n = batch.len();
-        let stage_err = |m: String| StageError { stage: "astroclip".into(), message: m };
+        let stage_err = |m: String| StageError { stage: "astroclip".into(), message: m, source: None };
         let mut astro = FixedSizeListBuilder::with_capacity(Float16Builder::with_capacity(n * 1024), 1024, n);
         let mut spec = FixedSizeListBuilder::with_capacity(Float16Builder::with_capacity(n * 768), 768, n);
         let mut status = Vec::with_capacity(n);
@@ -82,9 +89,9 @@ impl Stage for AstroclipStage {
             for _ in 0..n {
                 null_row(&mut astro, 1024);
                 null_row(&mut spec, 768);
-                status.push("no_weights".to_string());
+                status.push(AstroclipStatus::NoWeights.code());
             }
-            return Ok(vec![Arc::new(astro.finish()), Arc::new(spec.finish()), Arc::new(StringArray::from(status))]);
+            return Ok(vec![Arc::new(astro.finish()) as ArrayRef, Arc::new(spec.finish()), Arc::new(StringArray::from(status))].into());
         };
         let (da, ds) = (enc.config().head_dim, enc.config().embed_dim);
         if da != 1024 || ds != 768 {
@@ -99,7 +106,11 @@ impl Stage for AstroclipStage {
                 .filter(|&i| batch.flux_of(i).iter().all(|v| v.is_finite()) && batch.nwave() == crate::preprocess::NPIX)
                 .collect();
             let spectra: Vec<&[f32]> = good.iter().map(|&i| batch.flux_of(i)).collect();
-            let out = enc.embed(&spectra).map_err(|e| stage_err(e.to_string()))?;
+            let out = enc.embed(&spectra).map_err(|e| StageError {
+                stage: "astroclip".into(),
+                message: format!("embedding rows {start}..{}", start + idx.len()),
+                source: Some(Box::new(e)),
+            })?;
             let mut k = 0;
             for &i in &idx {
                 if good.get(k) == Some(&i) {
@@ -111,16 +122,76 @@ impl Stage for AstroclipStage {
                         spec.values().append_value(half::f16::from_f32(*v));
                     }
                     spec.append(true);
-                    status.push("ok".to_string());
+                    status.push(AstroclipStatus::Ok.code());
                     k += 1;
                 } else {
                     null_row(&mut astro, 1024);
                     null_row(&mut spec, 768);
-                    status.push(if batch.nwave() != crate::preprocess::NPIX { "not_brz_grid".into() } else { "non_finite_flux".into() });
+                    let why = if batch.nwave() != crate::preprocess::NPIX { AstroclipStatus::NotBrzGrid } else { AstroclipStatus::NonFiniteFlux };
+                    status.push(why.code());
                 }
             }
         }
-        Ok(vec![Arc::new(astro.finish()), Arc::new(spec.finish()), Arc::new(StringArray::from(status))])
+        Ok(vec![Arc::new(astro.finish()) as ArrayRef, Arc::new(spec.finish()), Arc::new(StringArray::from(status))].into())
+    }
+}
+
+/// The `astroclip_status` vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AstroclipStatus {
+    /// Embedded.
+    Ok,
+    /// No weights were given to ingest.
+    NoWeights,
+    /// The spectrum is not on the brz grid the encoder was trained on.
+    NotBrzGrid,
+    /// The flux has NaN or infinite pixels.
+    NonFiniteFlux,
+}
+
+impl StatusCode for AstroclipStatus {
+    fn code(&self) -> &'static str {
+        match self {
+            AstroclipStatus::Ok => "ok",
+            AstroclipStatus::NoWeights => "no_weights",
+            AstroclipStatus::NotBrzGrid => "not_brz_grid",
+            AstroclipStatus::NonFiniteFlux => "non_finite_flux",
+        }
+    }
+    fn codes() -> Vec<&'static str> {
+        vec!["ok", "no_weights", "not_brz_grid", "non_finite_flux"]
+    }
+}
+
+/// The `pca_status` vocabulary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PcaStatus {
+    /// Embedded.
+    Ok,
+    /// The ARD has no basis (nothing to learn it from).
+    NoModel,
+    /// Not embedded by the shared rule ([`ard_core::eligibility`]: redshift, ZWARN).
+    Ineligible(Ineligible),
+    /// Fewer than [`crate::pca::MIN_PIXELS`] usable pixels on the model's grid.
+    TooFewPixels,
+}
+
+impl StatusCode for PcaStatus {
+    fn code(&self) -> &'static str {
+        match self {
+            PcaStatus::Ok => "ok",
+            PcaStatus::NoModel => "no_model",
+            PcaStatus::Ineligible(i) => i.code(),
+            PcaStatus::TooFewPixels => "too_few_pixels",
+        }
+    }
+    fn codes() -> Vec<&'static str> {
+        let mut v = vec!["ok", "no_model"];
+        v.extend(&Ineligible::CODES[..2]);
+        v.push("too_few_pixels");
+        v
     }
 }
 
@@ -151,7 +222,7 @@ impl PcaStage {
                     crate::pca::MODEL_FILE
                 ),
             ),
-            ColumnSpec::new("pca_status", DataType::Utf8, "", "ok, or why emb_pca is null: no_redshift, zwarn, too_few_pixels (on the model grid), no_model (nothing to learn the basis from)"),
+            status_spec::<PcaStatus>("pca_status", "ok, or why emb_pca is null (too_few_pixels: on the model grid; no_model: nothing to learn the basis from)"),
         ]
     }
 }
@@ -162,14 +233,14 @@ impl Stage for PcaStage {
     }
 
     fn version(&self) -> String {
-        format!("pca-1 model={}", self.fingerprint)
+        format!("pca-{PCA_VERSION} model={}", self.fingerprint)
     }
 
     fn columns(&self) -> Vec<ColumnSpec> {
         Self::column_specs()
     }
 
-    fn compute(&self, batch: &SpectrumBatch) -> Result<Vec<ArrayRef>, StageError> {
+    fn compute(&self, batch: &SpectrumBatch) -> Result<StageOutput, StageError> {
         let n = batch.len();
         let k = crate::pca::N_COMPONENTS;
         let (z, zwarn) = match &batch.redshifts {
@@ -179,15 +250,17 @@ impl Stage for PcaStage {
         let mut emb = FixedSizeListBuilder::with_capacity(Float16Builder::with_capacity(n * k), k as i32, n);
         let mut status = Vec::with_capacity(n);
         for i in 0..n {
-            let zi = z.as_ref().and_then(|c| c[i]);
-            let outcome = match (zi, zwarn.as_ref().and_then(|c| c[i]), &self.model) {
-                (_, _, None) => Err("no_model"),
-                (None, _, _) => Err("no_redshift"),
-                (Some(_), Some(w), _) if w != 0 => Err("zwarn"),
-                (Some(zi), _, Some(model)) => {
+            let candidate = Candidate { z: z.as_ref().and_then(|c| c[i]), zwarn: zwarn.as_ref().and_then(|c| c[i]), spectype: None, primary: None };
+            let outcome = match (&self.model, candidate.check(Requirements::ANY)) {
+                (None, _) => Err(PcaStatus::NoModel),
+                (_, Err(why)) => Err(PcaStatus::Ineligible(why)),
+                (Some(model), Ok(zi)) => {
                     crate::pca::rest_frame(&batch.wavelength, batch.flux_of(i), batch.ivar_of(i), batch.mask_of(i), zi)
                         .and_then(|r| model.project(&r))
-                        .map_err(|r| r.code())
+                        .map_err(|r| match r {
+                            crate::pca::Reject::NoRedshift => PcaStatus::Ineligible(Ineligible::NoRedshift),
+                            crate::pca::Reject::TooFewPixels => PcaStatus::TooFewPixels,
+                        })
                 }
             };
             match outcome {
@@ -196,17 +269,17 @@ impl Stage for PcaStage {
                         emb.values().append_value(half::f16::from_f64(v));
                     }
                     emb.append(true);
-                    status.push("ok");
+                    status.push(PcaStatus::Ok.code());
                 }
-                Err(code) => {
+                Err(why) => {
                     for _ in 0..k {
                         emb.values().append_null();
                     }
                     emb.append(false);
-                    status.push(code);
+                    status.push(why.code());
                 }
             }
         }
-        Ok(vec![Arc::new(emb.finish()), Arc::new(StringArray::from(status))])
+        Ok(vec![Arc::new(emb.finish()) as ArrayRef, Arc::new(StringArray::from(status))].into())
     }
 }

@@ -34,10 +34,15 @@ fn weights_error(path: &Path, message: impl Into<String>) -> AiError {
     AiError::Weights { path: path.to_path_buf(), message: message.into() }
 }
 
+/// An error of reading `path`, keeping its cause.
+fn file_error<E: std::error::Error + Send + Sync + 'static>(path: &Path) -> impl FnOnce(E) -> AiError + '_ {
+    move |e| AiError::File { path: path.to_path_buf(), source: Box::new(e) }
+}
+
 /// Loads a weight file of any supported format (told apart by content, not name).
 pub fn load(path: &Path) -> Result<LoadedWeights> {
     let mut head = [0u8; 4];
-    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).map_err(|e| weights_error(path, e.to_string()))?;
+    std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut head)).map_err(file_error(path))?;
     if &head == b"PK\x03\x04" {
         load_torch_zip(path)
     } else {
@@ -49,10 +54,10 @@ fn load_safetensors(path: &Path) -> Result<LoadedWeights> {
     let tensors =
         candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| weights_error(path, format!("not a safetensors file: {e}")))?;
     // Header: u64 length + JSON with an optional `__metadata__` of strings.
-    let bytes = std::fs::read(path).map_err(|e| weights_error(path, e.to_string()))?;
+    let bytes = std::fs::read(path).map_err(file_error(path))?;
     let len = u64::from_le_bytes(bytes[..8].try_into().map_err(|_| weights_error(path, "short header"))?) as usize;
     let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8 + len).ok_or_else(|| weights_error(path, "short header"))?)
-        .map_err(|e| weights_error(path, e.to_string()))?;
+        .map_err(file_error(path))?;
     let hparam = |name: &str, field: &str| -> Option<usize> {
         let s = header.get("__metadata__")?.get(name)?.as_str()?;
         serde_json::from_str::<serde_json::Value>(s).ok()?.get(field)?.as_u64().map(|v| v as usize)
@@ -62,7 +67,7 @@ fn load_safetensors(path: &Path) -> Result<LoadedWeights> {
 }
 
 fn load_torch_zip(path: &Path) -> Result<LoadedWeights> {
-    let file = std::fs::File::open(path).map_err(|e| weights_error(path, e.to_string()))?;
+    let file = std::fs::File::open(path).map_err(file_error(path))?;
     let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| weights_error(path, format!("not a torch zip: {e}")))?;
     let pkl_name = (0..zip.len())
         .filter_map(|i| zip.by_index(i).ok().and_then(|f| f.name().ok().map(|n| n.to_string())))
@@ -70,7 +75,7 @@ fn load_torch_zip(path: &Path) -> Result<LoadedWeights> {
         .ok_or_else(|| weights_error(path, "no data.pkl in the archive"))?;
     let dir = pkl_name.strip_suffix("data.pkl").unwrap_or("").to_string();
     let mut pkl = Vec::new();
-    zip.by_name(&pkl_name).and_then(|mut f| f.read_to_end(&mut pkl).map_err(Into::into)).map_err(|e| weights_error(path, e.to_string()))?;
+    zip.by_name(&pkl_name).and_then(|mut f| f.read_to_end(&mut pkl).map_err(Into::into)).map_err(file_error(path))?;
     let root = pickle::read(&pkl).map_err(|e| weights_error(path, format!("{pkl_name}: {e}")))?;
     let (state, prefix) = match root.get("state_dict") {
         Some(sd) => (sd, CHECKPOINT_PREFIX),

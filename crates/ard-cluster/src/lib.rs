@@ -55,6 +55,15 @@ pub enum ClusterError {
     /// Bad settings.
     #[error("{0}")]
     Usage(String),
+    /// A plan could not be serialised.
+    #[error("writing the plan {}", path.display())]
+    Plan {
+        /// The plan file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ClusterError + '_ {
@@ -436,7 +445,7 @@ pub fn plan_chain(spec: &ChainSpec, res: &SlurmResources, resume: bool) -> Resul
     };
     let submit = dir.join("submit.sh");
     std::fs::write(&submit, submit_script(&plan)).map_err(io_err(&submit))?;
-    let json = serde_json::to_vec_pretty(&plan).map_err(|e| ClusterError::Usage(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&plan).map_err(|source| ClusterError::Plan { path: dir.join("plan.json"), source })?;
     ard_store::atomic::write_atomic(&dir.join("plan.json"), &json)?;
     ard_store::atomic::write_atomic(&Plan::latest_path(&spec.ard), &json)?;
     Ok(plan)
@@ -496,7 +505,7 @@ pub fn submit(plan: &Plan, sbatch: &str) -> Result<Vec<Submitted>, ClusterError>
         out.push(Submitted { step: j.step, job_id: id });
     }
     let path = plan.dir.join("submitted.json");
-    let json = serde_json::to_vec_pretty(&out).map_err(|e| ClusterError::Usage(e.to_string()))?;
+    let json = serde_json::to_vec_pretty(&out).map_err(|source| ClusterError::Plan { path: path.clone(), source })?;
     ard_store::atomic::write_atomic(&path, &json)?;
     Ok(out)
 }

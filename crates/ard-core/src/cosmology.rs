@@ -7,8 +7,8 @@
 //! the age of the universe t(z) = ∫_z^∞ dz' / ((1+z') H(z')) (eq. 30) has the
 //! closed form for flat ΛCDM used in [`Cosmology::age_gyr`].
 
-/// Speed of light, km/s.
-pub const C_KM_S: f64 = 299_792.458;
+/// Speed of light, km/s (see [`crate::constants`]).
+pub use crate::constants::C_KM_S;
 
 /// A flat ΛCDM cosmology.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -4,9 +4,12 @@
 //! description — the same specs generate `docs/schema.md`) and computes them for a
 //! [`SpectrumBatch`], one row per object. An object it cannot handle gets nulls and a
 //! reason in the stage's own `<name>_status` column rather than an error, so one bad
-//! object never loses the others; an `Err` means the whole batch failed (the pixel is
-//! then recorded as failed and retried on the next run). Stages are pure functions of
-//! their inputs and configuration: a re-run writes the same bytes.
+//! object never loses the others; the reasons are a fixed vocabulary per layer (a type
+//! implementing [`StatusCode`]), and anything free-text about one object (why a fit
+//! failed) goes into [`StageOutput::notes`], which ingest keeps in the manifest. An `Err`
+//! means the whole batch failed (the pixel is then recorded as failed and retried on the
+//! next run). Stages are pure functions of their inputs and configuration: a re-run
+//! writes the same bytes.
 
 use std::sync::Arc;
 
@@ -46,14 +49,55 @@ impl ColumnSpec {
     }
 }
 
+/// The fixed vocabulary of a layer's `<name>_status` column.
+pub trait StatusCode {
+    /// The code written for this outcome.
+    fn code(&self) -> &'static str;
+    /// Every code the column can hold, in the order the schema lists them.
+    fn codes() -> Vec<&'static str>;
+}
+
+/// The spec of a `<layer>_status` column, its codes listed from the vocabulary.
+pub fn status_spec<S: StatusCode>(name: &str, what: &str) -> ColumnSpec {
+    let codes: Vec<String> = S::codes().iter().map(|c| format!("`{c}`")).collect();
+    ColumnSpec::new(name, DataType::Utf8, "", &format!("{what}; one of {}", codes.join(", ")))
+}
+
+/// A free-text note on one object of a batch (kept in the manifest, not the catalogue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectNote {
+    /// Row of the object in the batch.
+    pub row: usize,
+    /// What happened.
+    pub note: String,
+}
+
+/// What a stage computed for a batch.
+#[derive(Debug, Clone, Default)]
+pub struct StageOutput {
+    /// Its columns, in [`Stage::columns`] order, one row per object.
+    pub columns: Vec<ArrayRef>,
+    /// Notes on single objects.
+    pub notes: Vec<ObjectNote>,
+}
+
+impl From<Vec<ArrayRef>> for StageOutput {
+    fn from(columns: Vec<ArrayRef>) -> Self {
+        StageOutput { columns, notes: Vec::new() }
+    }
+}
+
 /// A stage failed on a whole batch.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[error("stage {stage}: {message}")]
 pub struct StageError {
     /// The stage.
     pub stage: String,
     /// What went wrong.
     pub message: String,
+    /// The underlying error, when there is one.
+    #[source]
+    pub source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 /// A per-object layer run by ingest (see the module docs).
@@ -65,13 +109,13 @@ pub trait Stage: Send + Sync {
     /// The columns added, in order.
     fn columns(&self) -> Vec<ColumnSpec>;
     /// Computes the columns for every object of `batch`, in order, one row each.
-    fn compute(&self, batch: &SpectrumBatch) -> Result<Vec<ArrayRef>, StageError>;
+    fn compute(&self, batch: &SpectrumBatch) -> Result<StageOutput, StageError>;
 
     /// As [`Stage::compute`], also given the catalogue columns already computed for the
     /// batch (core columns and earlier stages', same rows): a stage that can use an
     /// earlier layer's result (the SED fit uses the physics layer's velocity dispersion)
     /// overrides this; by default it is ignored.
-    fn compute_with(&self, batch: &SpectrumBatch, _earlier: &arrow_array::RecordBatch) -> Result<Vec<ArrayRef>, StageError> {
+    fn compute_with(&self, batch: &SpectrumBatch, _earlier: &arrow_array::RecordBatch) -> Result<StageOutput, StageError> {
         self.compute(batch)
     }
 }

@@ -150,8 +150,8 @@ pub struct FitsFile {
     current: Option<String>,
 }
 
-// A cfitsio handle is only used through `&mut self`; cfitsio is built re-entrant,
-// so moving a handle to another thread is sound.
+// SAFETY: a cfitsio handle is only used through `&mut self` (never shared), and cfitsio
+// is built re-entrant, so moving a handle to another thread is sound.
 unsafe impl Send for FitsFile {}
 
 impl std::fmt::Debug for FitsFile {
@@ -171,14 +171,18 @@ fn cstring(path: &Path, s: &str) -> Result<CString> {
 /// cfitsio's text for a status plus whatever is on its error-message stack.
 fn status_message(status: c_int) -> String {
     let mut text = [0 as c_char; 32];
+    // SAFETY: `text` has the 31 + 1 bytes cfitsio writes at most (FLEN_STATUS) and is NUL-terminated by it.
     unsafe { sys::ffgerr(status, text.as_mut_ptr()) };
+    // SAFETY: cfitsio NUL-terminated the buffer it filled; it lives until the end of this function.
     let mut msg = unsafe { CStr::from_ptr(text.as_ptr()) }.to_string_lossy().into_owned();
     loop {
         let mut buf = [0 as c_char; 96];
+        // SAFETY: `buf` has room for cfitsio's 80-character messages (FLEN_ERRMSG) and their NUL.
         let more = unsafe { sys::ffgmsg(buf.as_mut_ptr()) };
         if more == 0 {
             break;
         }
+        // SAFETY: cfitsio NUL-terminated the buffer it filled; it lives until the end of this function.
         let m = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().trim().to_string();
         if !m.is_empty() && !msg.contains(&m) {
             msg.push_str("; ");
@@ -209,6 +213,7 @@ impl FitsFile {
         let name = cstring(&path, &format!("file://{}", path.display()))?;
         let mut ptr = std::ptr::null_mut();
         let mut status = 0;
+        // SAFETY: `ptr` and `status` are locals cfitsio writes; `name` is a NUL-terminated CString alive for the call.
         unsafe { sys::ffopen(&mut ptr, name.as_ptr(), 0, &mut status) };
         let mut f = FitsFile { ptr, path, current: Some("PRIMARY".into()) };
         if status != 0 {
@@ -231,6 +236,7 @@ impl FitsFile {
         let name = cstring(&path, &format!("file://{}", path.display()))?;
         let mut ptr = std::ptr::null_mut();
         let mut status = 0;
+        // SAFETY: `ptr` and `status` are locals cfitsio writes; `name` is a NUL-terminated CString alive for the call.
         unsafe { sys::ffinit(&mut ptr, name.as_ptr(), &mut status) };
         let mut f = FitsFile { ptr, path, current: None };
         if status != 0 {
@@ -280,6 +286,7 @@ impl FitsFile {
     pub fn hdu_count(&mut self) -> Result<usize> {
         let mut n = 0;
         let mut status = 0;
+        // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); the out-pointers are to locals.
         unsafe { sys::ffthdu(self.ptr, &mut n, &mut status) };
         self.check("counting HDUs", status)?;
         Ok(n as usize)
@@ -292,6 +299,7 @@ impl FitsFile {
         for i in 1..=n {
             let mut status = 0;
             let mut kind = 0;
+            // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); the out-pointers are to locals.
             unsafe { sys::ffmahd(self.ptr, i as c_int, &mut kind, &mut status) };
             self.check(&format!("moving to HDU {i}"), status)?;
             let name = self.read_key_str("EXTNAME")?;
@@ -311,6 +319,7 @@ impl FitsFile {
     pub fn move_to_primary(&mut self) -> Result<()> {
         let mut status = 0;
         let mut kind = 0;
+        // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); the out-pointers are to locals.
         unsafe { sys::ffmahd(self.ptr, 1, &mut kind, &mut status) };
         self.current = Some("PRIMARY".into());
         self.check("moving to the primary HDU", status)
@@ -328,8 +337,10 @@ impl FitsFile {
         }
         let name = cstring(&self.path, extname)?;
         let mut status = 0;
+        // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `name` is a NUL-terminated CString alive for the call (cfitsio only reads it, despite the `*mut`).
         unsafe { sys::ffmnhd(self.ptr, ANY_HDU, name.as_ptr() as *mut c_char, 0, &mut status) };
         if status == sys::BAD_HDU_NUM as c_int {
+            // SAFETY: clears cfitsio's global error-message stack; takes no pointers.
             unsafe { sys::ffcmsg() };
             let available = self.hdu_names()?;
             return Err(FitsError::MissingHdu { path: self.path.clone(), extname: extname.into(), available });
@@ -343,6 +354,7 @@ impl FitsFile {
     pub fn hdu_kind(&mut self) -> Result<HduKind> {
         let mut status = 0;
         let mut kind = 0;
+        // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); the out-pointers are to locals.
         unsafe { sys::ffghdt(self.ptr, &mut kind, &mut status) };
         self.check("reading the HDU type", status)?;
         Ok(match kind {
@@ -358,17 +370,21 @@ impl FitsFile {
         let k = cstring(&self.path, key)?;
         let mut status = 0;
         let mut value: *mut c_char = std::ptr::null_mut();
+        // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `k` is a NUL-terminated CString; cfitsio allocates the value and stores its pointer in the local `value` (freed below with fffree).
         unsafe { sys::ffgkls(self.ptr, k.as_ptr(), &mut value, std::ptr::null_mut(), &mut status) };
         if status == 202 {
             // KEY_NO_EXIST
+            // SAFETY: clears cfitsio's global error-message stack; takes no pointers.
             unsafe { sys::ffcmsg() };
             return Ok(None);
         }
         if status != 0 {
             return Err(self.err_status(&format!("reading keyword {key}"), status));
         }
+        // SAFETY: on status 0, `value` points to the NUL-terminated string cfitsio allocated; it is freed only after this copy.
         let s = unsafe { CStr::from_ptr(value) }.to_string_lossy().trim().to_string();
         let mut st2 = 0;
+        // SAFETY: `value` was allocated by cfitsio in ffgkls and is freed exactly once.
         unsafe { sys::fffree(value as *mut c_void, &mut st2) };
         Ok(Some(s))
     }
@@ -378,8 +394,10 @@ impl FitsFile {
         let k = cstring(&self.path, key)?;
         let mut status = 0;
         let mut value = 0f64;
+        // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `k` is a NUL-terminated CString and `value` a local of exactly the type the datatype code names.
         unsafe { sys::ffgky(self.ptr, TDOUBLE, k.as_ptr(), &mut value as *mut f64 as *mut c_void, std::ptr::null_mut(), &mut status) };
         if status == 202 {
+            // SAFETY: clears cfitsio's global error-message stack; takes no pointers.
             unsafe { sys::ffcmsg() };
             return Ok(None);
         }
@@ -392,8 +410,10 @@ impl FitsFile {
         let k = cstring(&self.path, key)?;
         let mut status = 0;
         let mut value = 0i64;
+        // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `k` is a NUL-terminated CString and `value` a local of exactly the type the datatype code names.
         unsafe { sys::ffgky(self.ptr, TLONGLONG, k.as_ptr(), &mut value as *mut i64 as *mut c_void, std::ptr::null_mut(), &mut status) };
         if status == 202 {
+            // SAFETY: clears cfitsio's global error-message stack; takes no pointers.
             unsafe { sys::ffcmsg() };
             return Ok(None);
         }
@@ -415,6 +435,7 @@ impl FitsFile {
         let mut bitpix = 0;
         let mut naxis = 0;
         let mut naxes = [0i64; 9];
+        // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `naxes` holds the 9 values maxdim = 9 allows.
         unsafe { sys::ffgiprll(self.ptr, 9, &mut bitpix, &mut naxis, naxes.as_mut_ptr(), &mut status) };
         self.check("reading image dimensions", status)?;
         let mut shape: Vec<usize> = naxes[..naxis.clamp(0, 9) as usize].iter().map(|&n| n.max(0) as usize).collect();
@@ -431,6 +452,7 @@ impl FitsFile {
         if n > 0 {
             let mut status = 0;
             let mut anynul = 0;
+            // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `data` holds exactly `n` elements of the type the datatype code names, the product of the image's axes.
             unsafe {
                 sys::ffgpv(
                     self.ptr,
@@ -456,6 +478,7 @@ impl FitsFile {
         let mut status = 0;
         let mut eqtype = 0;
         let shape = self.image_shape()?;
+        // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); the out-pointers are to locals.
         unsafe { sys::ffgiet(self.ptr, &mut eqtype, &mut status) };
         self.check("reading the image type", status)?;
         const ULONG_IMG: c_int = 40;
@@ -464,6 +487,7 @@ impl FitsFile {
             let mut data = vec![0u32; n];
             let mut anynul = 0;
             if n > 0 {
+                // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `data` holds exactly `n` elements of the type the datatype code names, the product of the image's axes.
                 unsafe {
                     sys::ffgpv(
                         self.ptr,
@@ -492,22 +516,26 @@ impl FitsFile {
             match &key.value {
                 KeyValue::Str(s) => {
                     let v = cstring(&self.path, s)?;
+                    // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `name`, `v` and `comment` are NUL-terminated CStrings alive for the call.
                     unsafe { sys::ffukys(self.ptr, name.as_ptr(), v.as_ptr(), comment.as_ptr(), &mut status) };
                 }
                 KeyValue::F64(x) => {
                     let mut v = *x;
+                    // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `name` and `comment` are NUL-terminated CStrings and `v` a local of the type the datatype code names.
                     unsafe {
                         sys::ffpky(self.ptr, TDOUBLE, name.as_ptr(), &mut v as *mut f64 as *mut c_void, comment.as_ptr(), &mut status)
                     };
                 }
                 KeyValue::I64(x) => {
                     let mut v = *x;
+                    // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `name` and `comment` are NUL-terminated CStrings and `v` a local of the type the datatype code names.
                     unsafe {
                         sys::ffpky(self.ptr, TLONGLONG, name.as_ptr(), &mut v as *mut i64 as *mut c_void, comment.as_ptr(), &mut status)
                     };
                 }
                 KeyValue::Bool(b) => {
                     let mut v: c_int = i32::from(*b);
+                    // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `name` and `comment` are NUL-terminated CStrings and `v` a local of the type the datatype code names.
                     unsafe {
                         sys::ffpky(self.ptr, TLOGICAL, name.as_ptr(), &mut v as *mut c_int as *mut c_void, comment.as_ptr(), &mut status)
                     };
@@ -521,6 +549,7 @@ impl FitsFile {
     /// Writes an empty primary HDU with these keywords. Must be the first HDU written.
     pub fn write_primary(&mut self, keys: &[Key]) -> Result<()> {
         let mut status = 0;
+        // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `naxes` has `naxis` elements (none for the empty primary).
         unsafe { sys::ffcrimll(self.ptr, 8, 0, std::ptr::null_mut(), &mut status) };
         self.current = Some("PRIMARY".into());
         self.check("writing the primary HDU", status)?;
@@ -551,17 +580,21 @@ impl FitsFile {
         let mut naxes: Vec<i64> = shape.iter().rev().map(|&s| s as i64).collect();
         let mut status = 0;
         if compress {
+            // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); the out-pointer is to a local.
             unsafe { sys::fits_set_compression_type(self.ptr, RICE_1, &mut status) };
         }
+        // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `naxes` has `naxis` elements (none for the empty primary).
         unsafe { sys::ffcrimll(self.ptr, T::BITPIX, naxes.len() as c_int, naxes.as_mut_ptr(), &mut status) };
         self.check("creating image HDU", status)?;
         if compress {
+            // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); the out-pointer is to a local.
             unsafe { sys::fits_set_compression_type(self.ptr, 0, &mut status) };
         }
         let mut keys_all = vec![Key::str("EXTNAME", extname, "extension name")];
         keys_all.extend_from_slice(keys);
         self.write_keys(&keys_all)?;
         if n > 0 {
+            // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `data` holds `n` elements of `T`, checked against the shape above.
             unsafe { sys::ffppr(self.ptr, T::DATATYPE, 1, n as i64, data.as_ptr() as *mut c_void, &mut status) };
             self.check("writing image data", status)?;
         }
@@ -587,6 +620,7 @@ impl Drop for FitsFile {
     fn drop(&mut self) {
         if !self.ptr.is_null() {
             let mut status = 0;
+            // SAFETY: the handle is non-null (checked or owned) and is closed exactly once: the pointer is not used again.
             unsafe { sys::ffclos(self.ptr, &mut status) };
             if status != 0 {
                 tracing::warn!(path = %self.path.display(), status, "closing FITS file failed: {}", status_message(status));
@@ -601,6 +635,7 @@ impl FitsFile {
     /// while flushing, say).
     pub fn close(mut self) -> Result<()> {
         let mut status = 0;
+        // SAFETY: the handle is non-null (checked or owned) and is closed exactly once: the pointer is not used again.
         unsafe { sys::ffclos(self.ptr, &mut status) };
         self.ptr = std::ptr::null_mut();
         self.check("closing", status)

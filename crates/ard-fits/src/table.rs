@@ -33,6 +33,7 @@ fn column_info(f: &mut FitsFile, colnum: c_int) -> Result<ColumnInfo> {
     let mut dtype = [0 as c_char; 84];
     let mut tdisp = [0 as c_char; 84];
     let (mut repeat, mut tscal, mut tzero, mut tnull) = (0i64, 0f64, 0f64, 0i64);
+    // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); every text buffer has the 84 bytes cfitsio writes at most (FLEN_VALUE + 1); the others are locals.
     unsafe {
         sys::ffgbclll(
             f.raw(),
@@ -50,8 +51,10 @@ fn column_info(f: &mut FitsFile, colnum: c_int) -> Result<ColumnInfo> {
     };
     f.check(&format!("reading the definition of column {colnum}"), status)?;
     let (mut typecode, mut rep, mut width) = (0, 0i64, 0i64);
+    // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); the out-pointers are to locals.
     unsafe { sys::ffeqtyll(f.raw(), colnum, &mut typecode, &mut rep, &mut width, &mut status) };
     f.check(&format!("reading the type of column {colnum}"), status)?;
+    // SAFETY: cfitsio NUL-terminated each header text it wrote into these zeroed 84-byte buffers.
     let text = |a: &[c_char]| unsafe { CStr::from_ptr(a.as_ptr()) }.to_string_lossy().trim().to_string();
     Ok(ColumnInfo { name: text(&ttype), unit: text(&tunit), typecode, repeat: rep, width })
 }
@@ -72,6 +75,7 @@ where
     if n > 0 {
         let mut status = 0;
         let mut anynul = 0;
+        // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); `data` holds exactly `n` = rows × repeat elements of the type the datatype code names.
         unsafe {
             sys::ffgcv(
                 f.raw(),
@@ -96,16 +100,19 @@ fn read_strings(f: &mut FitsFile, colnum: c_int, nrows: i64, info: &ColumnInfo) 
     let per_row = (info.repeat as usize / width).max(1);
     let total = nrows as usize * per_row;
     let mut storage = vec![0 as c_char; total * (width + 1)];
+    // SAFETY: `i < total`, so the offset `i × (width + 1)` is inside `storage`, which has `total × (width + 1)` bytes.
     let mut ptrs: Vec<*mut c_char> = (0..total).map(|i| unsafe { storage.as_mut_ptr().add(i * (width + 1)) }).collect();
     if total > 0 {
         let mut status = 0;
         let mut anynul = 0;
         let mut nulstr = [0 as c_char; 2];
+        // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); `ptrs` holds `total` pointers, each to `width + 1` bytes of `storage` (a string and its NUL).
         unsafe { sys::ffgcvs(f.raw(), colnum, 1, 1, total as i64, nulstr.as_mut_ptr(), ptrs.as_mut_ptr(), &mut anynul, &mut status) };
         f.check(&format!("reading column {}", info.name), status)?;
     }
     let mut b = StringBuilder::with_capacity(total, total * width);
     for p in &ptrs {
+        // SAFETY: each pointer is to a zero-initialised `width + 1` slice of `storage` that cfitsio filled with at most `width` characters, so it is NUL-terminated.
         let s = unsafe { CStr::from_ptr(*p) }.to_string_lossy();
         b.append_value(s.trim_end_matches([' ', '\0']));
     }
@@ -124,6 +131,7 @@ fn read_logical(f: &mut FitsFile, colnum: c_int, nrows: i64, repeat: i64, name: 
     if n > 0 {
         let mut status = 0;
         let mut anynul = 0;
+        // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); `data` holds exactly `n` = rows × repeat elements of the type the datatype code names.
         unsafe {
             sys::ffgcv(
                 f.raw(),
@@ -158,7 +166,9 @@ pub(crate) fn read_table(f: &mut FitsFile) -> Result<RecordBatch> {
     let mut status = 0;
     let mut ncols = 0;
     let mut nrows = 0i64;
+    // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); the out-pointers are to locals.
     unsafe { sys::ffgncl(f.raw(), &mut ncols, &mut status) };
+    // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); the out-pointers are to locals.
     unsafe { sys::ffgnrwll(f.raw(), &mut nrows, &mut status) };
     f.check("reading the table size", status)?;
 
@@ -275,6 +285,7 @@ pub(crate) fn write_table(f: &mut FitsFile, extname: &str, batch: &RecordBatch, 
     let mut tu: Vec<*mut c_char> = tunits.iter().map(|c| c.as_ptr() as *mut c_char).collect();
     let ext = CString::new(extname).map_err(|_| f.invalid("NUL in EXTNAME"))?;
     let mut status = 0;
+    // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); `tt`, `tf`, `tu` hold one pointer per column to NUL-terminated CStrings alive for the call, `ext` likewise (cfitsio only reads them).
     unsafe {
         sys::ffcrtb(f.raw(), BINARY_TBL, 0, tt.len() as c_int, tt.as_mut_ptr(), tf.as_mut_ptr(), tu.as_mut_ptr(), ext.as_ptr(), &mut status)
     };
@@ -291,11 +302,13 @@ pub(crate) fn write_table(f: &mut FitsFile, extname: &str, batch: &RecordBatch, 
                 let s = col.as_string::<i32>();
                 let owned: Vec<CString> = (0..s.len()).map(|r| CString::new(s.value(r).replace('\0', "")).unwrap_or_default()).collect();
                 let mut ptrs: Vec<*mut c_char> = owned.iter().map(|c| c.as_ptr() as *mut c_char).collect();
+                // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); `ptrs` holds `nrows` pointers to NUL-terminated CStrings in `owned`, alive for the call.
                 unsafe { sys::ffpcls(f.raw(), colnum, 1, 1, nrows, ptrs.as_mut_ptr(), &mut status) };
             }
             DataType::Boolean => {
                 let b = col.as_boolean();
                 let mut v: Vec<c_char> = (0..b.len()).map(|r| b.value(r) as c_char).collect();
+                // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); `v` holds `nrows` logical values.
                 unsafe { sys::ffpcl(f.raw(), TLOGICAL, colnum, 1, 1, nrows, v.as_mut_ptr() as *mut c_void, &mut status) };
             }
             DataType::FixedSizeList(item, n) => {
@@ -303,11 +316,13 @@ pub(crate) fn write_table(f: &mut FitsFile, extname: &str, batch: &RecordBatch, 
                 let values = list.values().slice(list.offset() * *n as usize, list.len() * *n as usize);
                 let (_, dt) = tform_code(item.data_type()).ok_or_else(|| f.invalid(ctx.clone()))?;
                 let ptr = values_ptr(values.as_ref()).ok_or_else(|| f.invalid(ctx.clone()))?;
+                // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); `ptr` points to the Arrow values buffer of this column, which holds `nrows` (× list size) elements of the type `dt` names.
                 unsafe { sys::ffpcl(f.raw(), dt, colnum, 1, 1, nrows * *n as i64, ptr as *mut c_void, &mut status) };
             }
             other => {
                 let (_, dt) = tform_code(other).ok_or_else(|| f.invalid(ctx.clone()))?;
                 let ptr = values_ptr(col.as_ref()).ok_or_else(|| f.invalid(ctx.clone()))?;
+                // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); `ptr` points to the Arrow values buffer of this column, which holds `nrows` (× list size) elements of the type `dt` names.
                 unsafe { sys::ffpcl(f.raw(), dt, colnum, 1, 1, nrows, ptr as *mut c_void, &mut status) };
             }
         }

@@ -4,13 +4,19 @@
 
 use std::sync::Arc;
 
-use ard_core::{ColumnSpec, SpectrumBatch};
+use ard_core::{names, ColumnSpec, SpectrumBatch};
 use arrow_array::builder::{Float32Builder, Float64Builder, Int16Builder, Int64Builder, StringBuilder};
 use arrow_array::{Array, ArrayRef, BooleanArray, Int32Array, RecordBatch};
 use arrow_schema::{DataType, Schema, SchemaRef};
 use desi_io::columns::{optional_f64, optional_i64, optional_str};
 
+use ard_store::StoreError;
+
 use crate::IngestError;
+
+/// Code version of the core columns (see `pipeline::LAYERS`): bump it with any change
+/// to how they are computed.
+pub const VERSION: u32 = 1;
 
 /// Targeting-bit columns carried over from FIBERMAP (null where a survey lacks them).
 pub const TARGET_COLUMNS: [&str; 15] = [
@@ -157,9 +163,14 @@ fn median_snr(batch: &SpectrumBatch, i: usize, lo: f64, hi: f64) -> Option<f64> 
 pub fn core_columns(batch: &SpectrumBatch, scores: Option<&RecordBatch>) -> Result<RecordBatch, IngestError> {
     let n = batch.len();
     let fm = &batch.fibermap;
-    let ra = optional_f64(fm, "TARGET_RA")
-        .ok_or_else(|| IngestError::Input(format!("FIBERMAP has no TARGET_RA ({} {})", batch.survey, batch.program)))?;
-    let dec = optional_f64(fm, "TARGET_DEC").ok_or_else(|| IngestError::Input("FIBERMAP has no TARGET_DEC".into()))?;
+    let missing = |column| IngestError::MissingColumn {
+        table: "FIBERMAP",
+        column,
+        survey: batch.survey.clone(),
+        program: batch.program.clone(),
+    };
+    let ra = optional_f64(fm, "TARGET_RA").ok_or_else(|| missing("TARGET_RA"))?;
+    let dec = optional_f64(fm, "TARGET_DEC").ok_or_else(|| missing("TARGET_DEC"))?;
     let z = batch.redshifts.as_ref();
     let zf = |name: &str| z.and_then(|t| optional_f64(t, name));
     let mut cols: Vec<ArrayRef> = vec![
@@ -234,7 +245,7 @@ pub fn core_columns(batch: &SpectrumBatch, scores: Option<&RecordBatch>) -> Resu
     cols.push(Arc::new(tb.finish()));
     cols.push(Arc::new(arrow_array::Int16Array::from(vec![1i16; n])));
     cols.push(Arc::new(BooleanArray::from(vec![true; n])));
-    RecordBatch::try_new(core_schema(), cols).map_err(|e| IngestError::Input(format!("assembling core columns: {e}")))
+    Ok(RecordBatch::try_new(core_schema(), cols).map_err(|e| StoreError::arrow("the core columns", e))?)
 }
 
 /// Fills `zcat_nspec` and `zcat_primary` over all rows of a pixel: per TARGETID, the
@@ -242,18 +253,22 @@ pub fn core_columns(batch: &SpectrumBatch, scores: Option<&RecordBatch>) -> Resu
 /// then the highest mean of `snr_b/r/z`, then the first (survey, program) in
 /// alphabetical order — a deterministic version of DESI's zcatalog rule (desispec
 /// `zcatalog.find_primary_spectra`, which ranks by TSNR2).
-pub fn mark_primary(batch: &RecordBatch) -> Result<RecordBatch, IngestError> {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::{Float32Type, Int64Type};
+///
+/// `leaf` is where the rows go (named in the error should a column be missing).
+pub fn mark_primary(batch: &RecordBatch, leaf: &std::path::Path) -> Result<RecordBatch, IngestError> {
     let n = batch.num_rows();
-    let col = |name: &str| batch.column_by_name(name).ok_or_else(|| IngestError::Input(format!("no column {name}")));
-    let ids = col("targetid")?.as_primitive::<Int64Type>().clone();
-    let tsnr = col("tsnr2_lrg")?.as_primitive::<Float32Type>().clone();
+    let cols = ard_store::catalog::Columns::new(leaf, batch);
+    let ids = cols.i64(names::TARGETID)?;
+    let tsnr = cols.f32("tsnr2_lrg")?;
+    let snr_columns = ["snr_b", "snr_r", "snr_z"]
+        .into_iter()
+        .filter(|c| batch.column_by_name(c).is_some())
+        .map(|c| cols.f32(c))
+        .collect::<Result<Vec<_>, _>>()?;
     let snr: Vec<f64> = (0..n)
         .map(|i| {
-            let vals: Vec<f64> = ["snr_b", "snr_r", "snr_z"]
+            let vals: Vec<f64> = snr_columns
                 .iter()
-                .filter_map(|c| batch.column_by_name(c).map(|a| a.as_primitive::<Float32Type>().clone()))
                 .filter(|a| a.is_valid(i))
                 .map(|a| a.value(i) as f64)
                 .collect();
@@ -264,8 +279,8 @@ pub fn mark_primary(batch: &RecordBatch) -> Result<RecordBatch, IngestError> {
             }
         })
         .collect();
-    let surveys = col("survey")?.as_string::<i32>().clone();
-    let programs = col("program")?.as_string::<i32>().clone();
+    let surveys = cols.str(names::SURVEY)?;
+    let programs = cols.str(names::PROGRAM)?;
     let mut groups: std::collections::BTreeMap<i64, Vec<usize>> = std::collections::BTreeMap::new();
     for i in 0..n {
         groups.entry(ids.value(i)).or_default().push(i);
@@ -291,9 +306,10 @@ pub fn mark_primary(batch: &RecordBatch) -> Result<RecordBatch, IngestError> {
     }
     let schema = batch.schema();
     let mut cols = batch.columns().to_vec();
-    cols[schema.index_of("zcat_nspec").map_err(|e| IngestError::Input(e.to_string()))?] = Arc::new(arrow_array::Int16Array::from(nspec));
-    cols[schema.index_of("zcat_primary").map_err(|e| IngestError::Input(e.to_string()))?] = Arc::new(BooleanArray::from(primary));
-    RecordBatch::try_new(schema, cols).map_err(|e| IngestError::Input(e.to_string()))
+    let primary_columns = |e| StoreError::arrow("zcat_nspec/zcat_primary", e);
+    cols[schema.index_of("zcat_nspec").map_err(primary_columns)?] = Arc::new(arrow_array::Int16Array::from(nspec));
+    cols[schema.index_of("zcat_primary").map_err(primary_columns)?] = Arc::new(BooleanArray::from(primary));
+    Ok(RecordBatch::try_new(schema, cols).map_err(primary_columns)?)
 }
 
 /// Columns of the exposures table (EXP_FIBERMAP), fixed across productions; absent
@@ -318,7 +334,12 @@ pub const EXPOSURE_COLUMNS: [(&str, DataType, &str); 12] = [
 pub fn exposure_rows(batch: &SpectrumBatch, exp: &RecordBatch) -> Result<RecordBatch, IngestError> {
     use arrow_schema::Field;
     let n = exp.num_rows();
-    let ids = optional_i64(exp, "TARGETID").ok_or_else(|| IngestError::Input("EXP_FIBERMAP has no TARGETID".into()))?;
+    let ids = optional_i64(exp, "TARGETID").ok_or_else(|| IngestError::MissingColumn {
+        table: "EXP_FIBERMAP",
+        column: "TARGETID",
+        survey: batch.survey.clone(),
+        program: batch.program.clone(),
+    })?;
     let ra = optional_f64(&batch.fibermap, "TARGET_RA").unwrap_or_default();
     let dec = optional_f64(&batch.fibermap, "TARGET_DEC").unwrap_or_default();
     let pos: std::collections::HashMap<i64, (f64, f64)> =
@@ -332,7 +353,11 @@ pub fn exposure_rows(batch: &SpectrumBatch, exp: &RecordBatch) -> Result<RecordB
     ];
     let (mut r, mut d) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for t in &ids {
-        let (a, b) = pos.get(t).copied().ok_or_else(|| IngestError::Input(format!("EXP_FIBERMAP TARGETID {t} is not in FIBERMAP")))?;
+        let (a, b) = pos.get(t).copied().ok_or_else(|| IngestError::UnknownExposureTarget {
+            targetid: *t,
+            survey: batch.survey.clone(),
+            program: batch.program.clone(),
+        })?;
         r.push(a);
         d.push(b);
     }
@@ -350,10 +375,10 @@ pub fn exposure_rows(batch: &SpectrumBatch, exp: &RecordBatch) -> Result<RecordB
         }
         fields.push(f);
         let arr: ArrayRef = match exp.column_by_name(name) {
-            Some(c) => arrow_cast::cast(c, &dt).map_err(|e| IngestError::Input(format!("EXP_FIBERMAP {name}: {e}")))?,
+            Some(c) => arrow_cast::cast(c, &dt).map_err(|e| StoreError::arrow(format!("EXP_FIBERMAP {name}"), e))?,
             None => arrow_array::new_null_array(&dt, n),
         };
         cols.push(arr);
     }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| IngestError::Input(e.to_string()))
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| StoreError::arrow("the exposure rows", e))?)
 }

@@ -11,6 +11,7 @@
 
 pub mod columns;
 pub mod models;
+pub mod pipeline;
 pub mod topology;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,8 +24,10 @@ use ard_core::StageRef;
 use ard_store::atomic::{remove_stale_temporaries, remove_temporaries_of, Staging};
 use ard_store::hats::{build_margin, finalize_table, write_collection_properties, TableInfo, TableKind};
 use ard_store::layout::{list_pixel_files, ArdLayout, CATALOG_NAME, MARGIN_ARCSEC, MARGIN_NAME};
-use ard_store::manifest::{input_record, input_unchanged, output_record, ObjectNote, PixelRecord, PixelStatus};
+use ard_store::manifest::{input_record, input_unchanged, ObjectNote, PixelRecord, PixelStatus};
+use ard_store::pixel::{commit_pixel as commit_version, remove_unreferenced_versions, withdraw_pixel, PixelContent};
 use ard_store::spectra::PixelSpectra;
+use ard_store::StoreError;
 use arrow_array::RecordBatch;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
@@ -42,12 +45,84 @@ pub enum IngestError {
     /// A stage failed on a whole batch.
     #[error(transparent)]
     Stage(#[from] ard_core::StageError),
-    /// Inconsistent input.
-    #[error("{0}")]
-    Input(String),
+    /// A DESI table lacks a column ingest cannot do without.
+    #[error("{table} of {survey}/{program} has no column {column}")]
+    MissingColumn {
+        /// The HDU (FIBERMAP, EXP_FIBERMAP, …).
+        table: &'static str,
+        /// The column.
+        column: &'static str,
+        /// Survey of the coadd.
+        survey: String,
+        /// Program of the coadd.
+        program: String,
+    },
+    /// An EXP_FIBERMAP row names a target its coadd's FIBERMAP does not hold.
+    #[error("EXP_FIBERMAP of {survey}/{program}: TARGETID {targetid} is not in the FIBERMAP")]
+    UnknownExposureTarget {
+        /// The TARGETID.
+        targetid: i64,
+        /// Survey of the coadd.
+        survey: String,
+        /// Program of the coadd.
+        program: String,
+    },
+    /// A file this project wrote holds a value it never writes.
+    #[error("{}: row {row}: {column} = {value} is not a valid value", path.display())]
+    BadValue {
+        /// The file.
+        path: PathBuf,
+        /// The row.
+        row: usize,
+        /// The column.
+        column: &'static str,
+        /// What was found.
+        value: String,
+    },
+    /// The settings file cannot be used.
+    #[error("settings {}: {message}", path.display())]
+    Settings {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The settings file is not valid TOML for `[ingest]`.
+    #[error("settings {}", path.display())]
+    SettingsSyntax {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: toml::de::Error,
+    },
+    /// Model weights could not be loaded.
+    #[error("{}: {source}", path.display())]
+    Model {
+        /// The weights file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Box<ard_ai::AiError>,
+    },
+    /// The stellar-population templates could not be loaded.
+    #[error(transparent)]
+    Templates(#[from] ssp::SspError),
     /// Bad arguments.
     #[error("{0}")]
     Usage(String),
+    /// The worker threads could not be started.
+    #[error("starting the worker threads")]
+    Threads(#[from] rayon::ThreadPoolBuildError),
+    /// A sub-volume's tessellation failed.
+    #[error("topology sub-volume {subvolume}")]
+    Tessellation {
+        /// The sub-volume.
+        subvolume: usize,
+        /// Why.
+        #[source]
+        source: ard_topology::DelaunayError,
+    },
 }
 
 /// A share of the pixels: shard `index` of `count` (0-based).
@@ -96,6 +171,25 @@ pub struct IngestOptions {
     /// Node-local folder to build each pixel's files in before they are copied into the
     /// ARD (on a cluster whose ARD is on a shared file system); `None` builds in place.
     pub scratch: Option<PathBuf>,
+}
+
+impl IngestOptions {
+    /// Options for ingesting `raw_root` into `ard` on all cores, no stages yet (see
+    /// [`pipeline::Settings::stages`]), quietly, in one process.
+    pub fn new(raw_root: PathBuf, ard: PathBuf) -> Self {
+        IngestOptions {
+            raw_root,
+            ard,
+            workers: 0,
+            shard: None,
+            balance: false,
+            survey: None,
+            program: None,
+            stages: Vec::new(),
+            quiet: true,
+            scratch: None,
+        }
+    }
 }
 
 /// One input coadd and the rows of it that belong to a pixel.
@@ -241,10 +335,11 @@ pub fn pixels_of_shard(plan: &PixelPlan, shard: Option<Shard>, balance: bool, la
     }
 }
 
-/// Fingerprint of code + stages: a change re-processes every pixel.
+/// Fingerprint of the stages' code versions and settings (each stage's `version()`
+/// carries its [`pipeline::LAYERS`] version): a change re-processes every pixel.
 pub fn config_fingerprint(stages: &[StageRef]) -> String {
     let mut h = Sha256::new();
-    h.update(format!("desi-ard {} core-columns v1", env!("CARGO_PKG_VERSION")));
+    h.update(format!("core-columns v{}", columns::VERSION));
     for s in stages {
         h.update(format!("|{}={}", s.name(), s.version()));
     }
@@ -272,8 +367,8 @@ fn select_rows(read: &mut desi_io::ReadSpectra, pixel: u64) -> Result<(), Ingest
             .iter()
             .map(|c| arrow_select::take::take(c, &idx, None))
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| IngestError::Input(e.to_string()))?;
-        RecordBatch::try_new(rb.schema(), cols).map_err(|e| IngestError::Input(e.to_string()))
+            .map_err(|e| StoreError::arrow(format!("rows of pixel {pixel}"), e))?;
+        Ok(RecordBatch::try_new(rb.schema(), cols).map_err(|e| StoreError::arrow(format!("rows of pixel {pixel}"), e))?)
     };
     let mut nb = b.clone();
     nb.targetid = keep.iter().map(|&i| b.targetid[i]).collect();
@@ -294,8 +389,9 @@ fn select_rows(read: &mut desi_io::ReadSpectra, pixel: u64) -> Result<(), Ingest
                 .iter()
                 .map(|c| arrow_select::take::take(c, &eidx, None))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| IngestError::Input(e.to_string()))?;
-            read.exp_fibermap = Some(RecordBatch::try_new(e.schema(), cols).map_err(|e| IngestError::Input(e.to_string()))?);
+                .map_err(|e| StoreError::arrow(format!("exposures of pixel {pixel}"), e))?;
+            read.exp_fibermap =
+                Some(RecordBatch::try_new(e.schema(), cols).map_err(|e| StoreError::arrow(format!("exposures of pixel {pixel}"), e))?);
         }
     }
     read.batch = nb;
@@ -327,12 +423,16 @@ fn process_pixel(pixel: u64, inputs: &[PixelInput], opts: &IngestOptions) -> Res
         let mut core = columns::core_columns(b, read.scores.as_ref())?;
         for stage in &opts.stages {
             let extra = stage.compute_with(b, &core)?;
+            for n in extra.notes {
+                let targetid = b.targetid.get(n.row).copied().unwrap_or(-1);
+                notes.push(ObjectNote { targetid, file: inp.coadd.to_string_lossy().into_owned(), note: format!("{}: {}", stage.name(), n.note) });
+            }
             let mut fields: Vec<_> = core.schema().fields().iter().cloned().collect();
             fields.extend(stage.columns().iter().map(|c| Arc::new(c.field())));
             let mut cols = core.columns().to_vec();
-            cols.extend(extra);
+            cols.extend(extra.columns);
             core = RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), cols)
-                .map_err(|e| IngestError::Input(format!("stage {} returned columns that do not fit its schema: {e}", stage.name())))?;
+                .map_err(|e| StoreError::arrow(format!("the columns of stage {} (they must match its column specs)", stage.name()), e))?;
         }
         catalogs.push(core);
         if let Some(e) = &read.exp_fibermap {
@@ -353,14 +453,14 @@ fn process_pixel(pixel: u64, inputs: &[PixelInput], opts: &IngestOptions) -> Res
         wavelength = b.wavelength.clone();
     }
     let schema = catalogs[0].schema();
-    let all = arrow_select::concat::concat_batches(&schema, &catalogs).map_err(|e| IngestError::Input(e.to_string()))?;
-    let all = columns::mark_primary(&all)?;
+    let all = arrow_select::concat::concat_batches(&schema, &catalogs).map_err(|e| StoreError::arrow(format!("catalogue rows of pixel {pixel}"), e))?;
+    let all = columns::mark_primary(&all, &ArdLayout::new(&opts.ard).catalog_leaf(pixel))?;
     let catalog = ard_store::catalog::with_healpix29_sorted(&all, "target_ra", "target_dec", &["targetid", "survey", "program"])?;
     let exposures = if exposures.is_empty() {
         None
     } else {
         let s = exposures[0].schema();
-        let e = arrow_select::concat::concat_batches(&s, &exposures).map_err(|e| IngestError::Input(e.to_string()))?;
+        let e = arrow_select::concat::concat_batches(&s, &exposures).map_err(|e| StoreError::arrow(format!("exposure rows of pixel {pixel}"), e))?;
         Some(ard_store::catalog::with_healpix29_sorted(&e, "target_ra", "target_dec", &["targetid", "survey", "program"])?)
     };
     rows.sort_by(|a, b| (a.0, &a.1, &a.2).cmp(&(b.0, &b.1, &b.2)));
@@ -377,12 +477,8 @@ fn process_pixel(pixel: u64, inputs: &[PixelInput], opts: &IngestOptions) -> Res
     Ok(PixelOutput { catalog, exposures, spectra, notes })
 }
 
-fn remove_outputs(layout: &ArdLayout, pixel: u64) {
-    for p in [layout.catalog_leaf(pixel), layout.exposures_leaf(pixel), layout.spectra(pixel)] {
-        let _ = std::fs::remove_file(p);
-    }
-}
-
+/// Commits a pixel's new version (see [`ard_store::pixel`]: the leaf's rename is the
+/// commit point) and its manifest record.
 fn commit_pixel(
     layout: &ArdLayout,
     staging: &Staging,
@@ -390,30 +486,8 @@ fn commit_pixel(
     inputs: &[PixelInput],
     out: PixelOutput,
     config: &str,
+    stages: &[StageRef],
 ) -> Result<PixelRecord, IngestError> {
-    let leaf = layout.catalog_leaf(pixel);
-    let spectra = layout.spectra(pixel);
-    let expo = layout.exposures_leaf(pixel);
-    let mut staged = Vec::new();
-    let t = staging.path_for(&leaf)?;
-    ard_store::catalog::write_parquet(&t, &out.catalog)?;
-    staged.push((t, leaf.clone()));
-    if let Some(e) = &out.exposures {
-        let t = staging.path_for(&expo)?;
-        ard_store::catalog::write_parquet(&t, e)?;
-        staged.push((t, expo.clone()));
-    }
-    let t = staging.path_for(&spectra)?;
-    ard_store::spectra::write_pixel_spectra(&t, &out.spectra)?;
-    staged.push((t, spectra.clone()));
-    if out.exposures.is_none() {
-        let _ = std::fs::remove_file(&expo);
-    }
-    for (tmp, target) in &staged {
-        staging.commit(tmp, target)?;
-    }
-    let mut outputs = staged.iter().map(|(_, p)| output_record(layout, p)).collect::<Result<Vec<_>, _>>()?;
-    outputs.sort_by(|a, b| a.path.cmp(&b.path));
     let mut ins = Vec::new();
     let mut seen = BTreeSet::new();
     for i in inputs {
@@ -424,18 +498,23 @@ fn commit_pixel(
         }
     }
     ins.sort_by(|a, b| a.path.cmp(&b.path));
-    let record = PixelRecord {
+    let mut record = PixelRecord {
         pixel,
         status: PixelStatus::Done,
         inputs: ins,
-        outputs,
+        outputs: Vec::new(),
         code_version: env!("CARGO_PKG_VERSION").into(),
         config: config.into(),
+        layers: stages.iter().map(|s| format!("{}={}", s.name(), s.version())).collect(),
         n_rows: out.catalog.num_rows() as u64,
         notes: out.notes,
         error: None,
     };
-    record.write(layout)?;
+    let content = PixelContent { catalog: &out.catalog, exposures: out.exposures.as_ref(), spectra: &out.spectra };
+    commit_version(layout, staging, pixel, &content, |outputs| {
+        record.outputs = outputs.to_vec();
+        record.write(layout)
+    })?;
     Ok(record)
 }
 
@@ -458,6 +537,13 @@ pub fn pixel_is_current(layout: &ArdLayout, pixel: u64, inputs: &[PixelInput], c
     wanted == recorded && rec.outputs_present(layout) && rec.inputs.iter().all(input_unchanged)
 }
 
+/// Whether the ARD's HATS tables need [`finalize`]: never published, or a pixel was
+/// committed since (also by a run that crashed before its finalize).
+pub fn needs_finalize(ard: &Path) -> bool {
+    let layout = ArdLayout::new(ard);
+    !layout.collection().join("collection.properties").exists() || ard_store::pixel::is_unpublished(&layout)
+}
+
 /// Runs ingest (without finalize; see [`finalize`]).
 pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     let t0 = Instant::now();
@@ -472,8 +558,10 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     let io = |e| ard_store::StoreError::io(&opts.ard, e);
     let stale = remove_stale_temporaries(&opts.ard).map_err(io)?
         + remove_temporaries_of(&opts.ard, &|t| ard_store::layout::pixel_of_path(t).is_some_and(|p| owned.contains(&p))).map_err(io)?;
+    // Version files no leaf names (a crash between a commit's steps) are garbage.
+    let stale = stale + remove_unreferenced_versions(&layout, &|p| owned.contains(&p))?;
     if stale > 0 {
-        tracing::warn!("removed {stale} temporary files left by an interrupted run");
+        tracing::warn!("removed {stale} temporary or unreferenced files left by an interrupted run");
     }
     let staging = Staging { scratch: opts.scratch.clone() };
     let config = config_fingerprint(&opts.stages);
@@ -494,11 +582,11 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
             .progress_chars("=> "),
     );
     let rows = AtomicU64::new(0);
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.workers).build().map_err(|e| IngestError::Usage(e.to_string()))?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.workers).build()?;
     let results: Vec<(u64, Result<PixelRecord, IngestError>)> = pool.install(|| {
         todo.par_iter()
             .map(|&p| {
-                let r = process_pixel(p, &plan[&p], opts).and_then(|out| commit_pixel(&layout, &staging, p, &plan[&p], out, &config));
+                let r = process_pixel(p, &plan[&p], opts).and_then(|out| commit_pixel(&layout, &staging, p, &plan[&p], out, &config, &opts.stages));
                 let n: u64 = plan[&p].iter().map(|i| i.n_targets as u64).sum();
                 bar.inc(n);
                 if let Ok(rec) = &r {
@@ -518,7 +606,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
             }
             Err(e) => {
                 // Stale outputs of a pixel whose inputs no longer ingest are withdrawn.
-                remove_outputs(&layout, p);
+                withdraw_pixel(&layout, p)?;
                 let rec = PixelRecord {
                     pixel: p,
                     status: PixelStatus::Failed,
@@ -526,12 +614,13 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
                     outputs: vec![],
                     code_version: env!("CARGO_PKG_VERSION").into(),
                     config: config.clone(),
+                    layers: Vec::new(),
                     n_rows: 0,
                     notes: vec![],
-                    error: Some(e.to_string()),
+                    error: Some(ard_core::error::chain(&e)),
                 };
                 rec.write(&layout)?;
-                report.failed.push((p, e.to_string()));
+                report.failed.push((p, ard_core::error::chain(&e)));
             }
         }
     }
@@ -563,12 +652,25 @@ pub fn finalize(ard: &Path) -> Result<FinalizeReport, IngestError> {
     let records = PixelRecord::all(&layout)?;
     let done: BTreeSet<u64> = records.iter().filter(|r| r.status == PixelStatus::Done).map(|r| r.pixel).collect();
     let mut report = FinalizeReport::default();
-    for dir in [layout.catalog().join("dataset"), layout.exposures().join("dataset")] {
-        for (p, path) in list_pixel_files(&dir, "parquet").map_err(|e| ard_store::StoreError::io(&dir, e))? {
-            if !done.contains(&p) {
-                std::fs::remove_file(&path).map_err(|e| ard_store::StoreError::io(&path, e))?;
-                report.withdrawn += 1;
-            }
+    let leaves_dir = layout.catalog().join("dataset");
+    for (p, _) in list_pixel_files(&leaves_dir, "parquet").map_err(|e| ard_store::StoreError::io(&leaves_dir, e))? {
+        if !done.contains(&p) {
+            withdraw_pixel(&layout, p)?;
+            report.withdrawn += 1;
+        }
+    }
+    // Every shard has finished: version files no leaf names are garbage, and the HATS
+    // exposures table is published from the versions the leaves name.
+    remove_unreferenced_versions(&layout, &|_| true)?;
+    let published = layout.exposures().join("dataset");
+    for (p, path) in list_pixel_files(&published, "parquet").map_err(|e| ard_store::StoreError::io(&published, e))? {
+        if !done.contains(&p) {
+            std::fs::remove_file(&path).map_err(|e| ard_store::StoreError::io(&path, e))?;
+        }
+    }
+    for &p in &done {
+        if let Some(v) = ard_store::pixel::PixelVersion::of_leaf(&layout, p)? {
+            ard_store::pixel::publish_exposures(&layout, p, &v)?;
         }
     }
     if done.is_empty() {
@@ -623,5 +725,6 @@ pub fn finalize(ard: &Path) -> Result<FinalizeReport, IngestError> {
         };
         report.exposure_rows = finalize_table(&layout.exposures(), &einfo)?.n_rows;
     }
+    ard_store::pixel::mark_published(&layout)?;
     Ok(report)
 }

@@ -56,7 +56,7 @@ pub fn ensure_pca_model(opts: &IngestOptions, refit: bool) -> Result<Option<(Arc
     let layout = ArdLayout::new(&opts.ard);
     let path = layout.models().join(MODEL_FILE);
     if path.exists() && !refit {
-        let model = PcaModel::load(&path).map_err(|e| IngestError::Input(e.to_string()))?;
+        let model = PcaModel::load(&path).map_err(|e| IngestError::Model { path: path.clone(), source: Box::new(e) })?;
         let n_train = model.training_targetid.len();
         let report = ModelReport { path, fitted: false, n_train, pixels_read: 0, seconds: t0.elapsed().as_secs_f64() };
         return Ok(Some((Arc::new(model), report)));
@@ -75,7 +75,7 @@ pub fn ensure_pca_model(opts: &IngestOptions, refit: bool) -> Result<Option<(Arc
         pixels.push(p);
     }
     let read_opts = desi_io::ReadOptions { survey: opts.survey.clone(), program: opts.program.clone() };
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.workers).build().map_err(|e| IngestError::Usage(e.to_string()))?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.workers).build()?;
     let per_pixel: Vec<Vec<(u64, TrainingSpectrum)>> = pool.install(|| {
         pixels
             .par_iter()
@@ -116,8 +116,8 @@ pub fn ensure_pca_model(opts: &IngestOptions, refit: bool) -> Result<Option<(Arc
         pixels.len(),
         training.len()
     );
-    let model = PcaModel::fit(&training, &selection).map_err(|e| IngestError::Input(e.to_string()))?;
-    let bytes = model.to_bytes().map_err(|e| IngestError::Input(e.to_string()))?;
+    let model = PcaModel::fit(&training, &selection).map_err(|e| IngestError::Model { path: path.clone(), source: Box::new(e) })?;
+    let bytes = model.to_bytes().map_err(|e| IngestError::Model { path: path.clone(), source: Box::new(e) })?;
     std::fs::create_dir_all(layout.models()).map_err(|e| ard_store::StoreError::io(&layout.models(), e))?;
     ard_store::atomic::write_atomic(&path, &bytes)?;
     let report =

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use ard_core::{ColumnSpec, SpectrumBatch, Stage, StageError};
+use ard_core::{ColumnSpec, SpectrumBatch, Stage, StageError, StageOutput};
 use arrow_array::{ArrayRef, Float32Array, StringArray};
 use arrow_schema::DataType;
 
@@ -27,7 +27,7 @@ impl Stage for MedianFlux {
             ColumnSpec::new("medflux_status", DataType::Utf8, "", "reason code: ok, or why the value is null"),
         ]
     }
-    fn compute(&self, batch: &SpectrumBatch) -> Result<Vec<ArrayRef>, StageError> {
+    fn compute(&self, batch: &SpectrumBatch) -> Result<StageOutput, StageError> {
         let mut med = Vec::new();
         let mut status = Vec::new();
         for i in 0..batch.len() {
@@ -41,7 +41,7 @@ impl Stage for MedianFlux {
                 status.push("ok");
             }
         }
-        Ok(vec![Arc::new(Float32Array::from(med)), Arc::new(StringArray::from(status))])
+        Ok(vec![Arc::new(Float32Array::from(med)) as ArrayRef, Arc::new(StringArray::from(status))].into())
     }
 }
 

@@ -27,42 +27,45 @@ pub mod templates;
 pub use fit::{FitConfig, FitResult};
 pub use stage::PhysicsStage;
 
+use ard_core::eligibility::{Candidate, Ineligible, Requirements};
+use ard_core::StatusCode;
 use ssp::SspLibrary;
 
 use crate::indices::{Measured, RestSpectrum};
 
 /// Why an object has no (or only partial) physics measurements: the `physics_status`
-/// column.
+/// column's vocabulary.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Status {
     /// Everything measured.
     Ok,
-    /// SPECTYPE is not GALAXY (stars and QSOs are not fitted with galaxy templates).
-    NotGalaxy,
-    /// No redshift for the object.
-    NoRedshift,
-    /// Redrock flagged the redshift (ZWARN ≠ 0).
-    BadRedshift,
+    /// Not fitted by the shared rule ([`ard_core::eligibility`]: redshift, ZWARN, SPECTYPE).
+    Ineligible(Ineligible),
     /// The rest-frame range falls outside the templates.
     RedshiftOutOfRange,
     /// No usable pixel.
     NoGoodPixels,
-    /// The fit failed; indices (if any) are on the spectrum without gas subtraction.
+    /// The fit failed (why: in the manifest's notes); indices (if any) are on the
+    /// spectrum without gas subtraction.
     FitFailed(String),
 }
 
-impl Status {
-    /// The code written to the catalogue.
-    pub fn code(&self) -> String {
+impl StatusCode for Status {
+    fn code(&self) -> &'static str {
         match self {
-            Status::Ok => "ok".into(),
-            Status::NotGalaxy => "not_galaxy".into(),
-            Status::NoRedshift => "no_redshift".into(),
-            Status::BadRedshift => "zwarn".into(),
-            Status::RedshiftOutOfRange => "z_out_of_range".into(),
-            Status::NoGoodPixels => "no_good_pixels".into(),
-            Status::FitFailed(why) => format!("fit_failed: {why}"),
+            Status::Ok => "ok",
+            Status::Ineligible(i) => i.code(),
+            Status::RedshiftOutOfRange => "z_out_of_range",
+            Status::NoGoodPixels => "no_good_pixels",
+            Status::FitFailed(_) => "fit_failed",
         }
+    }
+    fn codes() -> Vec<&'static str> {
+        let mut v = vec!["ok"];
+        v.extend(&Ineligible::CODES[..3]);
+        v.extend(["z_out_of_range", "no_good_pixels", "fit_failed"]);
+        v
     }
 }
 
@@ -132,17 +135,11 @@ fn margin_for(cfg: &FitConfig, velscale: f64) -> usize {
 
 /// Measures one object (see the crate docs).
 pub fn measure(lib: &SspLibrary, cfg: &FitConfig, obj: &ObjectInput) -> Measurement {
-    if let Some(t) = obj.spectype {
-        if !t.trim().eq_ignore_ascii_case("GALAXY") {
-            return Measurement::empty(Status::NotGalaxy);
-        }
-    }
-    let Some(z) = obj.z.filter(|z| z.is_finite()) else {
-        return Measurement::empty(Status::NoRedshift);
+    let candidate = Candidate { z: obj.z, zwarn: obj.zwarn, spectype: obj.spectype, primary: None };
+    let z = match candidate.check(Requirements::GALAXY) {
+        Ok(z) => z,
+        Err(why) => return Measurement::empty(Status::Ineligible(why)),
     };
-    if obj.zwarn.is_some_and(|w| w != 0) {
-        return Measurement::empty(Status::BadRedshift);
-    }
     if !(-0.01..=1.5).contains(&z) {
         return Measurement::empty(Status::RedshiftOutOfRange);
     }

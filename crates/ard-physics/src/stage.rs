@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use ard_core::columns::{nullable_f64, nullable_i64, nullable_str};
-use ard_core::{ColumnSpec, SpectrumBatch, Stage, StageError};
+use ard_core::names::{VEL_DISP, VEL_DISP_OK};
+use ard_core::{status_spec, ColumnSpec, ObjectNote, SpectrumBatch, Stage, StageError, StageOutput, StatusCode};
 use arrow_array::{ArrayRef, BooleanArray, Float32Array, StringArray};
 use arrow_schema::DataType;
 use rayon::prelude::*;
@@ -42,7 +43,8 @@ impl Stage for PhysicsStage {
     fn version(&self) -> String {
         let c = &self.cfg;
         format!(
-            "physics-1 mdegree={} gh={} clip={} v={} sigma={:?} start={:?} dchi2={} iter={} templates={}x{}",
+            "physics-{} mdegree={} gh={} clip={} v={} sigma={:?} start={:?} dchi2={} iter={} templates={}x{}",
+            Self::VERSION,
             c.mdegree,
             c.gauss_hermite,
             c.clip_sigma,
@@ -60,12 +62,16 @@ impl Stage for PhysicsStage {
         Self::column_specs()
     }
 
-    fn compute(&self, batch: &SpectrumBatch) -> Result<Vec<ArrayRef>, StageError> {
+    fn compute(&self, batch: &SpectrumBatch) -> Result<StageOutput, StageError> {
         self.compute_columns(batch)
     }
 }
 
 impl PhysicsStage {
+    /// Code version: bump it with any change to how the columns are computed (a bump
+    /// re-runs every pixel; see `ard_ingest::pipeline::LAYERS`).
+    pub const VERSION: u32 = 1;
+
     /// The columns this stage adds (also without templates, for `docs/schema.md`).
     pub fn column_specs() -> Vec<ColumnSpec> {
         let f = DataType::Float32;
@@ -74,9 +80,9 @@ impl PhysicsStage {
             ColumnSpec::new("dn4000_err", f.clone(), "", "1σ error of dn4000 from ivar"),
             ColumnSpec::new("hdelta_a", f.clone(), "Angstrom", "HδA equivalent width, Worthey & Ottaviani 1997 (air bands), after subtracting the fitted gas model"),
             ColumnSpec::new("hdelta_a_err", f.clone(), "Angstrom", "1σ error of hdelta_a from ivar"),
-            ColumnSpec::new("vel_disp", f.clone(), "km/s", "stellar velocity dispersion, clean-room pPXF-style fit to E-MILES (resolution difference corrected in quadrature); trust only where vel_disp_ok"),
+            ColumnSpec::new(VEL_DISP, f.clone(), "km/s", "stellar velocity dispersion, clean-room pPXF-style fit to E-MILES (resolution difference corrected in quadrature); trust only where vel_disp_ok"),
             ColumnSpec::new("vel_disp_err", f.clone(), "km/s", "formal 1σ error of vel_disp"),
-            ColumnSpec::new("vel_disp_ok", DataType::Boolean, "", "vel_disp is constrained: Δχ² ≥ 25 against a fit without broadening and not at a bound"),
+            ColumnSpec::new(VEL_DISP_OK, DataType::Boolean, "", "vel_disp is constrained: Δχ² ≥ 25 against a fit without broadening and not at a bound"),
             ColumnSpec::new("v_gas", f.clone(), "km/s", "velocity of the Balmer emission lines (forbidden lines if no Balmer line is covered) relative to the redrock redshift"),
             ColumnSpec::new("v_gas_err", f.clone(), "km/s", "formal 1σ error of v_gas"),
         ];
@@ -90,16 +96,11 @@ impl PhysicsStage {
             v.push(ColumnSpec::new(&format!("{col}_err"), f.clone(), "1e-17 erg/s/cm2", &format!("formal 1σ error of the {label} flux")));
         }
         v.push(ColumnSpec::new("fit_chi2_dof", f.clone(), "", "χ²/degrees of freedom of the full-spectrum fit"));
-        v.push(ColumnSpec::new(
-            "physics_status",
-            DataType::Utf8,
-            "",
-            "ok, or why the physics columns are null: not_galaxy, no_redshift, zwarn, z_out_of_range, no_good_pixels, fit_failed: …",
-        ));
+        v.push(status_spec::<crate::Status>("physics_status", "ok, or why the physics columns are null (fit_failed: the reason is in the manifest's notes)"));
         v
     }
 
-    fn compute_columns(&self, batch: &SpectrumBatch) -> Result<Vec<ArrayRef>, StageError> {
+    fn compute_columns(&self, batch: &SpectrumBatch) -> Result<StageOutput, StageError> {
         let n = batch.len();
         let (z, spectype, zwarn) = match &batch.redshifts {
             Some(rs) => (nullable_f64(rs, "Z"), nullable_str(rs, "SPECTYPE"), nullable_i64(rs, "ZWARN")),
@@ -140,6 +141,14 @@ impl PhysicsStage {
         }
         cols.push(f32s(&|m| m.fit.as_ref().map(|f| f.chi2 / f.dof)));
         cols.push(Arc::new(StringArray::from(results.iter().map(|m| m.status.code()).collect::<Vec<_>>())));
-        Ok(cols)
+        let notes = results
+            .iter()
+            .enumerate()
+            .filter_map(|(row, m)| match &m.status {
+                crate::Status::FitFailed(why) => Some(ObjectNote { row, note: format!("fit failed: {why}") }),
+                _ => None,
+            })
+            .collect();
+        Ok(StageOutput { columns: cols, notes })
     }
 }

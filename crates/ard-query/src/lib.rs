@@ -16,6 +16,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod exposures;
 pub mod output;
 pub mod plot;
 pub mod similar;
@@ -38,31 +39,66 @@ use datafusion::logical_expr::{col, create_udf, lit, ColumnarValue, Expr, Logica
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::scalar::ScalarValue;
 
-/// Errors of the query layer.
+/// Errors of the query layer. Each says its own facts once; the error it wraps is its
+/// `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     /// Not an ARD, or one without a catalogue.
     #[error("{0}")]
     NotAnArd(String),
-    /// A query that is malformed, names unknown columns, or is not allowed.
-    #[error("SQL error: {0}")]
-    Sql(String),
-    /// Writing the output failed.
-    #[error("output: {0}")]
+    /// DataFusion rejected or failed the query (malformed SQL, unknown table or column).
+    #[error("{}", .0.strip_backtrace())]
+    Sql(#[source] DataFusionError),
+    /// A query that is not allowed (not read-only) or asks for what cannot be (not an
+    /// embedding column, an object not in the catalogue).
+    #[error("{0}")]
+    Invalid(String),
+    /// An Arrow kernel (cast, concatenation, formatting, a writer) failed.
+    #[error("{context}")]
+    Arrow {
+        /// What was being done.
+        context: String,
+        /// The error.
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
+    /// Writing an output file failed.
+    #[error("writing {}", path.display())]
+    Write {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The request cannot be answered as asked (a format that needs --output, nothing to plot).
+    #[error("{0}")]
     Output(String),
     /// The ARD lacks what a command needs (columns of a layer not run yet, an object).
     #[error("{0}")]
     Missing(String),
-    /// Reading spectra failed.
+    /// The similarity index could not be loaded or searched.
+    #[error(transparent)]
+    Index(#[from] ard_search::SearchError),
+    /// Reading the ARD's files failed.
     #[error(transparent)]
     Store(#[from] ard_store::StoreError),
 }
 
+impl QueryError {
+    /// An Arrow error while doing `context`.
+    pub fn arrow(context: impl Into<String>, source: arrow_schema::ArrowError) -> Self {
+        QueryError::Arrow { context: context.into(), source }
+    }
+    /// A failure writing `path`.
+    pub fn write(path: &Path, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        QueryError::Write { path: path.to_path_buf(), source: source.into() }
+    }
+}
+
 impl From<DataFusionError> for QueryError {
     fn from(e: DataFusionError) -> Self {
-        // DataFusion wraps planning errors in context; the innermost message names the
-        // column or keyword at fault.
-        QueryError::Sql(e.strip_backtrace())
+        QueryError::Sql(e)
     }
 }
 
@@ -175,21 +211,19 @@ impl ArdQuery {
             .worker_threads(2)
             .enable_all()
             .build()
-            .map_err(|e| QueryError::Output(e.to_string()))?;
+            .map_err(|e| QueryError::write(ard, e))?;
         let mut config = SessionConfig::new().with_information_schema(true);
         // Plain Utf8 strings: every output format (FITS, CSV) takes them.
         config.options_mut().execution.parquet.schema_force_view_types = false;
         config.options_mut().execution.parquet.pushdown_filters = true;
         let ctx = SessionContext::new_with_config(config);
-        let (catalog, exposures) = runtime.block_on(async {
-            let c = listing(&ctx, &dataset).await?;
-            let e_dir = layout.exposures().join("dataset");
-            let e = if e_dir.join("_common_metadata").exists() { Some(listing(&ctx, &e_dir).await?) } else { None };
-            Ok::<_, QueryError>((c, e))
-        })?;
+        let catalog = runtime.block_on(listing(&ctx, &dataset))?;
         ctx.register_table("catalog", catalog.clone())?;
-        if let Some(e) = exposures {
-            ctx.register_table("exposures", e)?;
+        // The exposures of the versions the leaves name (schema from the HATS table).
+        let e_schema = layout.exposures().join("dataset").join("_common_metadata");
+        if e_schema.exists() {
+            let schema = ard_store::catalog::read_schema(&e_schema)?;
+            ctx.register_table("exposures", Arc::new(exposures::PixelExposures::new(layout.clone(), schema)))?;
         }
         let angdist = Arc::new(angdist_udf());
         ctx.register_udf(angdist.as_ref().clone());
@@ -211,11 +245,11 @@ impl ArdQuery {
             let df = self.ctx.sql_with_options(sql, options).await.map_err(|e| {
                 let msg = e.strip_backtrace();
                 if msg.contains("not supported") && (msg.contains("DDL") || msg.contains("DML") || msg.contains("Statement")) {
-                    QueryError::Sql(format!(
+                    QueryError::Invalid(format!(
                         "the ARD is read-only: only queries (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE) are allowed ({msg})"
                     ))
                 } else {
-                    QueryError::Sql(msg)
+                    QueryError::Sql(e)
                 }
             })?;
             Ok(df.collect().await?)
@@ -247,7 +281,7 @@ impl ArdQuery {
         q.push_str(" ORDER BY zcat_primary DESC, survey, program LIMIT 1");
         let rows = self.sql(&q)?;
         let Some(b) = rows.iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
-        let cast = |i: usize, dt: &DataType| arrow_cast::cast(b.column(i), dt).map_err(|e| QueryError::Output(e.to_string()));
+        let cast = |i: usize, dt: &DataType| arrow_cast::cast(b.column(i), dt).map_err(|e| QueryError::arrow("reading the catalogue row", e));
         let (hp, s, p, z) =
             (cast(0, &DataType::Int64)?, cast(1, &DataType::Utf8)?, cast(2, &DataType::Utf8)?, cast(3, &DataType::Float64)?);
         let hp = hp.as_primitive::<arrow_array::types::Int64Type>().value(0) as u64;
@@ -265,6 +299,8 @@ impl ArdQuery {
         program: Option<&str>,
     ) -> Result<Option<ard_store::spectra::Spectrum>, QueryError> {
         let Some((pixel, s, p, _)) = self.locate(targetid, survey, program)? else { return Ok(None) };
-        Ok(ard_store::spectra::read_spectrum(&self.layout.spectra(pixel), targetid, Some(&s), Some(&p))?)
+        // The spectra of the version the leaf names (see ard_store::pixel).
+        let Some(version) = ard_store::pixel::PixelVersion::of_leaf(&self.layout, pixel)? else { return Ok(None) };
+        Ok(ard_store::spectra::read_spectrum(&version.spectra_path(&self.layout), targetid, Some(&s), Some(&p))?)
     }
 }

@@ -49,24 +49,23 @@ fn arrow_select_concat(schema: &Arc<Schema>, batches: &[RecordBatch]) -> Result<
             datafusion::arrow::compute::concat(&parts)
         })
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| QueryError::Output(e.to_string()))?;
-    RecordBatch::try_new(schema.clone(), cols).map_err(|e| QueryError::Output(e.to_string()))
+        .map_err(|e| QueryError::arrow("joining the result batches", e))?;
+    RecordBatch::try_new(schema.clone(), cols).map_err(|e| QueryError::arrow("joining the result batches", e))
 }
 
 /// The rows as an aligned text table.
 pub fn to_table(batches: &[RecordBatch]) -> Result<String, QueryError> {
-    arrow_cast::pretty::pretty_format_batches(batches).map(|t| t.to_string()).map_err(|e| QueryError::Output(e.to_string()))
+    arrow_cast::pretty::pretty_format_batches(batches).map(|t| t.to_string()).map_err(|e| QueryError::arrow("formatting the table", e))
 }
 
 /// Writes the rows in `format` to `out` (a file) or returns them as text (for
 /// table/CSV/JSON to standard output).
 pub fn write(batches: &[RecordBatch], format: Format, out: Option<&Path>) -> Result<Option<String>, QueryError> {
-    let err = |e: &dyn std::fmt::Display| QueryError::Output(e.to_string());
     match format {
         Format::Table => {
             let t = to_table(batches)?;
             match out {
-                Some(p) => std::fs::write(p, t).map_err(|e| err(&e)).map(|_| None),
+                Some(p) => std::fs::write(p, t).map_err(|e| QueryError::write(p, e)).map(|_| None),
                 None => Ok(Some(t)),
             }
         }
@@ -75,7 +74,7 @@ pub fn write(batches: &[RecordBatch], format: Format, out: Option<&Path>) -> Res
             {
                 let mut w = arrow_csv::WriterBuilder::new().with_header(true).build(&mut buf);
                 for b in batches {
-                    w.write(b).map_err(|e| err(&e))?;
+                    w.write(b).map_err(|e| QueryError::arrow("writing CSV", e))?;
                 }
             }
             text_or_file(buf, out)
@@ -85,9 +84,9 @@ pub fn write(batches: &[RecordBatch], format: Format, out: Option<&Path>) -> Res
             {
                 let mut w = arrow_json::ArrayWriter::new(&mut buf);
                 for b in batches {
-                    w.write(b).map_err(|e| err(&e))?;
+                    w.write(b).map_err(|e| QueryError::arrow("writing JSON", e))?;
                 }
-                w.finish().map_err(|e| err(&e))?;
+                w.finish().map_err(|e| QueryError::arrow("writing JSON", e))?;
             }
             if batches.iter().all(|b| b.num_rows() == 0) {
                 buf = b"[]".to_vec();
@@ -97,17 +96,18 @@ pub fn write(batches: &[RecordBatch], format: Format, out: Option<&Path>) -> Res
         Format::Parquet => {
             let p = out.ok_or_else(|| QueryError::Output("--format parquet needs --output FILE".into()))?;
             let Some(all) = concat(batches)? else { return Err(QueryError::Output("the query returned no schema".into())) };
-            ard_store::catalog::write_parquet(p, &all).map_err(|e| err(&e))?;
+            ard_store::catalog::write_parquet(p, &all)?;
             Ok(None)
         }
         Format::Fits => {
             let p = out.ok_or_else(|| QueryError::Output("--format fits needs --output FILE".into()))?;
             let Some(all) = concat(batches)? else { return Err(QueryError::Output("the query returned no schema".into())) };
             let all = fits_compatible(&all)?;
-            let mut f = ard_fits::FitsFile::create(p).map_err(|e| err(&e))?;
-            f.write_primary(&[ard_fits::Key::str("ORIGIN", "desi-ard sql", "")]).map_err(|e| err(&e))?;
-            f.write_table("RESULT", &all, &[]).map_err(|e| err(&e))?;
-            f.close().map_err(|e| err(&e))?;
+            let fits = |e: ard_fits::FitsError| QueryError::write(p, e);
+            let mut f = ard_fits::FitsFile::create(p).map_err(fits)?;
+            f.write_primary(&[ard_fits::Key::str("ORIGIN", "desi-ard sql", "")]).map_err(fits)?;
+            f.write_table("RESULT", &all, &[]).map_err(fits)?;
+            f.close().map_err(fits)?;
             Ok(None)
         }
     }
@@ -115,7 +115,7 @@ pub fn write(batches: &[RecordBatch], format: Format, out: Option<&Path>) -> Res
 
 fn text_or_file(buf: Vec<u8>, out: Option<&Path>) -> Result<Option<String>, QueryError> {
     match out {
-        Some(p) => std::fs::write(p, buf).map_err(|e| QueryError::Output(format!("{}: {e}", p.display()))).map(|_| None),
+        Some(p) => std::fs::write(p, buf).map_err(|e| QueryError::write(p, e)).map(|_| None),
         None => Ok(Some(String::from_utf8_lossy(&buf).into_owned())),
     }
 }
@@ -141,7 +141,7 @@ fn fits_compatible(b: &RecordBatch) -> Result<RecordBatch, QueryError> {
             DataType::FixedSizeList(_, _) => f.data_type().clone(),
             _ => DataType::Utf8,
         };
-        let cast = arrow_cast::cast(c, &target).map_err(|e| QueryError::Output(format!("column {}: {e}", f.name())))?;
+        let cast = arrow_cast::cast(c, &target).map_err(|e| QueryError::arrow(format!("casting column {} for FITS", f.name()), e))?;
         let filled: ArrayRef = match target {
             DataType::Float32 => Arc::new(datafusion::arrow::array::Float32Array::from_iter_values(
                 cast.as_any()
@@ -160,5 +160,5 @@ fn fits_compatible(b: &RecordBatch) -> Result<RecordBatch, QueryError> {
         fields.push(Field::new(f.name(), filled.data_type().clone(), true).with_metadata(f.metadata().clone()));
         cols.push(filled);
     }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| QueryError::Output(e.to_string()))
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| QueryError::arrow("the FITS table", e))
 }

@@ -57,7 +57,6 @@ fn smooth_binned(wave: &[f64], flux: &[f32], ivar: &[f32], k: usize) -> Vec<(f64
 /// (inverse-variance weighted; 1 = none), ±1σ band, lines at redshift `z`.
 pub fn plot_spectrum(out: &Path, title: &str, wave: &[f64], flux: &[f32], ivar: &[f32], z: f64, smooth: usize) -> Result<(), QueryError> {
     register_font();
-    let err = |e: &dyn std::fmt::Display| QueryError::Output(format!("{}: {e}", out.display()));
     let k = smooth.max(1);
     let binned = smooth_binned(wave, flux, ivar, k);
     let xs: Vec<f64> = binned.iter().map(|b| b.0).collect();
@@ -71,14 +70,14 @@ pub fn plot_spectrum(out: &Path, title: &str, wave: &[f64], flux: &[f32], ivar: 
     let lo = sorted[sorted.len() / 100].min(0.0);
     let hi = sorted[sorted.len() * 995 / 1000] * 1.25 + 1e-3;
     let root = BitMapBackend::new(out, (1400, 600)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
+    root.fill(&WHITE).map_err(|e| QueryError::write(out, e))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 24))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(70)
         .build_cartesian_2d(xs[0]..xs[xs.len() - 1], lo..hi)
-        .map_err(|e| err(&e))?;
+        .map_err(|e| QueryError::write(out, e))?;
     chart
         .configure_mesh()
         .x_desc("observed wavelength (Å, vacuum)")
@@ -87,7 +86,7 @@ pub fn plot_spectrum(out: &Path, title: &str, wave: &[f64], flux: &[f32], ivar: 
         .axis_desc_style(("sans-serif", 18))
         .light_line_style(WHITE)
         .draw()
-        .map_err(|e| err(&e))?;
+        .map_err(|e| QueryError::write(out, e))?;
     let band: Vec<(f64, f64)> = xs
         .iter()
         .zip(ys.iter().zip(&sig))
@@ -96,12 +95,12 @@ pub fn plot_spectrum(out: &Path, title: &str, wave: &[f64], flux: &[f32], ivar: 
         .collect();
     chart
         .draw_series(std::iter::once(Polygon::new(band, RGBColor(180, 200, 230).filled())))
-        .map_err(|e| err(&e))?
+        .map_err(|e| QueryError::write(out, e))?
         .label("±1σ")
         .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], RGBColor(180, 200, 230).filled()));
     chart
         .draw_series(LineSeries::new(xs.iter().copied().zip(ys.iter().copied()), BLACK.stroke_width(1)))
-        .map_err(|e| err(&e))?
+        .map_err(|e| QueryError::write(out, e))?
         .label("flux")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK));
     if z.is_finite() {
@@ -110,14 +109,14 @@ pub fn plot_spectrum(out: &Path, title: &str, wave: &[f64], flux: &[f32], ivar: 
             if w < xs[0] || w > xs[xs.len() - 1] {
                 continue;
             }
-            chart.draw_series(LineSeries::new([(w, lo), (w, hi)], RGBColor(200, 60, 60).stroke_width(1))).map_err(|e| err(&e))?;
+            chart.draw_series(LineSeries::new([(w, lo), (w, hi)], RGBColor(200, 60, 60).stroke_width(1))).map_err(|e| QueryError::write(out, e))?;
             chart
                 .draw_series(std::iter::once(Text::new(
                     name.to_string(),
                     (w + 5.0, hi - (hi - lo) * 0.04),
                     ("sans-serif", 15).into_font().color(&RGBColor(200, 60, 60)),
                 )))
-                .map_err(|e| err(&e))?;
+                .map_err(|e| QueryError::write(out, e))?;
         }
     }
     chart
@@ -126,8 +125,8 @@ pub fn plot_spectrum(out: &Path, title: &str, wave: &[f64], flux: &[f32], ivar: 
         .border_style(BLACK)
         .label_font(("sans-serif", 15))
         .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
+        .map_err(|e| QueryError::write(out, e))?;
+    root.present().map_err(|e| QueryError::write(out, e))?;
     Ok(())
 }
 
@@ -150,7 +149,6 @@ pub struct StackedSpectrum<'a> {
 /// neighbours. PNG, 1400 × (300 + 110 per spectrum).
 pub fn plot_stack(out: &Path, title: &str, spectra: &[StackedSpectrum], smooth: usize) -> Result<(), QueryError> {
     register_font();
-    let err = |e: &dyn std::fmt::Display| QueryError::Output(format!("{}: {e}", out.display()));
     if spectra.is_empty() {
         return Err(QueryError::Output("no spectrum to plot".into()));
     }
@@ -176,14 +174,14 @@ pub fn plot_stack(out: &Path, title: &str, spectra: &[StackedSpectrum], smooth: 
     let (lo, hi) = (-1.0, step * n as f64 + 1.0);
     let height = 300 + 110 * n as u32;
     let root = BitMapBackend::new(out, (1400, height)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
+    root.fill(&WHITE).map_err(|e| QueryError::write(out, e))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 24))
         .margin(15)
         .x_label_area_size(45)
         .y_label_area_size(70)
         .build_cartesian_2d(xmin..xmax, lo..hi)
-        .map_err(|e| err(&e))?;
+        .map_err(|e| QueryError::write(out, e))?;
     chart
         .configure_mesh()
         .x_desc("rest-frame wavelength (Å, vacuum)")
@@ -192,35 +190,35 @@ pub fn plot_stack(out: &Path, title: &str, spectra: &[StackedSpectrum], smooth: 
         .axis_desc_style(("sans-serif", 18))
         .light_line_style(WHITE)
         .draw()
-        .map_err(|e| err(&e))?;
+        .map_err(|e| QueryError::write(out, e))?;
     for (name, rest) in PLOT_LINES {
         if rest < xmin || rest > xmax {
             continue;
         }
-        chart.draw_series(LineSeries::new([(rest, lo), (rest, hi)], RGBColor(230, 170, 170).stroke_width(1))).map_err(|e| err(&e))?;
+        chart.draw_series(LineSeries::new([(rest, lo), (rest, hi)], RGBColor(230, 170, 170).stroke_width(1))).map_err(|e| QueryError::write(out, e))?;
         chart
             .draw_series(std::iter::once(Text::new(
                 name.to_string(),
                 (rest + 8.0, hi - 0.3),
                 ("sans-serif", 14).into_font().color(&RGBColor(200, 60, 60)),
             )))
-            .map_err(|e| err(&e))?;
+            .map_err(|e| QueryError::write(out, e))?;
     }
     for (i, (c, s)) in curves.iter().zip(spectra).enumerate() {
         let offset = step * (n - 1 - i) as f64;
         let color = if i == 0 { RGBColor(20, 90, 200) } else { RGBColor(40, 40, 40) };
         // Each curve stays in its own band; lines taller than it are cut flat.
         let pts = c.iter().map(|&(x, y)| (x, offset + y.clamp(-0.2, step - 0.45)));
-        chart.draw_series(LineSeries::new(pts, color.stroke_width(1))).map_err(|e| err(&e))?;
+        chart.draw_series(LineSeries::new(pts, color.stroke_width(1))).map_err(|e| QueryError::write(out, e))?;
         chart
             .draw_series(std::iter::once(Text::new(
                 s.label.clone(),
                 (xmin + (xmax - xmin) * 0.01, offset + step - 0.25),
                 ("sans-serif", 15).into_font().color(&color),
             )))
-            .map_err(|e| err(&e))?;
+            .map_err(|e| QueryError::write(out, e))?;
     }
-    root.present().map_err(|e| err(&e))?;
+    root.present().map_err(|e| QueryError::write(out, e))?;
     Ok(())
 }
 
@@ -237,7 +235,6 @@ pub struct BinnedSeries {
 /// Binned relations with error bars on one set of axes (PNG, 1000 × 700).
 pub fn plot_binned(out: &Path, title: &str, x_label: &str, y_label: &str, series: &[BinnedSeries]) -> Result<(), QueryError> {
     register_font();
-    let err = |e: &dyn std::fmt::Display| QueryError::Output(format!("{}: {e}", out.display()));
     let all: Vec<&(f64, f64, f64)> = series.iter().flat_map(|s| &s.points).filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
     if all.is_empty() {
         return Err(QueryError::Output(format!("{}: no bin has data to plot", out.display())));
@@ -252,14 +249,14 @@ pub fn plot_binned(out: &Path, title: &str, x_label: &str, y_label: &str, series
     }
     let (dx, dy) = ((x1 - x0).max(0.5) * 0.08, (y1 - y0).max(0.2) * 0.15);
     let root = BitMapBackend::new(out, (1000, 700)).into_drawing_area();
-    root.fill(&WHITE).map_err(|e| err(&e))?;
+    root.fill(&WHITE).map_err(|e| QueryError::write(out, e))?;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(20)
         .x_label_area_size(50)
         .y_label_area_size(70)
         .build_cartesian_2d((x0 - dx)..(x1 + dx), (y0 - dy)..(y1 + dy))
-        .map_err(|e| err(&e))?;
+        .map_err(|e| QueryError::write(out, e))?;
     chart
         .configure_mesh()
         .x_desc(x_label)
@@ -267,13 +264,13 @@ pub fn plot_binned(out: &Path, title: &str, x_label: &str, y_label: &str, series
         .label_style(("sans-serif", 16))
         .axis_desc_style(("sans-serif", 18))
         .draw()
-        .map_err(|e| err(&e))?;
+        .map_err(|e| QueryError::write(out, e))?;
     for s in series {
         let pts: Vec<(f64, f64, f64)> = s.points.iter().copied().filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
         let color = s.color;
         chart
             .draw_series(LineSeries::new(pts.iter().map(|p| (p.0, p.1)), color.stroke_width(2)))
-            .map_err(|e| err(&e))?
+            .map_err(|e| QueryError::write(out, e))?
             .label(s.name.clone())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color.stroke_width(2)));
         chart
@@ -282,8 +279,8 @@ pub fn plot_binned(out: &Path, title: &str, x_label: &str, y_label: &str, series
                     .filter(|p| p.2.is_finite())
                     .map(|p| ErrorBar::new_vertical(p.0, p.1 - p.2, p.1, p.1 + p.2, color.stroke_width(2), 8)),
             )
-            .map_err(|e| err(&e))?;
-        chart.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 5, color.filled()))).map_err(|e| err(&e))?;
+            .map_err(|e| QueryError::write(out, e))?;
+        chart.draw_series(pts.iter().map(|p| Circle::new((p.0, p.1), 5, color.filled()))).map_err(|e| QueryError::write(out, e))?;
     }
     chart
         .configure_series_labels()
@@ -291,7 +288,7 @@ pub fn plot_binned(out: &Path, title: &str, x_label: &str, y_label: &str, series
         .border_style(BLACK)
         .label_font(("sans-serif", 16))
         .draw()
-        .map_err(|e| err(&e))?;
-    root.present().map_err(|e| err(&e))?;
+        .map_err(|e| QueryError::write(out, e))?;
+    root.present().map_err(|e| QueryError::write(out, e))?;
     Ok(())
 }

@@ -41,13 +41,13 @@ impl IndexCache {
 
     pub(crate) fn get(&self, column: &str) -> Result<Arc<EmbeddingIndex>, QueryError> {
         if !column.starts_with("emb_") {
-            return Err(QueryError::Sql(format!("{column:?} is not an embedding column (emb_pca, emb_specformer, emb_astroclip)")));
+            return Err(QueryError::Invalid(format!("{column:?} is not an embedding column (emb_pca, emb_specformer, emb_astroclip)")));
         }
-        let mut map = self.loaded.lock().map_err(|_| QueryError::Output("index cache poisoned".into()))?;
+        let mut map = self.loaded.lock().map_err(|_| QueryError::Output("the index cache was poisoned by a panic in another query".into()))?;
         if let Some(ix) = map.get(column) {
             return Ok(ix.clone());
         }
-        let (ix, _) = ard_search::load::load(&self.ard, column).map_err(|e| QueryError::Sql(e.to_string()))?;
+        let (ix, _) = ard_search::load::load(&self.ard, column)?;
         let ix = Arc::new(ix);
         map.insert(column.to_string(), ix.clone());
         Ok(ix)
@@ -122,17 +122,14 @@ impl ArdQuery {
         let ix = self.embedding_index(&req.column)?;
         let allowed = match &req.filter {
             Some(w) => {
-                let keys = self.sql(&format!("SELECT targetid, survey, program FROM catalog WHERE {w}")).map_err(|e| {
-                    QueryError::Sql(format!(
-                        "filter {w:?}: {}",
-                        e.to_string().trim_start_matches("SQL error: ").trim_start_matches("SQL error: ")
-                    ))
-                })?;
+                let keys = self
+                    .sql(&format!("SELECT targetid, survey, program FROM catalog WHERE {w}"))
+                    .map_err(|e| QueryError::Invalid(format!("--where {w:?}: {}", ard_core::error::chain(&e))))?;
                 let mut set = HashSet::new();
                 for b in &keys {
                     let t = b.column(0).as_primitive::<Int64Type>();
-                    let s = arrow_cast::cast(b.column(1), &DataType::Utf8).map_err(|e| QueryError::Output(e.to_string()))?;
-                    let p = arrow_cast::cast(b.column(2), &DataType::Utf8).map_err(|e| QueryError::Output(e.to_string()))?;
+                    let s = arrow_cast::cast(b.column(1), &DataType::Utf8).map_err(|e| QueryError::arrow("reading the query rows", e))?;
+                    let p = arrow_cast::cast(b.column(2), &DataType::Utf8).map_err(|e| QueryError::arrow("reading the query rows", e))?;
                     let (s, p) = (s.as_string::<i32>(), p.as_string::<i32>());
                     for i in 0..b.num_rows() {
                         set.insert(RowKey { targetid: t.value(i), survey: s.value(i).to_string(), program: p.value(i).to_string() });
@@ -145,7 +142,7 @@ impl ArdQuery {
         let rows: Vec<usize> = req.queries.iter().map(|q| row_of(&ix, q)).collect::<Result<_, _>>()?;
         let vectors: Vec<Vec<f32>> = rows.iter().map(|&r| ix.query_of(r)).collect();
         let k = req.k + usize::from(req.exclude_self);
-        let found = ix.search(&vectors, k, allowed.as_deref()).map_err(|e| QueryError::Sql(e.to_string()))?;
+        let found = ix.search(&vectors, k, allowed.as_deref())?;
         let per_query = rows
             .iter()
             .zip(found)
@@ -195,7 +192,7 @@ impl ArdQuery {
             ("survey", Arc::new(StringArray::from(survey)) as ArrayRef),
             ("program", Arc::new(StringArray::from(program)) as ArrayRef),
         ])
-        .map_err(|e| QueryError::Output(e.to_string()))?;
+        .map_err(|e| QueryError::arrow("the similar() result", e))?;
         let name = format!("similar_result_{}", std::process::id());
         let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
         self.ctx.register_table(name.as_str(), Arc::new(table))?;
@@ -263,11 +260,11 @@ impl TableFunctionImpl for SimilarFunction {
             (None, None)
         };
         let plan_err =
-            |e: QueryError| datafusion::error::DataFusionError::Plan(e.to_string().trim_start_matches("SQL error: ").to_string());
+            |e: QueryError| datafusion::error::DataFusionError::External(Box::new(e));
         let ix = self.indexes.get(&column).map_err(plan_err)?;
         let row = row_of(&ix, &SimilarQuery { targetid, survey, program }).map_err(plan_err)?;
         let found =
-            ix.search(&[ix.query_of(row)], k as usize, None).map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?;
+            ix.search(&[ix.query_of(row)], k as usize, None).map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?;
         let list = found.into_iter().next().unwrap_or_default();
         let schema = Arc::new(Schema::new(vec![
             Field::new("targetid", DataType::Int64, false),

@@ -20,19 +20,19 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
+use ard_core::names::{LOGM_P50, LOGSFR_P50, WEB_CLASS};
+use ard_core::web::WebClass;
 use plotters::style::RGBColor;
 
 use crate::plot::{plot_binned, plot_stack, BinnedSeries, StackedSpectrum};
 use crate::similar::{SimilarQuery, SimilarRequest};
 use crate::{ArdQuery, QueryError};
 
-/// The names of the web classes, by `web_class` value.
-pub const WEB_CLASSES: [&str; 4] = ["void", "sheet", "filament", "knot"];
 /// log10 sSFR (yr⁻¹) below which a galaxy counts as quiescent.
 pub const QUIESCENT_LOG_SSFR: f64 = -11.0;
 
-fn out_err(path: &Path, e: impl std::fmt::Display) -> QueryError {
-    QueryError::Output(format!("{}: {e}", path.display()))
+fn out_err(path: &Path, e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> QueryError {
+    QueryError::write(path, e)
 }
 
 /// Catalogue column names.
@@ -41,15 +41,15 @@ pub fn catalog_columns(q: &ArdQuery) -> Result<Vec<String>, QueryError> {
 }
 
 fn f64_values(b: &RecordBatch, name: &str) -> Result<Vec<Option<f64>>, QueryError> {
-    let c = b.column_by_name(name).ok_or_else(|| QueryError::Output(format!("no column {name}")))?;
-    let c = arrow_cast::cast(c, &DataType::Float64).map_err(|e| QueryError::Output(e.to_string()))?;
+    let c = b.column_by_name(name).ok_or_else(|| QueryError::Missing(format!("no column {name}")))?;
+    let c = arrow_cast::cast(c, &DataType::Float64).map_err(|e| QueryError::arrow(format!("column {name} as Float64"), e))?;
     let a = c.as_primitive::<Float64Type>();
     Ok((0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i))).collect())
 }
 
 fn i64_values(b: &RecordBatch, name: &str) -> Result<Vec<Option<i64>>, QueryError> {
-    let c = b.column_by_name(name).ok_or_else(|| QueryError::Output(format!("no column {name}")))?;
-    let c = arrow_cast::cast(c, &DataType::Int64).map_err(|e| QueryError::Output(e.to_string()))?;
+    let c = b.column_by_name(name).ok_or_else(|| QueryError::Missing(format!("no column {name}")))?;
+    let c = arrow_cast::cast(c, &DataType::Int64).map_err(|e| QueryError::arrow(format!("column {name} as Int64"), e))?;
     let a = c.as_primitive::<Int64Type>();
     Ok((0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i))).collect())
 }
@@ -231,8 +231,8 @@ pub fn green_pea_hunt(q: &ArdQuery, opts: &GreenPeaOptions) -> Result<GreenPeaRe
 /// One bin of [`environmental_quenching`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct QuenchingBin {
-    /// Web class (0–3).
-    pub web_class: i64,
+    /// Web class.
+    pub web_class: WebClass,
     /// Bin edges, log10 M☉.
     pub logm_lo: f64,
     /// Upper edge.
@@ -252,10 +252,11 @@ pub struct QuenchingBin {
 /// Bins (log M, log SFR, web class) triples: `width`-dex mass bins from the lowest mass,
 /// bins with fewer than `min_n` galaxies left out.
 pub fn bin_quenching(rows: &[(f64, f64, i64)], width: f64, min_n: usize) -> Vec<QuenchingBin> {
-    let good: Vec<&(f64, f64, i64)> = rows.iter().filter(|r| r.0.is_finite() && r.1.is_finite() && (0..4).contains(&r.2)).collect();
+    let good: Vec<(f64, f64, WebClass)> =
+        rows.iter().filter(|r| r.0.is_finite() && r.1.is_finite()).filter_map(|r| Some((r.0, r.1, WebClass::from_code(r.2)?))).collect();
     let Some(lo) = good.iter().map(|r| r.0).reduce(f64::min) else { return vec![] };
     let lo = (lo / width).floor() * width;
-    let mut groups: HashMap<(i64, i64), Vec<f64>> = HashMap::new();
+    let mut groups: HashMap<(WebClass, i64), Vec<f64>> = HashMap::new();
     for r in &good {
         let b = ((r.0 - lo) / width).floor() as i64;
         groups.entry((r.2, b)).or_default().push(r.1 - r.0);
@@ -316,9 +317,9 @@ fn column_is_empty(q: &ArdQuery, column: &str) -> Result<bool, QueryError> {
 pub fn environmental_quenching(q: &ArdQuery, truth: Option<&Path>, out_dir: &Path) -> Result<QuenchingReport, QueryError> {
     let have = catalog_columns(q)?;
     let needed = [
-        ("logm_p50", "the SED layer (stellar mass)"),
-        ("logsfr_p50", "the SED layer (SFR)"),
-        ("web_class", "the topology layer (`desi-ard topology`)"),
+        (LOGM_P50, "the SED layer (stellar mass)"),
+        (LOGSFR_P50, "the SED layer (SFR)"),
+        (WEB_CLASS, "the topology layer (`desi-ard topology`)"),
     ];
     // A column that exists but holds no value yet (the topology columns before
     // `desi-ard topology` runs) is as missing as one that does not exist.
@@ -331,10 +332,10 @@ pub fn environmental_quenching(q: &ArdQuery, truth: Option<&Path>, out_dir: &Pat
         }
     }
     let (rows, source): (Vec<(f64, f64, i64)>, String) = if missing.is_empty() {
-        let b = q.sql("SELECT logm_p50, logsfr_p50, web_class FROM catalog WHERE zcat_primary AND logm_p50 IS NOT NULL AND logsfr_p50 IS NOT NULL AND web_class IS NOT NULL")?;
+        let b = q.sql(&format!("SELECT {LOGM_P50}, {LOGSFR_P50}, {WEB_CLASS} FROM catalog WHERE zcat_primary AND {LOGM_P50} IS NOT NULL AND {LOGSFR_P50} IS NOT NULL AND {WEB_CLASS} IS NOT NULL"))?;
         let mut rows = Vec::new();
         for b in &b {
-            let (m, s, w) = (f64_values(b, "logm_p50")?, f64_values(b, "logsfr_p50")?, i64_values(b, "web_class")?);
+            let (m, s, w) = (f64_values(b, LOGM_P50)?, f64_values(b, LOGSFR_P50)?, i64_values(b, WEB_CLASS)?);
             for i in 0..b.num_rows() {
                 if let (Some(m), Some(s), Some(w)) = (m[i], s[i], w[i]) {
                     rows.push((m, s, w));
@@ -374,8 +375,8 @@ pub fn environmental_quenching(q: &ArdQuery, truth: Option<&Path>, out_dir: &Pat
         writeln!(
             f,
             "{},{},{:.2},{:.2},{},{:.4},{:.4},{:.4},{:.4}",
-            b.web_class,
-            WEB_CLASSES[b.web_class as usize],
+            b.web_class.code(),
+            b.web_class.name(),
             b.logm_lo,
             b.logm_hi,
             b.n,
@@ -387,10 +388,11 @@ pub fn environmental_quenching(q: &ArdQuery, truth: Option<&Path>, out_dir: &Pat
         .map_err(|e| out_err(&table, e))?;
     }
     let colors = [RGBColor(30, 110, 220), RGBColor(120, 170, 120), RGBColor(220, 60, 40), RGBColor(120, 60, 160)];
-    let series: Vec<BinnedSeries> = (0..4)
+    let series: Vec<BinnedSeries> = WebClass::ALL
+        .into_iter()
         .map(|c| BinnedSeries {
-            name: format!("{} (web_class {c})", WEB_CLASSES[c as usize]),
-            color: colors[c as usize],
+            name: format!("{} (web_class {})", c.name(), c.code()),
+            color: colors[c.code() as usize],
             points: bins
                 .iter()
                 .filter(|b| b.web_class == c)
@@ -426,7 +428,7 @@ mod tests {
         let bins = bin_quenching(&rows, 0.5, 5);
         assert_eq!(bins.len(), 2, "{bins:?}");
         let (void, fil) = (&bins[0], &bins[1]);
-        assert_eq!((void.web_class, void.n, fil.web_class, fil.n), (0, 40, 2, 40));
+        assert_eq!((void.web_class, void.n, fil.web_class, fil.n), (WebClass::Void, 40, WebClass::Filament, 40));
         assert!((void.logm_lo - 9.5).abs() < 1e-12 && (void.logm_hi - 10.0).abs() < 1e-12);
         assert!((void.median_log_ssfr + 10.0).abs() < 1e-9 && void.quiescent_fraction == 0.0);
         assert!((fil.quiescent_fraction - 0.5).abs() < 1e-12);

@@ -19,8 +19,9 @@ const LANES: usize = 8;
 pub fn dot_2x4(rows: [&[f16]; 2], queries: [&[f32]; 4], out: &mut [[f32; 4]; 2]) {
     #[cfg(target_arch = "x86_64")]
     {
-        if has_avx2_f16c() {
-            // SAFETY: the CPU features were checked just above.
+        let dim = rows[0].len();
+        if has_avx2_f16c() && rows.iter().all(|r| r.len() == dim) && queries.iter().all(|q| q.len() == dim) {
+            // SAFETY: the CPU features and the equal lengths were checked just above.
             unsafe { x86::dot_2x4(rows, queries, out) };
             return;
         }
@@ -93,34 +94,40 @@ mod x86 {
 
     use super::{reduce, LANES};
 
+    /// # Safety
+    /// The CPU must have AVX2, FMA and F16C; every row and query must have the same length.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_2x4(rows: [&[f16]; 2], queries: [&[f32]; 4], out: &mut [[f32; 4]; 2]) {
-        let dim = rows[0].len();
-        let full = dim / LANES * LANES;
-        let mut acc = [[_mm256_setzero_ps(); 4]; 2];
-        let (r0, r1) = (rows[0].as_ptr() as *const u16, rows[1].as_ptr() as *const u16);
-        let q = [queries[0].as_ptr(), queries[1].as_ptr(), queries[2].as_ptr(), queries[3].as_ptr()];
-        let mut i = 0;
-        while i < full {
-            // SAFETY: i + 8 ≤ dim for every row and query (checked by the caller's slices).
-            let w0 = _mm256_cvtph_ps(_mm_loadu_si128(r0.add(i) as *const __m128i));
-            let w1 = _mm256_cvtph_ps(_mm_loadu_si128(r1.add(i) as *const __m128i));
-            for k in 0..4 {
-                let qk = _mm256_loadu_ps(q[k].add(i));
-                acc[0][k] = _mm256_fmadd_ps(w0, qk, acc[0][k]);
-                acc[1][k] = _mm256_fmadd_ps(w1, qk, acc[1][k]);
-            }
-            i += LANES;
-        }
-        for r in 0..2 {
-            for k in 0..4 {
-                let mut lanes = [0f32; LANES];
-                _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r][k]);
-                let mut s = reduce(&lanes);
-                for j in full..dim {
-                    s = rows[r][j].to_f32().mul_add(queries[k][j], s);
+        debug_assert!(rows.iter().all(|r| r.len() == rows[0].len()) && queries.iter().all(|q| q.len() == rows[0].len()));
+        // SAFETY: the caller guarantees the CPU features (so the intrinsics may run) and
+        // equal lengths: every load below reads lanes i..i + 8 with i + 8 ≤ full ≤ dim.
+        unsafe {
+            let dim = rows[0].len();
+            let full = dim / LANES * LANES;
+            let mut acc = [[_mm256_setzero_ps(); 4]; 2];
+            let (r0, r1) = (rows[0].as_ptr() as *const u16, rows[1].as_ptr() as *const u16);
+            let q = [queries[0].as_ptr(), queries[1].as_ptr(), queries[2].as_ptr(), queries[3].as_ptr()];
+            let mut i = 0;
+            while i < full {
+                let w0 = _mm256_cvtph_ps(_mm_loadu_si128(r0.add(i) as *const __m128i));
+                let w1 = _mm256_cvtph_ps(_mm_loadu_si128(r1.add(i) as *const __m128i));
+                for k in 0..4 {
+                    let qk = _mm256_loadu_ps(q[k].add(i));
+                    acc[0][k] = _mm256_fmadd_ps(w0, qk, acc[0][k]);
+                    acc[1][k] = _mm256_fmadd_ps(w1, qk, acc[1][k]);
                 }
-                out[r][k] = s;
+                i += LANES;
+            }
+            for r in 0..2 {
+                for k in 0..4 {
+                    let mut lanes = [0f32; LANES];
+                    _mm256_storeu_ps(lanes.as_mut_ptr(), acc[r][k]);
+                    let mut s = reduce(&lanes);
+                    for j in full..dim {
+                        s = rows[r][j].to_f32().mul_add(queries[k][j], s);
+                    }
+                    out[r][k] = s;
+                }
             }
         }
     }

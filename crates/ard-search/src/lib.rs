@@ -32,6 +32,9 @@ pub enum SearchError {
     /// The catalogue's data are not what the search needs.
     #[error("{0}")]
     Data(String),
+    /// A catalogue leaf could not be read, or lacks a column of the type the search needs.
+    #[error(transparent)]
+    Store(#[from] ard_store::StoreError),
     /// The request is wrong (unknown column or object, bad vector).
     #[error("{0}")]
     Query(String),

@@ -2,19 +2,20 @@
 //! key columns and that column), with a cache file so that later processes start in
 //! the time it takes to read the matrix from disk.
 //!
-//! The cache (`ARD/cache/<column>.knn`) is a small JSON header — the catalogue's
+//! The cache (`<user cache>/knn/<ARD id>/<column>.knn`, see [`cache_path`]; never inside
+//! the ARD, which readers of a shared ARD must not write to) is a small JSON header — the catalogue's
 //! fingerprint (every leaf's name, size and modification time), the row count, the
 //! dimension and the distinct (survey, program) pairs — followed by the TARGETIDs, a
 //! (survey, program) code and the primary flag per row, and the Float16 matrix as raw
 //! little-endian bytes. A changed catalogue changes the fingerprint and the cache is
-//! rebuilt; an ARD that is not writable simply runs without one.
+//! rebuilt; where the cache folder is not writable, searches simply run without one.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float16Type, Float32Type, Int64Type};
+use arrow_array::types::{Float16Type, Float32Type};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use half::f16;
@@ -66,9 +67,9 @@ pub fn embedding_columns(ard: &Path) -> Result<Vec<(String, usize)>, SearchError
 }
 
 fn read_leaf(path: &Path, column: &str) -> Result<Vec<RecordBatch>, SearchError> {
-    let bad = |m: String| SearchError::Data(format!("{}: {m}", path.display()));
+    let bad = |e: parquet::errors::ParquetError| SearchError::Store(ard_store::StoreError::parquet(path, e));
     let file = std::fs::File::open(path).map_err(|e| SearchError::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| bad(e.to_string()))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(bad)?;
     let schema = builder.schema().clone();
     let mut roots = Vec::new();
     for name in ["targetid", "survey", "program", "zcat_primary", column] {
@@ -85,8 +86,10 @@ fn read_leaf(path: &Path, column: &str) -> Result<Vec<RecordBatch>, SearchError>
         }
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let reader = builder.with_projection(mask).with_batch_size(65_536).build().map_err(|e| bad(e.to_string()))?;
-    reader.collect::<Result<Vec<_>, _>>().map_err(|e| bad(e.to_string()))
+    let reader = builder.with_projection(mask).with_batch_size(65_536).build().map_err(bad)?;
+    reader
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SearchError::Store(ard_store::StoreError::arrow(path.display().to_string(), e)))
 }
 
 fn embedding_columns_of(schema: &arrow_schema::Schema) -> Vec<String> {
@@ -110,13 +113,9 @@ pub fn load_from_catalog(ard: &Path, column: &str) -> Result<EmbeddingIndex, Sea
                 let mut n_null = 0;
                 let mut dim = 0;
                 for b in read_leaf(p, column)? {
-                    let tid = b.column_by_name("targetid").map(|c| c.as_primitive::<Int64Type>().clone());
-                    let survey = b.column_by_name("survey").and_then(|c| c.as_string_opt::<i32>().cloned());
-                    let program = b.column_by_name("program").and_then(|c| c.as_string_opt::<i32>().cloned());
-                    let primary = b.column_by_name("zcat_primary").and_then(|c| c.as_boolean_opt().cloned());
-                    let (Some(tid), Some(survey), Some(program)) = (tid, survey, program) else {
-                        return Err(SearchError::Data(format!("{}: key columns missing or of the wrong type", p.display())));
-                    };
+                    let c = ard_store::catalog::Columns::new(p, &b);
+                    let (tid, survey, program) = (c.i64("targetid")?, c.str("survey")?, c.str("program")?);
+                    let primary = c.bool("zcat_primary").ok();
                     let emb = b.column_by_name(column).and_then(|c| c.as_fixed_size_list_opt().cloned());
                     let Some(emb) = emb else {
                         return Err(SearchError::Query(format!("{column} is not a fixed-size list column")));
@@ -168,8 +167,13 @@ struct Header {
     pairs: Vec<(String, String)>,
 }
 
-fn cache_path(ard: &Path, column: &str) -> PathBuf {
-    ard.join("cache").join(format!("{column}.knn"))
+/// Where the search cache of `column` of the ARD at `ard` lives: the user's cache folder
+/// ([`ard_core::cache_dir`]), under a hash of the ARD's absolute path.
+pub fn cache_path(ard: &Path, column: &str) -> PathBuf {
+    use sha2::{Digest, Sha256};
+    let abs = ard.canonicalize().unwrap_or_else(|_| ard.to_path_buf());
+    let id = format!("{:x}", Sha256::digest(abs.to_string_lossy().as_bytes()));
+    ard_core::cache_dir().join("knn").join(&id[..16]).join(format!("{column}.knn"))
 }
 
 fn write_cache(path: &Path, index: &EmbeddingIndex, fp: &str) -> std::io::Result<()> {
@@ -242,7 +246,7 @@ fn read_cache(path: &Path, fp: &str) -> Option<EmbeddingIndex> {
 }
 
 /// Loads `column` of the ARD's catalogue: from the cache when it matches the catalogue,
-/// else from the leaves (then writing the cache if the ARD is writable). Returns the
+/// else from the leaves (then writing the cache where the cache folder is writable). Returns the
 /// index and whether the cache was used.
 pub fn load(ard: &Path, column: &str) -> Result<(EmbeddingIndex, bool), SearchError> {
     let leaves = leaves(ard)?;

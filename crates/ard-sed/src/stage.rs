@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use ard_core::columns::{nullable_f64, nullable_i64, nullable_str};
 use ard_core::cosmology::PLANCK18;
-use ard_core::{ColumnSpec, SpectrumBatch, Stage, StageError};
+use ard_core::eligibility::{Candidate, Ineligible, Requirements};
+use ard_core::names::{LOGM_P50, LOGSFR_P50, VEL_DISP, VEL_DISP_OK};
+use ard_core::{status_spec, ColumnSpec, ObjectNote, SpectrumBatch, Stage, StageError, StageOutput, StatusCode};
 use arrow_array::{ArrayRef, Float32Array, Int64Array, StringArray};
 use arrow_schema::DataType;
 use rayon::prelude::*;
@@ -25,22 +27,26 @@ impl SedStage {
         SedStage { lib, cfg }
     }
 
+    /// Code version: bump it with any change to how the columns are computed (a bump
+    /// re-runs every pixel; see `ard_ingest::pipeline::LAYERS`).
+    pub const VERSION: u32 = 1;
+
     /// The columns (for `docs/schema.md`).
     pub fn column_specs() -> Vec<ColumnSpec> {
         let f = DataType::Float32;
         let total = "total (fibre value × sed_aperture_ratio when that is known)";
         let mut v = Vec::new();
-        for p in ["p16", "p50", "p84"] {
+        for (p, name) in [("p16", "logm_p16"), ("p50", LOGM_P50), ("p84", "logm_p84")] {
             v.push(ColumnSpec::new(
-                &format!("logm_{p}"),
+                name,
                 f.clone(),
                 "log10 Msun",
                 &format!("surviving stellar mass (stars + remnants), {p} of the posterior, {total}; E-MILES + delayed-tau SFH + Calzetti dust, nested sampling"),
             ));
         }
-        for p in ["p16", "p50", "p84"] {
+        for (p, name) in [("p16", "logsfr_p16"), ("p50", LOGSFR_P50), ("p84", "logsfr_p84")] {
             v.push(ColumnSpec::new(
-                &format!("logsfr_{p}"),
+                name,
                 f.clone(),
                 "log10 Msun/yr",
                 &format!("mean SFR over the last 100 Myr, {p} of the posterior, {total}; floored at logm − 14"),
@@ -62,19 +68,54 @@ impl SedStage {
             "",
             "FLUX_R / FIBERFLUX_R applied to mass and SFR; null when either flux is not positive",
         ));
-        v.push(ColumnSpec::new(
+        v.push(status_spec::<SedStatus>(
             "sed_status",
-            DataType::Utf8,
-            "",
-            "ok, ok_fibre_only (no aperture correction: FLUX_R or FIBERFLUX_R not positive), or why the SED columns are null: not_galaxy, no_redshift, zwarn, z_out_of_range, too_few_pixels, fit_failed: …",
+            "ok, ok_fibre_only (no aperture correction: FLUX_R or FIBERFLUX_R not positive), or why the SED columns are null (fit_failed: the reason is in the manifest's notes)",
         ));
+        v
+    }
+}
+
+/// The `sed_status` vocabulary.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SedStatus {
+    /// Fitted, mass and SFR aperture-corrected to the total flux.
+    Ok,
+    /// Fitted, in-fibre values only (FLUX_R or FIBERFLUX_R not positive).
+    OkFibreOnly,
+    /// Not fitted by the shared rule ([`ard_core::eligibility`]).
+    Ineligible(Ineligible),
+    /// The rest frame leaves the templates.
+    RedshiftOutOfRange,
+    /// Too few usable pixels.
+    TooFewPixels,
+    /// The fit failed (why: in the manifest's notes).
+    FitFailed(String),
+}
+
+impl StatusCode for SedStatus {
+    fn code(&self) -> &'static str {
+        match self {
+            SedStatus::Ok => "ok",
+            SedStatus::OkFibreOnly => "ok_fibre_only",
+            SedStatus::Ineligible(i) => i.code(),
+            SedStatus::RedshiftOutOfRange => "z_out_of_range",
+            SedStatus::TooFewPixels => "too_few_pixels",
+            SedStatus::FitFailed(_) => "fit_failed",
+        }
+    }
+    fn codes() -> Vec<&'static str> {
+        let mut v = vec!["ok", "ok_fibre_only"];
+        v.extend(&Ineligible::CODES[..3]);
+        v.extend(["z_out_of_range", "too_few_pixels", "fit_failed"]);
         v
     }
 }
 
 /// Outcome for one object.
 struct Outcome {
-    status: String,
+    status: SedStatus,
     result: Option<SedResult>,
     aperture: Option<f64>,
 }
@@ -87,7 +128,8 @@ impl Stage for SedStage {
     fn version(&self) -> String {
         let c = &self.cfg;
         format!(
-            "sed-1 nlive={} dlogz={} walk={} sfh={:?} bc={} sigma={} bin={} templates={}x{} cosmology=planck18",
+            "sed-{} nlive={} dlogz={} walk={} sfh={:?} bc={} sigma={} bin={} templates={}x{} cosmology=planck18",
+            Self::VERSION,
             c.n_live,
             c.dlogz,
             c.walk_steps,
@@ -104,14 +146,14 @@ impl Stage for SedStage {
         Self::column_specs()
     }
 
-    fn compute(&self, batch: &SpectrumBatch) -> Result<Vec<ArrayRef>, StageError> {
+    fn compute(&self, batch: &SpectrumBatch) -> Result<StageOutput, StageError> {
         self.compute_sigma(batch, &vec![None; batch.len()])
     }
 
-    fn compute_with(&self, batch: &SpectrumBatch, earlier: &arrow_array::RecordBatch) -> Result<Vec<ArrayRef>, StageError> {
+    fn compute_with(&self, batch: &SpectrumBatch, earlier: &arrow_array::RecordBatch) -> Result<StageOutput, StageError> {
         // The physics layer's σ* where it is trusted (vel_disp_ok), else the default.
-        let sigma = nullable_f64(earlier, "vel_disp").unwrap_or_else(|| vec![None; batch.len()]);
-        let ok = nullable_i64(earlier, "vel_disp_ok").unwrap_or_else(|| vec![None; batch.len()]);
+        let sigma = nullable_f64(earlier, VEL_DISP).unwrap_or_else(|| vec![None; batch.len()]);
+        let ok = nullable_i64(earlier, VEL_DISP_OK).unwrap_or_else(|| vec![None; batch.len()]);
         let sigma: Vec<Option<f64>> = sigma.iter().zip(&ok).map(|(s, o)| if *o == Some(1) { *s } else { None }).collect();
         self.compute_sigma(batch, &sigma)
     }
@@ -134,7 +176,7 @@ pub fn aperture_ratio(flux_r: Option<f64>, fiberflux_r: Option<f64>) -> Option<f
 }
 
 impl SedStage {
-    fn compute_sigma(&self, batch: &SpectrumBatch, sigma: &[Option<f64>]) -> Result<Vec<ArrayRef>, StageError> {
+    fn compute_sigma(&self, batch: &SpectrumBatch, sigma: &[Option<f64>]) -> Result<StageOutput, StageError> {
         let n = batch.len();
         let (z, spectype, zwarn) = match &batch.redshifts {
             Some(rs) => (nullable_f64(rs, "Z"), nullable_str(rs, "SPECTYPE"), nullable_i64(rs, "ZWARN")),
@@ -144,14 +186,17 @@ impl SedStage {
         let outcomes: Vec<Outcome> = (0..n)
             .into_par_iter()
             .map(|i| {
-                let fail = |s: &str| Outcome { status: s.to_string(), result: None, aperture: None };
-                let Some(zi) = z.as_ref().and_then(|c| c[i]) else { return fail("no_redshift") };
-                if zwarn.as_ref().and_then(|c| c[i]).is_some_and(|w| w != 0) {
-                    return fail("zwarn");
-                }
-                if spectype.as_ref().and_then(|c| c[i].as_deref()).is_some_and(|s| !s.trim().eq_ignore_ascii_case("GALAXY")) {
-                    return fail("not_galaxy");
-                }
+                let fail = |status: SedStatus| Outcome { status, result: None, aperture: None };
+                let candidate = Candidate {
+                    z: z.as_ref().and_then(|c| c[i]),
+                    zwarn: zwarn.as_ref().and_then(|c| c[i]),
+                    spectype: spectype.as_ref().and_then(|c| c[i].as_deref()),
+                    primary: None,
+                };
+                let zi = match candidate.check(Requirements::GALAXY) {
+                    Ok(z) => z,
+                    Err(why) => return fail(SedStatus::Ineligible(why)),
+                };
                 let obs = match ObservedLibrary::new(
                     &self.lib,
                     &PLANCK18,
@@ -165,17 +210,15 @@ impl SedStage {
                     sigma[i].filter(|s| s.is_finite() && *s > 0.0).unwrap_or(self.cfg.sigma_kms),
                 ) {
                     Ok(o) => o,
-                    Err(Unfit::Redshift) => return fail("z_out_of_range"),
-                    Err(Unfit::TooFewPixels) => return fail("too_few_pixels"),
+                    Err(Unfit::Redshift) => return fail(SedStatus::RedshiftOutOfRange),
+                    Err(Unfit::TooFewPixels) => return fail(SedStatus::TooFewPixels),
                 };
                 // Seeded by TARGETID: a re-run gives the same posterior.
                 let seed = batch.targetid[i] as u64 ^ 0x5ED_F17;
                 let aperture = apertures[i];
                 match fit(&obs, &PLANCK18, zi, &self.cfg, seed, aperture.map_or(0.0, f64::log10)) {
-                    Ok(r) => {
-                        Outcome { status: if aperture.is_some() { "ok".into() } else { "ok_fibre_only".into() }, result: Some(r), aperture }
-                    }
-                    Err(e) => fail(&format!("fit_failed: {e}")),
+                    Ok(r) => Outcome { status: if aperture.is_some() { SedStatus::Ok } else { SedStatus::OkFibreOnly }, result: Some(r), aperture },
+                    Err(e) => fail(SedStatus::FitFailed(e.to_string())),
                 }
             })
             .collect();
@@ -196,7 +239,15 @@ impl SedStage {
         cols.push(Arc::new(Int64Array::from(outcomes.iter().map(|o| o.result.as_ref().map(|r| r.n_calls as i64)).collect::<Vec<_>>())));
         cols.push(f32s(&|o| o.result.as_ref().map(|r| r.chi2_dof)));
         cols.push(f32s(&|o| o.aperture));
-        cols.push(Arc::new(StringArray::from(outcomes.iter().map(|o| o.status.clone()).collect::<Vec<_>>())));
-        Ok(cols)
+        cols.push(Arc::new(StringArray::from(outcomes.iter().map(|o| o.status.code()).collect::<Vec<_>>())));
+        let notes = outcomes
+            .iter()
+            .enumerate()
+            .filter_map(|(row, o)| match &o.status {
+                SedStatus::FitFailed(why) => Some(ObjectNote { row, note: format!("fit failed: {why}") }),
+                _ => None,
+            })
+            .collect();
+        Ok(StageOutput { columns: cols, notes })
     }
 }

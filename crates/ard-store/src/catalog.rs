@@ -41,13 +41,8 @@ pub fn writer_properties() -> WriterProperties {
 /// Prepends `_healpix_29` (computed from the `ra`/`dec` columns) and sorts rows by it,
 /// then by the remaining `tie_break` columns (Int64 or Utf8).
 pub fn with_healpix29_sorted(batch: &RecordBatch, ra: &str, dec: &str, tie_break: &[&str]) -> Result<RecordBatch, StoreError> {
-    let get = |name: &str| -> Result<Vec<f64>, StoreError> {
-        let col = batch.column_by_name(name).ok_or_else(|| StoreError::Schema(format!("no column {name}")))?;
-        col.as_any()
-            .downcast_ref::<arrow_array::Float64Array>()
-            .map(|a| a.values().to_vec())
-            .ok_or_else(|| StoreError::Schema(format!("column {name} is {}, expected Float64", col.data_type())))
-    };
+    let columns = Columns::new(Path::new("(rows being written)"), batch);
+    let get = |name: &str| -> Result<Vec<f64>, StoreError> { Ok(columns.f64(name)?.values().to_vec()) };
     let (ras, decs) = (get(ra)?, get(dec)?);
     let h: Vec<i64> = ras.iter().zip(&decs).map(|(&r, &d)| healpix29(r, d)).collect();
     let mut order: Vec<u32> = (0..h.len() as u32).collect();
@@ -66,16 +61,17 @@ pub fn with_healpix29_sorted(batch: &RecordBatch, ra: &str, dec: &str, tie_break
     let mut fields: Vec<Arc<Field>> = vec![Arc::new(Field::new(HEALPIX29, DataType::Int64, false).with_metadata(
         [("description".to_string(), "order-29 NESTED HEALPix index of (target_ra, target_dec): the HATS spatial key".to_string())].into(),
     ))];
-    let mut cols: Vec<ArrayRef> = vec![arrow_select::take::take(&Int64Array::from(h), &idx, None).map_err(StoreError::arrow)?];
+    let sorting = |e| StoreError::arrow("sorting rows by _healpix_29", e);
+    let mut cols: Vec<ArrayRef> = vec![arrow_select::take::take(&Int64Array::from(h), &idx, None).map_err(sorting)?];
     for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
         if f.name() == HEALPIX29 {
             continue;
         }
         fields.push(f.clone());
-        cols.push(arrow_select::take::take(c, &idx, None).map_err(StoreError::arrow)?);
+        cols.push(arrow_select::take::take(c, &idx, None).map_err(sorting)?);
     }
     let schema = Arc::new(Schema::new_with_metadata(fields, batch.schema().metadata().clone()));
-    RecordBatch::try_new(schema, cols).map_err(StoreError::arrow)
+    RecordBatch::try_new(schema, cols).map_err(sorting)
 }
 
 fn compare(a: &ArrayRef, i: usize, j: usize) -> std::cmp::Ordering {
@@ -88,16 +84,100 @@ fn compare(a: &ArrayRef, i: usize, j: usize) -> std::cmp::Ordering {
     std::cmp::Ordering::Equal
 }
 
+/// Checked, typed access to the columns of a batch read from `path` (a leaf, a
+/// sub-volume result): a missing column or one of another type is an error naming the
+/// file, the column, and the expected and found types — never a panic, never a default.
+#[derive(Debug, Clone, Copy)]
+pub struct Columns<'a> {
+    path: &'a Path,
+    batch: &'a RecordBatch,
+}
+
+macro_rules! typed_column {
+    ($(#[$doc:meta])* $name:ident, $array:ty, $label:literal) => {
+        $(#[$doc])*
+        pub fn $name(&self, column: &str) -> Result<&'a $array, StoreError> {
+            let c = self.batch.column_by_name(column).ok_or_else(|| self.wrong(column, $label, None))?;
+            c.as_any().downcast_ref::<$array>().ok_or_else(|| self.wrong(column, $label, Some(c.data_type().clone())))
+        }
+    };
+}
+
+impl<'a> Columns<'a> {
+    /// The columns of `batch`, read from `path`.
+    pub fn new(path: &'a Path, batch: &'a RecordBatch) -> Self {
+        Columns { path, batch }
+    }
+
+    fn wrong(&self, column: &str, expected: &'static str, found: Option<DataType>) -> StoreError {
+        StoreError::Column { path: self.path.to_path_buf(), column: column.to_string(), expected, found }
+    }
+
+    typed_column!(
+        /// A Float64 column.
+        f64, arrow_array::Float64Array, "Float64"
+    );
+    typed_column!(
+        /// A Float32 column.
+        f32, arrow_array::Float32Array, "Float32"
+    );
+    typed_column!(
+        /// An Int64 column.
+        i64, Int64Array, "Int64"
+    );
+    typed_column!(
+        /// An Int8 column.
+        i8, arrow_array::Int8Array, "Int8"
+    );
+    typed_column!(
+        /// A Boolean column.
+        bool, arrow_array::BooleanArray, "Boolean"
+    );
+    typed_column!(
+        /// A Utf8 column.
+        str, arrow_array::StringArray, "Utf8"
+    );
+}
+
 /// Writes `batch` to `path` (the caller renames it into place).
 pub fn write_parquet(path: &Path, batch: &RecordBatch) -> Result<(), StoreError> {
+    write_parquet_with_key_values(path, batch, &[])
+}
+
+/// [`write_parquet`] with file-level key-value metadata (a catalogue leaf names its
+/// pixel version there; Arrow schema metadata would have to agree across leaves).
+pub fn write_parquet_with_key_values(path: &Path, batch: &RecordBatch, kv: &[(String, String)]) -> Result<(), StoreError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
     }
     let file = File::create(path).map_err(|e| StoreError::io(path, e))?;
-    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(writer_properties())).map_err(|e| StoreError::parquet(path, e))?;
+    let props = if kv.is_empty() {
+        writer_properties()
+    } else {
+        let entries = kv.iter().map(|(k, v)| parquet::file::metadata::KeyValue::new(k.clone(), v.clone())).collect();
+        writer_properties().into_builder().set_key_value_metadata(Some(entries)).build()
+    };
+    let mut w = ArrowWriter::try_new(file, batch.schema(), Some(props)).map_err(|e| StoreError::parquet(path, e))?;
     w.write(batch).map_err(|e| StoreError::parquet(path, e))?;
     w.close().map_err(|e| StoreError::parquet(path, e))?;
+    if let Ok(f) = File::open(path) {
+        f.sync_all().map_err(|e| StoreError::io(path, e))?;
+    }
     Ok(())
+}
+
+/// The file-level key-value metadata of a Parquet file that desi-ard wrote (the
+/// entries starting `desi_ard.`; Arrow's own schema entry is left out).
+pub fn read_key_values(path: &Path) -> Result<Vec<(String, String)>, StoreError> {
+    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let meta = parquet::file::metadata::ParquetMetaDataReader::new().parse_and_finish(&file).map_err(|e| StoreError::parquet(path, e))?;
+    Ok(meta
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kv| {
+            kv.iter().filter(|e| e.key.starts_with("desi_ard.")).map(|e| (e.key.clone(), e.value.clone().unwrap_or_default())).collect()
+        })
+        .unwrap_or_default())
 }
 
 /// Writes a Parquet file holding only `schema` (HATS `_common_metadata`).
@@ -108,14 +188,21 @@ pub fn write_schema_only(path: &Path, schema: SchemaRef) -> Result<(), StoreErro
     Ok(())
 }
 
+/// The Arrow schema of a Parquet file (a leaf, or a HATS `_common_metadata`).
+pub fn read_schema(path: &Path) -> Result<SchemaRef, StoreError> {
+    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
+    let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| StoreError::parquet(path, e))?;
+    Ok(b.schema().clone())
+}
+
 /// Reads a whole Parquet file into one batch.
 pub fn read_parquet(path: &Path) -> Result<RecordBatch, StoreError> {
     let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
     let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| StoreError::parquet(path, e))?;
     let schema = builder.schema().clone();
     let reader = builder.build().map_err(|e| StoreError::parquet(path, e))?;
-    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(StoreError::arrow)?;
-    arrow_select::concat::concat_batches(&schema, &batches).map_err(StoreError::arrow)
+    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(|e| StoreError::arrow(path.display().to_string(), e))?;
+    arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| StoreError::arrow(path.display().to_string(), e))
 }
 
 /// Reads one Int64 column of a Parquet file (only that column's pages are decoded);
@@ -129,11 +216,10 @@ pub fn read_i64_column(path: &Path, name: &str) -> Result<Option<Vec<i64>>, Stor
     let reader = builder.with_projection(mask).build().map_err(|e| StoreError::parquet(path, e))?;
     let mut out = Vec::new();
     for batch in reader {
-        let batch = batch.map_err(StoreError::arrow)?;
-        match batch.column(0).as_any().downcast_ref::<Int64Array>() {
-            Some(a) => out.extend_from_slice(a.values()),
-            None => return Err(StoreError::Schema(format!("{}: column {name} is not Int64", path.display()))),
-        }
+        let batch = batch.map_err(|e| StoreError::arrow(path.display().to_string(), e))?;
+        let b = RecordBatch::try_new(Arc::new(Schema::new(vec![Field::new(name, batch.column(0).data_type().clone(), true)])), vec![batch.column(0).clone()])
+            .map_err(|e| StoreError::arrow(path.display().to_string(), e))?;
+        out.extend_from_slice(Columns::new(path, &b).i64(name)?.values());
     }
     Ok(Some(out))
 }

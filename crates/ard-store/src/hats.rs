@@ -23,7 +23,7 @@ use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataBuilder, ParquetMe
 use parquet::file::statistics::Statistics;
 
 use crate::atomic::{commit, temporary_for, write_atomic};
-use crate::catalog::{read_i64_column, read_parquet, write_parquet, write_schema_only, HEALPIX29};
+use crate::catalog::{read_i64_column, read_parquet, read_schema, write_parquet, write_schema_only, HEALPIX29};
 use crate::layout::{list_pixel_files, pixel_relpath, PARTITION_ORDER};
 use crate::StoreError;
 
@@ -139,10 +139,10 @@ pub fn finalize_table(dir: &Path, info: &TableInfo) -> Result<TableSummary, Stor
         }
     }
     let Some(first) = first else {
-        return Err(StoreError::Schema(format!("{}: no partitions to finalize", dir.display())));
+        return Err(StoreError::Layout { path: dir.to_path_buf(), message: "no partitions to finalize".into() });
     };
     // _common_metadata: the schema of the first leaf (all leaves share it).
-    let schema = read_parquet_schema(&leaves[0].1)?;
+    let schema = read_schema(&leaves[0].1)?;
     let tmp = temporary_for(&dataset.join("_common_metadata"));
     write_schema_only(&tmp, schema)?;
     commit(&tmp, &dataset.join("_common_metadata"))?;
@@ -152,7 +152,8 @@ pub fn finalize_table(dir: &Path, info: &TableInfo) -> Result<TableSummary, Stor
         fm.version(),
         summary.n_rows as i64,
         fm.created_by().map(str::to_string),
-        fm.key_value_metadata().cloned(),
+        // Without the first leaf's own pixel version (desi_ard.*): it describes one leaf.
+        fm.key_value_metadata().map(|kv| kv.iter().filter(|e| !e.key.starts_with("desi_ard.")).cloned().collect()),
         fm.schema_descr_ptr(),
         fm.column_orders().cloned(),
     );
@@ -218,21 +219,15 @@ pub fn finalize_table(dir: &Path, info: &TableInfo) -> Result<TableSummary, Stor
     Ok(summary)
 }
 
-fn read_parquet_schema(path: &Path) -> Result<Arc<Schema>, StoreError> {
-    let file = File::open(path).map_err(|e| StoreError::io(path, e))?;
-    let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| StoreError::parquet(path, e))?;
-    Ok(b.schema().clone())
-}
-
 fn write_skymap(path: &Path, counts: &BTreeMap<u64, i64>) -> Result<(), StoreError> {
     let pix: Vec<i64> = counts.keys().map(|&k| k as i64).collect();
     let val: Vec<i64> = counts.values().copied().collect();
     let schema = Arc::new(Schema::new(vec![Field::new("PIXEL", DataType::Int64, false), Field::new("VALUE", DataType::Int64, false)]));
     let batch =
-        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(pix)), Arc::new(Int64Array::from(val))]).map_err(StoreError::arrow)?;
+        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(pix)), Arc::new(Int64Array::from(val))]).map_err(|e| StoreError::arrow(format!("{}: sky map", path.display()), e))?;
     let tmp = temporary_for(path);
-    let mut f = ard_fits::FitsFile::create(&tmp).map_err(|e| StoreError::Fits(e.to_string()))?;
-    f.write_primary(&[]).map_err(|e| StoreError::Fits(e.to_string()))?;
+    let mut f = ard_fits::FitsFile::create(&tmp)?;
+    f.write_primary(&[])?;
     let nside = 1i64 << SKYMAP_ORDER;
     f.write_table(
         "xtension",
@@ -247,8 +242,8 @@ fn write_skymap(path: &Path, counts: &BTreeMap<u64, i64>) -> Result<(), StoreErr
             ard_fits::Key::str("CREATOR", "desi-ard", ""),
         ],
     )
-    .map_err(|e| StoreError::Fits(e.to_string()))?;
-    f.close().map_err(|e| StoreError::Fits(e.to_string()))?;
+    ?;
+    f.close()?;
     commit(&tmp, path)
 }
 
@@ -315,7 +310,7 @@ fn write_statistics(path: &Path, rows: &[(u64, usize, RowGroupMetaData)]) -> Res
             cols.push(arr);
         }
     }
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(StoreError::arrow)?;
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| StoreError::arrow(format!("{}: statistics", path.display()), e))?;
     let tmp = temporary_for(path);
     write_parquet(&tmp, &batch)?;
     commit(&tmp, path)
@@ -343,10 +338,8 @@ pub fn build_margin(catalog_dir: &Path, margin_dir: &Path, threshold_arcsec: f64
     let mut parts: BTreeMap<u64, Vec<RecordBatch>> = BTreeMap::new();
     for (pixel, path) in &leaves {
         let batch = read_parquet(path)?;
-        let get = |n: &str| batch.column_by_name(n).and_then(|c| c.as_any().downcast_ref::<arrow_array::Float64Array>().cloned());
-        let (Some(r), Some(d)) = (get(ra), get(dec)) else {
-            return Err(StoreError::Schema(format!("{}: no Float64 {ra}/{dec}", path.display())));
-        };
+        let columns = crate::catalog::Columns::new(path, &batch);
+        let (r, d) = (columns.f64(ra)?, columns.f64(dec)?);
         let mut targets: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
         for i in 0..batch.num_rows() {
             let bmoc = cdshealpix::nested::cone_coverage_approx_custom(
@@ -369,8 +362,8 @@ pub fn build_margin(catalog_dir: &Path, margin_dir: &Path, threshold_arcsec: f64
                 .iter()
                 .map(|c| arrow_select::take::take(c, &idx, None))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(StoreError::arrow)?;
-            parts.entry(cell).or_default().push(RecordBatch::try_new(batch.schema(), cols).map_err(StoreError::arrow)?);
+                .map_err(|e| StoreError::arrow(format!("{}: margin rows", path.display()), e))?;
+            parts.entry(cell).or_default().push(RecordBatch::try_new(batch.schema(), cols).map_err(|e| StoreError::arrow(format!("{}: margin rows", path.display()), e))?);
         }
     }
     let dataset = margin_dir.join("dataset");
@@ -383,7 +376,7 @@ pub fn build_margin(catalog_dir: &Path, margin_dir: &Path, threshold_arcsec: f64
     let n = parts.len();
     for (cell, batches) in parts {
         let schema = batches[0].schema();
-        let all = arrow_select::concat::concat_batches(&schema, &batches).map_err(StoreError::arrow)?;
+        let all = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| StoreError::arrow(format!("margin of pixel {cell}"), e))?;
         let target = dataset.join(pixel_relpath(cell, ".parquet"));
         std::fs::create_dir_all(target.parent().unwrap_or(&dataset)).map_err(|e| StoreError::io(&target, e))?;
         let tmp = temporary_for(&target);

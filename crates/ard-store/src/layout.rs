@@ -5,8 +5,9 @@
 //!   catalog/collection.properties            HATS collection
 //!   catalog/desi_ard/                        object catalogue (HATS, order 6 = DESI nside 64)
 //!   catalog/desi_ard_10arcs/                 its 10" margin cache
-//!   exposures/                               EXP_FIBERMAP rows, HATS layout
-//!   spectra/Norder=6/Dir=D/Npix=P.h5         spectra per pixel
+//!   exposures/                               EXP_FIBERMAP rows, HATS layout (published by finalize)
+//!   spectra/Norder=6/Dir=D/Npix=P.vID.h5     spectra per pixel, one file per version
+//!   versions/exposures/Norder=6/Dir=D/Npix=P.vID.parquet   exposure rows per version
 //!   manifest/Norder=6/Dir=D/Npix=P.json      one record per pixel
 //!   manifest/shards.json                     the shard assignment of --balance runs
 //! ```
@@ -68,9 +69,18 @@ impl ArdLayout {
     pub fn exposures_leaf(&self, pixel: u64) -> PathBuf {
         self.exposures().join("dataset").join(pixel_relpath(pixel, ".parquet"))
     }
-    /// Spectra file of a pixel.
-    pub fn spectra(&self, pixel: u64) -> PathBuf {
-        self.root.join("spectra").join(pixel_relpath(pixel, ".h5"))
+    /// Spectra file of version `id` of a pixel (which version is current: the catalogue
+    /// leaf says, see [`crate::pixel::PixelVersion`]).
+    pub fn spectra_version(&self, pixel: u64, id: &str) -> PathBuf {
+        self.root.join("spectra").join(pixel_relpath(pixel, &format!(".v{id}.h5")))
+    }
+    /// Folder of the exposures files of every version.
+    pub fn exposures_versions(&self) -> PathBuf {
+        self.root.join("versions").join("exposures")
+    }
+    /// Exposures file of version `id` of a pixel.
+    pub fn exposures_version(&self, pixel: u64, id: &str) -> PathBuf {
+        self.exposures_versions().join(pixel_relpath(pixel, &format!(".v{id}.parquet")))
     }
     /// Manifest record of a pixel.
     pub fn manifest(&self, pixel: u64) -> PathBuf {
@@ -128,7 +138,8 @@ mod tests {
     fn hats_paths() {
         let l = ArdLayout::new("/a");
         assert_eq!(l.catalog_leaf(27247), PathBuf::from("/a/catalog/desi_ard/dataset/Norder=6/Dir=20000/Npix=27247.parquet"));
-        assert_eq!(l.spectra(9999), PathBuf::from("/a/spectra/Norder=6/Dir=0/Npix=9999.h5"));
+        assert_eq!(l.spectra_version(9999, "ab"), PathBuf::from("/a/spectra/Norder=6/Dir=0/Npix=9999.vab.h5"));
         assert_eq!(pixel_of_path(Path::new("x/Npix=123.parquet")), Some(123));
+        assert_eq!(pixel_of_path(Path::new("x/Npix=123.vab.parquet")), Some(123));
     }
 }

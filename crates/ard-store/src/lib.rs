@@ -7,6 +7,7 @@
 //! * [`hats`] — HATS metadata files and the margin cache;
 //! * [`spectra`] — HDF5 spectra per pixel, random access by TARGETID;
 //! * [`manifest`] — per-pixel records of inputs, outputs, code and configuration;
+//! * [`pixel`] — a pixel's version and its commit: one rename switches a pixel;
 //! * [`atomic`] — temporary-then-rename writes.
 //!
 //! It knows nothing of DESI files or of how columns are computed.
@@ -17,55 +18,78 @@ pub mod catalog;
 pub mod hats;
 pub mod layout;
 pub mod manifest;
+pub mod pixel;
 pub mod spectra;
 
 use std::path::{Path, PathBuf};
 
 pub use layout::ArdLayout;
 
-/// Errors of the store.
+/// Errors of the store. Each names the file; the error it wraps is kept as `source()`.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// File-system error.
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", path.display())]
     Io {
         /// The path.
         path: PathBuf,
         /// The error.
         source: std::io::Error,
     },
-    /// Parquet error.
-    #[error("{path}: parquet: {message}")]
+    /// Reading or writing a Parquet file failed.
+    #[error("{}: {source}", path.display())]
     Parquet {
         /// The file.
         path: PathBuf,
-        /// The message.
-        message: String,
+        /// The error.
+        source: parquet::errors::ParquetError,
     },
-    /// Arrow error.
-    #[error("arrow: {0}")]
-    Arrow(String),
-    /// HDF5 error.
-    #[error("{path}: HDF5: {message}")]
+    /// An Arrow kernel (take, concat, a record batch) failed.
+    #[error("{context}: {source}")]
+    Arrow {
+        /// What was being built.
+        context: String,
+        /// The error.
+        source: arrow_schema::ArrowError,
+    },
+    /// Reading or writing an HDF5 file failed.
+    #[error("{}: {source}", path.display())]
     Hdf5 {
         /// The file.
         path: PathBuf,
-        /// The message.
+        /// The error.
+        source: hdf5::Error,
+    },
+    /// Writing a FITS sky map failed.
+    #[error(transparent)]
+    Fits(#[from] ard_fits::FitsError),
+    /// Data handed to a writer do not fit its layout.
+    #[error("{}: {message}", path.display())]
+    Layout {
+        /// The file being written.
+        path: PathBuf,
+        /// What does not fit.
         message: String,
     },
-    /// FITS error (sky maps).
-    #[error("FITS: {0}")]
-    Fits(String),
-    /// Data that does not fit the expected schema.
-    #[error("{0}")]
-    Schema(String),
-    /// A record that cannot be parsed.
-    #[error("{path}: corrupt: {message}")]
+    /// A column of a file is missing or of another type than the reader needs.
+    #[error("{}: column {column}: expected {expected}, {}", path.display(), found.as_ref().map_or("but there is no such column".to_string(), |t| format!("found {t}")))]
+    Column {
+        /// The file.
+        path: PathBuf,
+        /// The column.
+        column: String,
+        /// The type the reader needs.
+        expected: &'static str,
+        /// The type found (`None`: no such column).
+        found: Option<arrow_schema::DataType>,
+    },
+    /// A JSON record (manifest, state) that cannot be parsed or written.
+    #[error("{}: not a valid record: {source}", path.display())]
     Corrupt {
         /// The file.
         path: PathBuf,
-        /// The message.
-        message: String,
+        /// The error.
+        source: serde_json::Error,
     },
 }
 
@@ -75,11 +99,11 @@ impl StoreError {
         StoreError::Io { path: path.to_path_buf(), source }
     }
     /// A Parquet error on `path`.
-    pub fn parquet(path: &Path, e: impl std::fmt::Display) -> Self {
-        StoreError::Parquet { path: path.to_path_buf(), message: e.to_string() }
+    pub fn parquet(path: &Path, source: parquet::errors::ParquetError) -> Self {
+        StoreError::Parquet { path: path.to_path_buf(), source }
     }
-    /// An Arrow error.
-    pub fn arrow(e: impl std::fmt::Display) -> Self {
-        StoreError::Arrow(e.to_string())
+    /// An Arrow error while building `context`.
+    pub fn arrow(context: impl Into<String>, source: arrow_schema::ArrowError) -> Self {
+        StoreError::Arrow { context: context.into(), source }
     }
 }

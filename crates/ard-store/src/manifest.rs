@@ -73,6 +73,9 @@ pub struct PixelRecord {
     pub code_version: String,
     /// Fingerprint of the configuration and stage versions.
     pub config: String,
+    /// The layers computed, as `name=version` (the stages' own version strings).
+    #[serde(default)]
+    pub layers: Vec<String>,
     /// Number of catalogue rows.
     pub n_rows: u64,
     /// Objects with notes (repaired, skipped).
@@ -126,6 +129,11 @@ pub fn output_record(layout: &ArdLayout, path: &Path) -> Result<OutputRecord, St
 }
 
 impl PixelRecord {
+    /// The version string of layer `name` in this record, if it was computed.
+    pub fn layer_version(&self, name: &str) -> Option<&str> {
+        self.layers.iter().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix('=')))
+    }
+
     /// Reads the record of `pixel`, if any.
     pub fn read(layout: &ArdLayout, pixel: u64) -> Result<Option<PixelRecord>, StoreError> {
         let p = layout.manifest(pixel);
@@ -133,13 +141,13 @@ impl PixelRecord {
             return Ok(None);
         }
         let text = std::fs::read_to_string(&p).map_err(|e| StoreError::io(&p, e))?;
-        serde_json::from_str(&text).map(Some).map_err(|e| StoreError::Corrupt { path: p, message: e.to_string() })
+        serde_json::from_str(&text).map(Some).map_err(|source| StoreError::Corrupt { path: p, source })
     }
 
     /// Writes the record atomically.
     pub fn write(&self, layout: &ArdLayout) -> Result<(), StoreError> {
         let p = layout.manifest(self.pixel);
-        let text = serde_json::to_vec_pretty(self).map_err(|e| StoreError::Corrupt { path: p.clone(), message: e.to_string() })?;
+        let text = serde_json::to_vec_pretty(self).map_err(|source| StoreError::Corrupt { path: p.clone(), source })?;
         crate::atomic::write_atomic(&p, &text)
     }
 

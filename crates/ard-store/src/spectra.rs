@@ -1,4 +1,5 @@
-//! Spectra files: one HDF5 file per pixel, `spectra/Norder=6/Dir=D/Npix=P.h5`.
+//! Spectra files: one HDF5 file per pixel version, `spectra/Norder=6/Dir=D/Npix=P.vID.h5`
+//! (the catalogue leaf names the current one: [`crate::pixel::PixelVersion`]).
 //!
 //! Flat datasets whose first axis is the object, sorted by (targetid, survey,
 //! program) so that a TARGETID is found by binary search (layout close to the
@@ -69,12 +70,12 @@ pub struct Spectrum {
 }
 
 fn h5err(path: &Path, e: hdf5::Error) -> StoreError {
-    StoreError::Hdf5 { path: path.to_path_buf(), message: e.to_string() }
+    StoreError::Hdf5 { path: path.to_path_buf(), source: e }
 }
 
 fn ascii(path: &Path, s: &str) -> Result<FixedAscii<NAME_WIDTH>, StoreError> {
     FixedAscii::<NAME_WIDTH>::from_ascii(s.as_bytes())
-        .map_err(|e| StoreError::Hdf5 { path: path.to_path_buf(), message: format!("{s:?}: {e}") })
+        .map_err(|e| StoreError::Layout { path: path.to_path_buf(), message: format!("survey/program {s:?} is not ASCII of at most {NAME_WIDTH} bytes: {e}") })
 }
 
 /// Writes a pixel's spectra (the caller renames the file into place).
@@ -82,7 +83,7 @@ pub fn write_pixel_spectra(path: &Path, s: &PixelSpectra) -> Result<(), StoreErr
     let n = s.targetid.len();
     let nw = s.wavelength.len();
     if s.flux.len() != n * nw || s.ivar.len() != n * nw || s.mask.len() != n * nw {
-        return Err(StoreError::Schema(format!("{}: spectra arrays do not match {n} objects × {nw} pixels", path.display())));
+        return Err(StoreError::Layout { path: path.to_path_buf(), message: format!("spectra arrays do not match {n} objects × {nw} pixels") });
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
@@ -107,9 +108,14 @@ pub fn write_pixel_spectra(path: &Path, s: &PixelSpectra) -> Result<(), StoreErr
         .map_err(|e| h5err(path, e))?;
     if n > 0 {
         let chunk = (1, nw);
-        let flux = shape2(&s.flux).map_err(|e| StoreError::Schema(e.to_string()))?;
-        let ivar = shape2(&s.ivar).map_err(|e| StoreError::Schema(e.to_string()))?;
-        let mask = Array2::from_shape_vec((n, nw), s.mask.clone()).map_err(|e| StoreError::Schema(e.to_string()))?;
+        // The one way these fail: an array whose length is not spectra × wavelengths.
+        let misfit = |name: &str, len: usize| StoreError::Layout {
+            path: path.to_path_buf(),
+            message: format!("{name} has {len} values, expected {n} spectra × {nw} wavelengths"),
+        };
+        let flux = shape2(&s.flux).map_err(|_| misfit("flux", s.flux.len()))?;
+        let ivar = shape2(&s.ivar).map_err(|_| misfit("ivar", s.ivar.len()))?;
+        let mask = Array2::from_shape_vec((n, nw), s.mask.clone()).map_err(|_| misfit("mask", s.mask.len()))?;
         for (name, data, unit) in [("flux", &flux, "1e-17 erg/(s cm2 Angstrom)"), ("ivar", &ivar, "1e+34 (s2 cm4 Angstrom2)/erg2")] {
             let d = file
                 .new_dataset_builder()
@@ -134,6 +140,16 @@ pub fn write_pixel_spectra(path: &Path, s: &PixelSpectra) -> Result<(), StoreErr
     }
     file.flush().map_err(|e| h5err(path, e))?;
     Ok(())
+}
+
+/// The (targetid, survey, program) keys of a pixel file, in file order.
+pub fn read_keys(path: &Path) -> Result<Vec<(i64, String, String)>, StoreError> {
+    let file = hdf5::File::open(path).map_err(|e| h5err(path, e))?;
+    let ds = |name: &str| file.dataset(name).map_err(|e| h5err(path, e));
+    let ids: Vec<i64> = ds("targetid")?.read_raw().map_err(|e| h5err(path, e))?;
+    let surveys: Vec<FixedAscii<NAME_WIDTH>> = ds("survey")?.read_raw().map_err(|e| h5err(path, e))?;
+    let programs: Vec<FixedAscii<NAME_WIDTH>> = ds("program")?.read_raw().map_err(|e| h5err(path, e))?;
+    Ok(ids.into_iter().zip(surveys).zip(programs).map(|((t, s), p)| (t, s.as_str().to_string(), p.as_str().to_string())).collect())
 }
 
 /// Reads the spectrum of (targetid, survey, program) from a pixel file; with

@@ -78,7 +78,7 @@ fn main() {
     let peak = peak_rss_bytes();
     let mut counts = [0usize; 4];
     for e in &env {
-        counts[e.web_class as usize] += 1;
+        counts[e.web_class.code() as usize] += 1;
     }
     println!("topology of {n} points ({side:.0} Mpc box), {threads} threads:");
     println!("  Delaunay: {t_del:.2} s ({tets} tetrahedra, {:.2} per point)", tets as f64 / n as f64);

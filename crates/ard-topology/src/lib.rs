@@ -1,6 +1,7 @@
 //! `ard-topology` owns the topology layer: each galaxy's cosmic-web environment, computed
 //! once over the whole catalogue and stored as columns.
 //!
+//! * [`decomposition`]: the grid of overlapping sub-volumes the volume is cut into;
 //! * [`geometry`]: comoving positions (flat ΛCDM, Planck 2018 — the cosmology of every
 //!   layer);
 //! * [`sigma5`]: Σ5 projected local density within ±1000 km/s, exact (k-d trees), with the
@@ -11,6 +12,7 @@
 //! * [`web`]: distances to filaments and nodes, and the web class.
 #![deny(missing_docs)]
 
+pub mod decomposition;
 pub mod delaunay;
 pub mod geometry;
 pub mod morse;
@@ -31,6 +33,7 @@ mod test_rng {
     }
 }
 
+pub use decomposition::{grid_for, Cells};
 pub use delaunay::{Delaunay, DelaunayError};
 pub use morse::{persistence_threshold, PairKind, Skeleton, SkeletonConfig};
 pub use sigma5::{sigma5, Sigma5, Sigma5Config};

@@ -14,14 +14,7 @@ use rayon::prelude::*;
 use crate::delaunay::{Delaunay, DelaunayError};
 use crate::morse::{skeleton, Skeleton, SkeletonConfig};
 
-/// Web classes as stored in `web_class`.
-pub const VOID: i8 = 0;
-/// Sheet (wall).
-pub const SHEET: i8 = 1;
-/// Filament.
-pub const FILAMENT: i8 = 2;
-/// Knot (node).
-pub const KNOT: i8 = 3;
+pub use ard_core::web::WebClass;
 
 /// Settings of the whole topology computation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -102,8 +95,8 @@ impl Default for WebConfig {
 /// One galaxy's environment.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Environment {
-    /// [`VOID`], [`SHEET`], [`FILAMENT`] or [`KNOT`].
-    pub web_class: i8,
+    /// The class.
+    pub web_class: WebClass,
     /// Distance to the nearest filament segment, comoving Mpc.
     pub dist_filament: f64,
     /// Distance to the nearest surviving density maximum, comoving Mpc.
@@ -243,13 +236,13 @@ pub fn classify(
             let dist_filament = segs.distance(p);
             let dist_node = node_tree.as_ref().map_or(f64::INFINITY, |t| t.nearest_one::<SquaredEuclidean>(p).distance.sqrt());
             let web_class = if dist_node < cfg.r_node {
-                KNOT
+                WebClass::Knot
             } else if dist_filament < cfg.r_filament {
-                FILAMENT
+                WebClass::Filament
             } else if density[i] >= cfg.background.map_or(mean_density, |b| b.at(p)) {
-                SHEET
+                WebClass::Sheet
             } else {
-                VOID
+                WebClass::Void
             };
             Environment { web_class, dist_filament, dist_node, density: density[i], boundary: hull[i] }
         })

@@ -155,9 +155,9 @@ fn check(seed: u64) {
     let nodes: Vec<[f64; 3]> = va.skeleton.nodes.iter().map(|&i| points[i as usize]).collect();
     let env = classify(&points, &va.density, &va.hull, &index, &nodes, va.mean_density, &wcfg);
     let knots: Vec<usize> = (0..targets.len()).filter(|&i| targets[i].web_class == 3 && !env[i].boundary).collect();
-    let knot_ok = knots.iter().filter(|&&i| env[i].web_class == 3).count() as f64 / knots.len() as f64;
+    let knot_ok = knots.iter().filter(|&&i| env[i].web_class.code() == 3).count() as f64 / knots.len() as f64;
     let fil: Vec<usize> = (0..targets.len()).filter(|&i| targets[i].web_class == 2 && !env[i].boundary).collect();
-    let fil_ok = fil.iter().filter(|&&i| env[i].web_class >= 2).count() as f64 / fil.len() as f64;
+    let fil_ok = fil.iter().filter(|&&i| env[i].web_class.code() >= 2).count() as f64 / fil.len() as f64;
     eprintln!("knot galaxies classed knot {knot_ok:.3}; filament galaxies classed filament or knot {fil_ok:.3}");
     if std::env::var("DIAG").is_ok() {
         for delta in [20.0, 50.0, 100.0, 200.0] {

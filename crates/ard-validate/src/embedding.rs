@@ -30,11 +30,12 @@ pub struct ClassPurity {
 }
 
 fn read_classes(path: &Path) -> Result<HashMap<i64, String>, ValidateError> {
-    let file = std::fs::File::open(path).map_err(|e| truth_error(path, e.to_string()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build()).map_err(|e| truth_error(path, e.to_string()))?;
+    let file = std::fs::File::open(path).map_err(|source| ValidateError::TruthIo { path: path.to_path_buf(), source })?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build())
+        .map_err(|source| ValidateError::TruthParquet { path: path.to_path_buf(), source })?;
     let mut out = HashMap::new();
     for batch in reader {
-        let batch: RecordBatch = batch.map_err(|e| truth_error(path, e.to_string()))?;
+        let batch: RecordBatch = batch.map_err(|source| ValidateError::TruthArrow { path: path.to_path_buf(), source })?;
         let ids = batch.column_by_name("targetid").and_then(|c| c.as_any().downcast_ref::<Int64Array>().cloned());
         let class = batch.column_by_name("sim_class").and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned());
         let (Some(ids), Some(class)) = (ids, class) else { return Err(truth_error(path, "no targetid/sim_class columns")) };
@@ -48,13 +49,13 @@ fn read_classes(path: &Path) -> Result<HashMap<i64, String>, ValidateError> {
 /// Neighbourhood purity per simulated class of `column` in the ARD `ard`.
 pub fn run(ard: &Path, truth: &Path, column: &str, k: usize) -> Result<Vec<ClassPurity>, ValidateError> {
     let classes = read_classes(truth)?;
-    let (ix, _) = ard_search::load::load(ard, column).map_err(|e| truth_error(ard, e.to_string()))?;
+    let (ix, _) = ard_search::load::load(ard, column)?;
     let labels: Vec<Option<&String>> = ix.keys.iter().map(|key| classes.get(&key.targetid)).collect();
     let queries: Vec<Vec<f32>> = (0..ix.len()).map(|r| ix.query_of(r)).collect();
     let kk = k.max(20) + 1;
     let mut found = Vec::with_capacity(ix.len());
     for chunk in queries.chunks(256) {
-        found.extend(ix.search(chunk, kk, None).map_err(|e| truth_error(ard, e.to_string()))?);
+        found.extend(ix.search(chunk, kk, None)?);
     }
     let mut per: BTreeMap<String, Vec<(usize, usize)>> = BTreeMap::new();
     for (row, ns) in found.iter().enumerate() {

@@ -29,6 +29,36 @@ pub enum ValidateError {
         /// What is wrong.
         message: String,
     },
+    /// The truth table could not be opened.
+    #[error("{}", path.display())]
+    TruthIo {
+        /// The truth file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The truth table is not readable Parquet.
+    #[error("{}", path.display())]
+    TruthParquet {
+        /// The truth file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// The truth table's batches could not be decoded.
+    #[error("{}", path.display())]
+    TruthArrow {
+        /// The truth file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
+    /// The ARD's similarity index could not be loaded or searched.
+    #[error(transparent)]
+    Search(#[from] ard_search::SearchError),
 }
 
 /// Result type of this crate.

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use ard_physics::lines::GAS_LINES;
+use ard_core::StatusCode;
 use ard_physics::{measure, median_snr, FitConfig, ObjectInput, Status};
 use arrow_array::{Array, Float32Array, Int64Array, RecordBatch, StringArray};
 use desi_io::{layout, read_spectra, ReadOptions};
@@ -17,7 +18,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 use ssp::SspLibrary;
 
-use crate::{truth_error, Result};
+use crate::{truth_error, Result, ValidateError};
 
 /// The lines compared: (catalogue name, fit template name, truth column).
 pub const LINES: [(&str, &str, &str); 4] = [
@@ -61,11 +62,12 @@ struct TruthRow {
 }
 
 fn read_truth(path: &Path) -> Result<HashMap<i64, TruthRow>> {
-    let file = std::fs::File::open(path).map_err(|e| truth_error(path, e.to_string()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build()).map_err(|e| truth_error(path, e.to_string()))?;
+    let file = std::fs::File::open(path).map_err(|source| ValidateError::TruthIo { path: path.to_path_buf(), source })?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build())
+        .map_err(|source| ValidateError::TruthParquet { path: path.to_path_buf(), source })?;
     let mut out = HashMap::new();
     for batch in reader {
-        let batch: RecordBatch = batch.map_err(|e| truth_error(path, e.to_string()))?;
+        let batch: RecordBatch = batch.map_err(|source| ValidateError::TruthArrow { path: path.to_path_buf(), source })?;
         let col = |name: &str| batch.column_by_name(name).ok_or_else(|| truth_error(path, format!("no column {name}")));
         let f32s = |name: &str| -> Result<Vec<f64>> {
             let c = col(name)?;
@@ -232,7 +234,7 @@ pub fn summarise(rows: &[Compared]) -> Summary {
     let index_pulls = (pull(&|r| r.dn4000), pull(&|r| r.hdelta_a));
     let mut statuses: HashMap<String, usize> = HashMap::new();
     for r in rows {
-        *statuses.entry(r.status.code()).or_default() += 1;
+        *statuses.entry(r.status.code().to_string()).or_default() += 1;
     }
     let mut statuses: Vec<(String, usize)> = statuses.into_iter().collect();
     statuses.sort();

@@ -15,7 +15,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 use ssp::SspLibrary;
 
-use crate::{truth_error, Result};
+use crate::{truth_error, Result, ValidateError};
 
 /// One galaxy: truth and fit.
 #[derive(Debug, Clone)]
@@ -35,11 +35,12 @@ pub struct SedCompared {
 }
 
 fn read_truth(path: &Path) -> Result<HashMap<i64, (String, f64, f64)>> {
-    let file = std::fs::File::open(path).map_err(|e| truth_error(path, e.to_string()))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build()).map_err(|e| truth_error(path, e.to_string()))?;
+    let file = std::fs::File::open(path).map_err(|source| ValidateError::TruthIo { path: path.to_path_buf(), source })?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build())
+        .map_err(|source| ValidateError::TruthParquet { path: path.to_path_buf(), source })?;
     let mut out = HashMap::new();
     for batch in reader {
-        let batch: RecordBatch = batch.map_err(|e| truth_error(path, e.to_string()))?;
+        let batch: RecordBatch = batch.map_err(|source| ValidateError::TruthArrow { path: path.to_path_buf(), source })?;
         let get = |n: &str| batch.column_by_name(n).ok_or_else(|| truth_error(path, format!("no column {n}")));
         let ids = get("targetid")?.as_any().downcast_ref::<Int64Array>().cloned().ok_or_else(|| truth_error(path, "targetid type"))?;
         let class = get("sim_class")?.as_any().downcast_ref::<StringArray>().cloned().ok_or_else(|| truth_error(path, "sim_class type"))?;

@@ -39,7 +39,22 @@ pub enum SimError {
     /// A file could not be written.
     #[error("{0}: {1}")]
     Io(std::path::PathBuf, std::io::Error),
-    /// Anything else.
-    #[error("{0}")]
-    Other(String),
+    /// A Parquet file (the truth table) could not be written.
+    #[error("writing {}", path.display())]
+    Parquet {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    /// A JSON file could not be serialised.
+    #[error("writing {}", path.display())]
+    Json {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: serde_json::Error,
+    },
 }

@@ -606,7 +606,7 @@ pub fn simulate(lib: &SspLibrary, cfg: &SimConfig, out: &Path, progress: &(dyn F
         "filaments": web.filaments,
         "sheets": web.sheets,
     });
-    std::fs::write(&web_path, serde_json::to_vec_pretty(&web_json).map_err(|e| SimError::Other(e.to_string()))?)
+    std::fs::write(&web_path, serde_json::to_vec_pretty(&web_json).map_err(|source| SimError::Json { path: web_path.clone(), source })?)
         .map_err(|e| SimError::Io(web_path.clone(), e))?;
     let n_green_peas = targets.iter().filter(|t| t.params.population == Population::GreenPea).count();
     Ok(SimSummary { coadds, n_targets: targets.len(), n_spectra, n_green_peas, truth: truth_path, web: web_path })

@@ -110,12 +110,12 @@ pub fn write_truth(path: &Path, truths: &[Truth]) -> Result<(), SimError> {
     let tmp = path.with_extension("parquet.tmp");
     let file = std::fs::File::create(&tmp).map_err(|e| SimError::Io(tmp.clone(), e))?;
     let props = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(|e| SimError::Other(e.to_string()))?))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).map_err(|source| SimError::Parquet { path: tmp.clone(), source })?))
         .set_created_by("desi-ard desi-sim".into())
         .build();
-    let mut w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|e| SimError::Other(e.to_string()))?;
-    w.write(&batch).map_err(|e| SimError::Other(e.to_string()))?;
-    w.close().map_err(|e| SimError::Other(e.to_string()))?;
+    let mut w = ArrowWriter::try_new(file, schema, Some(props)).map_err(|source| SimError::Parquet { path: tmp.clone(), source })?;
+    w.write(&batch).map_err(|source| SimError::Parquet { path: tmp.clone(), source })?;
+    w.close().map_err(|source| SimError::Parquet { path: tmp.clone(), source })?;
     std::fs::rename(&tmp, path).map_err(|e| SimError::Io(path.to_path_buf(), e))?;
     let _ = DataType::Null;
     Ok(())

@@ -10,15 +10,16 @@
 
 use crate::footprint::Footprint;
 use crate::rng::Rng;
+use ard_core::web::WebClass;
 
-/// Cosmic-web classes, as the topology layer stores them (`web_class`, Int8).
-pub const VOID: i8 = 0;
+/// Cosmic-web classes as the truth table stores them (codes of [`ard_core::web::WebClass`]).
+pub const VOID: i8 = WebClass::Void as i8;
 /// Sheet (wall).
-pub const SHEET: i8 = 1;
+pub const SHEET: i8 = WebClass::Sheet as i8;
 /// Filament.
-pub const FILAMENT: i8 = 2;
-/// Knot (node).
-pub const KNOT: i8 = 3;
+pub const FILAMENT: i8 = WebClass::Filament as i8;
+/// Knot.
+pub const KNOT: i8 = WebClass::Knot as i8;
 
 const MAX_LINKS: usize = 3;
 const MAX_LENGTH: f64 = 45.0;

@@ -42,6 +42,19 @@ pub enum SspError {
         /// What is wrong.
         message: String,
     },
+    /// A file or folder could not be read or written.
+    #[error("{}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SspError + '_ {
+    move |source| SspError::Io { path: path.to_path_buf(), source }
 }
 
 /// Result type of this crate.
@@ -179,18 +192,12 @@ impl SspLibrary {
             &[Key::str("BUNIT", "Msun/Msun", "stars+remnants per mass formed")],
         )?;
         f.close()?;
-        std::fs::rename(&tmp, path).map_err(|e| SspError::Input { path: path.into(), message: e.to_string() })
+        std::fs::rename(&tmp, path).map_err(io_error(path))
     }
 }
 
-/// `$DESI_ARD_CACHE`, else `$HOME/.cache/desi-ard`.
-pub fn default_cache_dir() -> PathBuf {
-    if let Some(p) = std::env::var_os("DESI_ARD_CACHE") {
-        return PathBuf::from(p);
-    }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-    home.join(".cache").join("desi-ard")
-}
+/// The user's desi-ard cache folder (see [`ard_core::cache_dir`]).
+pub use ard_core::cache_dir as default_cache_dir;
 
 /// E-MILES line-spread FWHM (Å) at air wavelength `w`: 3.0 Å below 3540.5 Å (the NGSL
 /// part), 2.51 Å (MILES) to 8950 Å, σ = 60 km/s beyond (V16 §2, Table 1).
@@ -238,10 +245,10 @@ pub struct BuildReport {
 /// row is absent for an SSP.
 pub fn build_from_miles(miles_dir: &Path, out: &Path) -> Result<BuildReport> {
     let input = |m: String| SspError::Input { path: miles_dir.into(), message: m };
-    let entries = std::fs::read_dir(miles_dir).map_err(|e| input(e.to_string()))?;
+    let entries = std::fs::read_dir(miles_dir).map_err(io_error(miles_dir))?;
     let mut files: Vec<(f64, f64, PathBuf)> = Vec::new();
     for e in entries {
-        let p = e.map_err(|e| input(e.to_string()))?.path();
+        let p = e.map_err(io_error(miles_dir))?.path();
         if let Some((m, a)) = p.file_name().and_then(|n| n.to_str()).and_then(parse_miles_name) {
             files.push((m, a, p));
         }
@@ -305,7 +312,7 @@ pub fn build_from_miles(miles_dir: &Path, out: &Path) -> Result<BuildReport> {
     let fwhm = wave.iter().map(|&w| emiles_fwhm(w) as f32).collect();
     let lib = SspLibrary { wave, fwhm, ages_gyr: ages.clone(), metals: metals.clone(), flux, surviving_mass: surviving, wave_ir, flux_ir };
     if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| input(e.to_string()))?;
+        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
     }
     lib.save(out)?;
     Ok(BuildReport { n_ssp: nm * na, ages, metals })
@@ -315,7 +322,7 @@ pub fn build_from_miles(miles_dir: &Path, out: &Path) -> Result<BuildReport> {
 /// for IMF slope 1.30.
 fn read_mass_table(dir: &Path) -> Result<Vec<(f64, f64, f64)>> {
     let path = dir.join("Vazdekis2012_ssp_mass_Padova00_UN_baseFe_v10.0.txt");
-    let text = std::fs::read_to_string(&path).map_err(|e| SspError::Input { path: path.clone(), message: e.to_string() })?;
+    let text = std::fs::read_to_string(&path).map_err(io_error(&path))?;
     let mut rows = Vec::new();
     for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
         let t: Vec<&str> = line.split_whitespace().collect();

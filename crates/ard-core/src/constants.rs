@@ -1,0 +1,28 @@
+//! Physical constants and conversions used by more than one crate, each with its source.
+
+/// Speed of light in vacuum, km/s (exact, SI 2019).
+pub const C_KM_S: f64 = 299_792.458;
+
+/// One megaparsec in cm (IAU 2012 Resolution B2 au × 648 000/π au per pc × 10⁶).
+pub const MPC_CM: f64 = 3.085_677_581_491_367e24;
+
+/// Nominal solar luminosity, erg/s (IAU 2015 Resolution B3: 3.828 × 10²⁶ W).
+pub const L_SUN_ERG_S: f64 = 3.828e33;
+
+/// FWHM / σ of a Gaussian, 2√(2 ln 2), to the ten digits every fit and the simulator
+/// were built with (the next digits, 030 949, would change no result beyond 10⁻¹¹).
+pub const FWHM_PER_SIGMA: f64 = 2.354_820_045;
+
+/// σ of a Gaussian of full width at half maximum `fwhm`.
+pub fn sigma_of_fwhm(fwhm: f64) -> f64 {
+    fwhm / FWHM_PER_SIGMA
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fwhm_per_sigma_is_two_root_two_ln_two() {
+        assert!((super::FWHM_PER_SIGMA - 2.0 * (2.0 * std::f64::consts::LN_2).sqrt()).abs() < 1e-9);
+        assert!((super::sigma_of_fwhm(2.354_820_045) - 1.0).abs() < 1e-15);
+    }
+}

@@ -1,0 +1,212 @@
+//! `desi-ard ingest`: a DESI tree into an ARD, with the layers the flags and the ARD's
+//! settings file choose (the pipeline itself is `ard_ingest::pipeline`).
+
+use std::path::{Path, PathBuf};
+
+
+use anyhow::Result;
+use ard_ingest::pipeline::Settings;
+
+use super::PixelsFailed;
+
+/// Arguments of `desi-ard ingest`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// DESI production root (with healpix/), folder of coadds, or one coadd file.
+    pub raw_root: PathBuf,
+    /// The ARD folder (created).
+    pub ard: PathBuf,
+    /// Pixels processed in parallel (default: all cores).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// Take shard k of N (0-based), e.g. --shard 0/4: N machines split the pixels
+    /// with no coordinator.
+    #[arg(long)]
+    pub shard: Option<ard_ingest::Shard>,
+    /// With --shard: split largest-first by target count instead of by hash (the
+    /// split is written to ARD/manifest/shards.json).
+    #[arg(long, requires = "shard")]
+    pub balance: bool,
+    /// Keep polling RAW_ROOT for new or changed pixels every this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub watch: Option<u64>,
+    /// Survey for coadds that do not say (tile-based coadds).
+    #[arg(long)]
+    pub survey: Option<String>,
+    /// Program for coadds that do not say (tile-based coadds).
+    #[arg(long)]
+    pub program: Option<String>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+    #[command(flatten)]
+    pub layers: LayerFlags,
+    /// Only learn the models the ARD shares (the emb_pca eigenspectra, written to
+    /// ARD/models/) and stop: the first step before sharded or Slurm-array ingests.
+    #[arg(long)]
+    pub fit_models_only: bool,
+    /// Learn the shared models again even when ARD/models/ has them (every pixel
+    /// is then re-embedded).
+    #[arg(long)]
+    pub refit_models: bool,
+    /// Node-local folder to build each pixel's files in before copying them into the
+    /// ARD (for an ARD on a shared cluster file system).
+    #[arg(long)]
+    pub scratch: Option<PathBuf>,
+}
+
+/// Runs `desi-ard ingest`.
+pub fn run(args: Args) -> Result<()> {
+    let Args { raw_root, ard, workers, shard, balance, watch, survey, program, quiet, layers, fit_models_only, refit_models, scratch } =
+        args;
+    let settings = layers.settings(&ard)?;
+    let workers = if workers == 0 { settings.workers.unwrap_or(0) } else { workers };
+    let mut opts =
+        ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages: Vec::new(), quiet, scratch };
+    if fit_models_only {
+        // The models step needs no stages: it only learns the shared basis.
+        announce_basis(&opts, refit_models, shard.is_some());
+        let report = ard_ingest::models::ensure_pca_model(&opts, refit_models)?.map(|(_, r)| r);
+        report_basis(report.as_ref());
+        return Ok(());
+    }
+    opts.stages = pipeline_stages(&settings, &opts, refit_models, shard.is_some())?;
+    loop {
+        let report = ard_ingest::ingest(&opts)?;
+        println!(
+            "ingest: {} pixels found, {} in this shard: {} processed ({} rows), {} unchanged, {} failed, in {:.1} s ({:.0} objects/s)",
+            report.pixels_found,
+            report.pixels_in_shard,
+            report.pixels_done,
+            report.rows,
+            report.pixels_skipped,
+            report.failed.len(),
+            report.seconds,
+            report.rows as f64 / report.seconds.max(1e-9)
+        );
+        for n in &report.notes {
+            println!("  note: TARGETID {} ({}): {}", n.targetid, n.file, n.note);
+        }
+        for (p, e) in &report.failed {
+            println!("  FAILED pixel {p}: {e}");
+        }
+        for (f, e) in &report.unreadable {
+            println!("  FAILED file {} (in no pixel): {e}", f.display());
+        }
+        if shard.is_none() && ard_ingest::needs_finalize(&ard) {
+            let f = ard_ingest::finalize(&ard)?;
+            println!(
+                "finalize: {} rows in {} partitions, margin cache {} partitions, {} exposure rows",
+                f.rows, f.pixels, f.margin_pixels, f.exposure_rows
+            );
+        }
+        match watch {
+            Some(s) => std::thread::sleep(std::time::Duration::from_secs(s.max(1))),
+            None => {
+                if !report.failed.is_empty() || !report.unreadable.is_empty() {
+                    return Err(PixelsFailed(report.failed.len() + report.unreadable.len()).into());
+                }
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// The pipeline's stages for `opts`, saying what the basis step does.
+pub fn pipeline_stages(settings: &Settings, opts: &ard_ingest::IngestOptions, refit: bool, sharded: bool) -> Result<Vec<ard_core::StageRef>> {
+    if let Some(p) = &settings.astroclip {
+        eprintln!("AstroCLIP encoder from {}", p.display());
+    }
+    announce_basis(opts, refit, sharded);
+    let (stages, report) = settings.stages(opts, refit)?;
+    report_basis(report.as_ref());
+    Ok(stages)
+}
+
+fn announce_basis(opts: &ard_ingest::IngestOptions, refit: bool, sharded: bool) {
+    let path = ard_store::layout::ArdLayout::new(&opts.ard).models().join(ard_ai::pca::MODEL_FILE);
+    if !path.exists() || refit {
+        if sharded {
+            eprintln!(
+                "note: {} has no PCA basis yet; this shard learns it (every shard learns the same one). \
+                 Run `desi-ard ingest --fit-models-only` once first to save the work.",
+                opts.ard.display()
+            );
+        }
+        if !opts.quiet {
+            eprintln!("learning the emb_pca eigenspectra from a fixed subset of the input ...");
+        }
+    }
+}
+
+fn report_basis(report: Option<&ard_ingest::models::ModelReport>) {
+    match report {
+        Some(r) if r.fitted => println!(
+            "models: learned the emb_pca basis from {} spectra of {} pixels in {:.1} s -> {}",
+            r.n_train,
+            r.pixels_read,
+            r.seconds,
+            r.path.display()
+        ),
+        Some(r) => tracing::info!("models: using {} ({} training spectra)", r.path.display(), r.n_train),
+        None => println!("models: no spectrum to learn the emb_pca basis from; emb_pca is null (pca_status = no_model)"),
+    }
+}
+
+/// The flags that choose ingest's per-object layers (shared by `ingest` and `cluster plan`,
+/// whose tasks must compute exactly what a single `ingest` would).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LayerFlags {
+    /// Skip the physics layer (indices, kinematics, emission lines): core columns only.
+    #[arg(long)]
+    pub no_physics: bool,
+    /// Also run the SED fit (stellar mass, SFR, dust, age posteriors by nested
+    /// sampling; seconds per galaxy per core — opt-in).
+    #[arg(long)]
+    pub sed: bool,
+    /// The E-MILES template file (default: the one `scripts/setup.sh` made).
+    #[arg(long)]
+    pub templates: Option<PathBuf>,
+    /// AstroCLIP weights (the published `astroclip.ckpt`, a torch state dict or
+    /// safetensors): fills emb_astroclip and emb_specformer (null without).
+    #[arg(long, value_name = "PATH")]
+    pub astroclip: Option<PathBuf>,
+    /// Settings file ([ingest] astroclip, templates, physics, workers); default
+    /// ARD/desi-ard.toml when it exists. Flags override it.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+}
+
+impl LayerFlags {
+    /// The settings these flags give, the settings file (`--config`, else
+    /// `ARD/desi-ard.toml`) filling what they leave unset.
+    pub fn settings(&self, ard: &Path) -> Result<Settings> {
+        let flags = Settings {
+            astroclip: self.astroclip.clone(),
+            templates: self.templates.clone(),
+            physics: self.no_physics.then_some(false),
+            sed: self.sed.then_some(true),
+            workers: None,
+        };
+        Ok(flags.or(Settings::from_file(self.config.as_deref(), ard)?))
+    }
+
+    /// The same flags as `desi-ard ingest` arguments (paths made absolute).
+    pub fn to_args(&self) -> Result<Vec<String>> {
+        let abs = |p: &Path| -> Result<String> { Ok(std::path::absolute(p)?.to_string_lossy().into_owned()) };
+        let mut a = Vec::new();
+        if self.no_physics {
+            a.push("--no-physics".into());
+        }
+        if self.sed {
+            a.push("--sed".into());
+        }
+        for (flag, p) in [("--templates", &self.templates), ("--astroclip", &self.astroclip), ("--config", &self.config)] {
+            if let Some(p) = p {
+                a.push(flag.to_string());
+                a.push(abs(p)?);
+            }
+        }
+        Ok(a)
+    }
+}

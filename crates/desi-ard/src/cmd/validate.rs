@@ -1,0 +1,183 @@
+//! `desi-ard validate`: a layer against the simulator's truth, as the tables of VALIDATION.md.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+/// `validate sed --metallicity-prior`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum MetallicityPriorArg {
+    /// Gallazzi et al. (2005) mass–metallicity relation (Leja et al. 2019).
+    Gallazzi05,
+    /// Uniform over the template range.
+    Uniform,
+}
+
+/// The layer to validate.
+#[derive(Debug, clap::Subcommand)]
+pub enum Layer {
+    /// SED layer (issue 5): in-fibre log M and log SFR against the truth — bias, scatter
+    /// and credible-interval coverage by S/N and class.
+    Sed {
+        /// Galaxies to simulate.
+        #[arg(long, default_value_t = 300)]
+        objects: usize,
+        /// Random seed of the simulated sample.
+        #[arg(long, default_value_t = 11)]
+        seed: u64,
+        /// Effective exposure time of dark coadds, s.
+        #[arg(long, default_value_t = 4000.0)]
+        exptime_dark: f64,
+        /// Effective exposure time of bright coadds, s.
+        #[arg(long, default_value_t = 2400.0)]
+        exptime_bright: f64,
+        /// Working folder (default: a temporary one).
+        #[arg(long)]
+        work: Option<PathBuf>,
+        /// The E-MILES template file.
+        #[arg(long)]
+        templates: Option<PathBuf>,
+        /// Prior of [M/H]: the Gallazzi et al. (2005) mass–metallicity relation (the
+        /// ingest default) or uniform over the templates.
+        #[arg(long, value_enum, default_value_t = MetallicityPriorArg::Gallazzi05)]
+        metallicity_prior: MetallicityPriorArg,
+        /// Width of the mass–metallicity prior in units of the relation's scatter.
+        #[arg(long, default_value_t = 2.0)]
+        metallicity_width: f64,
+    },
+    /// An embedding column of a simulated sample's ARD: how often an object's nearest
+    /// neighbours share its simulated class (Green Peas: worst case and precision@20).
+    Embedding {
+        /// The ARD (ingested from a `desi-ard simulate` tree).
+        ard: PathBuf,
+        /// The simulator's truth table (RAW/truth/truth.parquet).
+        #[arg(long)]
+        truth: PathBuf,
+        /// Embedding column.
+        #[arg(long, default_value = "emb_pca")]
+        embedding: String,
+        /// Neighbours per object.
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+    },
+    /// Physics (issue 4): line-flux pulls, σ*, Dn4000 and HδA against the truth, by S/N.
+    Physics {
+        /// Galaxies to simulate (each observed once or twice).
+        #[arg(long, default_value_t = 300)]
+        objects: usize,
+        /// Random seed of the simulated sample.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// Effective exposure time of dark coadds, s (longer spans higher S/N).
+        #[arg(long, default_value_t = 4000.0)]
+        exptime_dark: f64,
+        /// Effective exposure time of bright coadds, s.
+        #[arg(long, default_value_t = 2400.0)]
+        exptime_bright: f64,
+        /// Working folder for the simulated files (default: a temporary one).
+        #[arg(long)]
+        work: Option<PathBuf>,
+        /// The E-MILES template file.
+        #[arg(long)]
+        templates: Option<PathBuf>,
+    },
+}
+
+/// Runs `desi-ard validate ...`.
+pub fn run(layer: Layer) -> Result<()> {
+    match layer {
+        Layer::Sed { objects, seed, exptime_dark, exptime_bright, work, templates, metallicity_prior, metallicity_width } => {
+            let prior = match metallicity_prior {
+                MetallicityPriorArg::Gallazzi05 => ard_sed::MetallicityPrior::MassMetallicity { width_factor: metallicity_width },
+                MetallicityPriorArg::Uniform => ard_sed::MetallicityPrior::TemplateRange,
+            };
+            let v = ValidationRun { objects, seed, exptime_dark, exptime_bright };
+            validate_sed(&v, prior, work.as_deref(), templates.as_deref())
+        }
+        Layer::Embedding { ard, truth, embedding, k } => {
+            let rows = ard_validate::embedding::run(&ard, &truth, &embedding, k)?;
+            println!("desi-ard validate embedding {} --truth {} --embedding {embedding} --k {k}\n", ard.display(), truth.display());
+            print!("{}", ard_validate::embedding::markdown(&rows, &embedding, k));
+            Ok(())
+        }
+        Layer::Physics { objects, seed, exptime_dark, exptime_bright, work, templates } => {
+            let v = ValidationRun { objects, seed, exptime_dark, exptime_bright };
+            validate_physics(&v, work.as_deref(), templates.as_deref())
+        }
+    }
+}
+
+/// A simulated validation sample: simulates it (into `work` or a temporary folder), runs
+/// one layer over it with a progress bar, and prints the command line with its time.
+pub struct ValidationRun {
+    /// Galaxies to simulate.
+    pub objects: usize,
+    /// Simulation seed.
+    pub seed: u64,
+    /// Dark-time effective exposure, s.
+    pub exptime_dark: f64,
+    /// Bright-time effective exposure, s.
+    pub exptime_bright: f64,
+}
+
+impl ValidationRun {
+    fn run<T>(
+        &self,
+        layer: &str,
+        work: Option<&Path>,
+        templates: Option<&Path>,
+        f: impl FnOnce(&ssp::SspLibrary, &desi_sim::SimConfig, &Path, &(dyn Fn(usize, usize) + Sync)) -> Result<T>,
+    ) -> Result<T> {
+        let lib = ssp::SspLibrary::locate_and_load(templates)?;
+        let tmp;
+        let dir = match work {
+            Some(w) => w.to_path_buf(),
+            None => {
+                tmp = tempfile::tempdir()?;
+                tmp.path().to_path_buf()
+            }
+        };
+        let (objects, seed, exptime_dark, exptime_bright) = (self.objects, self.seed, self.exptime_dark, self.exptime_bright);
+        let sim = desi_sim::SimConfig { seed, n_objects: objects, exptime_dark, exptime_bright, ..Default::default() };
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} spectra, {per_sec}, eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(format!("{layer} fits"));
+        let t0 = std::time::Instant::now();
+        let rows = f(&lib, &sim, &dir, &|done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        })?;
+        bar.finish_and_clear();
+        println!(
+            "desi-ard validate {layer} --objects {objects} --seed {seed} --exptime-dark {exptime_dark} --exptime-bright {exptime_bright}  ({:.0} s)\n",
+            t0.elapsed().as_secs_f64()
+        );
+        Ok(rows)
+    }
+}
+
+/// `desi-ard validate sed`.
+fn validate_sed(
+    v: &ValidationRun,
+    metallicity_prior: ard_sed::MetallicityPrior,
+    work: Option<&Path>,
+    templates: Option<&Path>,
+) -> Result<()> {
+    let cfg = ard_sed::SedConfig { metallicity_prior, ..Default::default() };
+    println!("metallicity prior: {metallicity_prior:?}");
+    let rows = v.run("sed", work, templates, |lib, sim, dir, progress| Ok(ard_validate::sed::run(lib, sim, &cfg, dir, progress)?))?;
+    print!("{}", ard_validate::sed::markdown(&rows));
+    Ok(())
+}
+
+/// `desi-ard validate physics`.
+fn validate_physics(v: &ValidationRun, work: Option<&Path>, templates: Option<&Path>) -> Result<()> {
+    let rows = v.run("physics", work, templates, |lib, sim, dir, progress| {
+        Ok(ard_validate::physics::run(lib, sim, &ard_physics::FitConfig::default(), dir, progress)?)
+    })?;
+    print!("{}", ard_validate::physics::summarise(&rows).markdown());
+    Ok(())
+}
