@@ -153,96 +153,183 @@ pub fn skeleton(del: &Delaunay, rho: &[f64], cfg: &SkeletonConfig) -> Skeleton {
         persistence_threshold(PairKind::Saddle1Saddle2, cfg.n_sigma),
         persistence_threshold(PairKind::MinSaddle1, cfg.n_sigma),
     ];
-    // Vertex ranks: 0 = densest. Duplicates (not in the tessellation) go last.
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    order.sort_by(|&a, &b| rho[b as usize].total_cmp(&rho[a as usize]).then(a.cmp(&b)));
-    let mut rank = vec![0u32; n];
-    for (r, &v) in order.iter().enumerate() {
-        rank[v as usize] = r as u32;
-    }
-    let tets: Vec<[u32; 4]> = del.finite_tets().map(|t| del.tets[t]).collect();
-    // Edges and triangles, each sorted by their vertices' ranks (descending) — the
-    // filtration order.
-    let desc = |mut k: Vec<u32>| {
-        k.sort_unstable_by(|a, b| b.cmp(a));
-        k
-    };
-    let mut edges: Vec<[u32; 2]> = Vec::with_capacity(tets.len() * 2);
-    let mut tris: Vec<[u32; 3]> = Vec::with_capacity(tets.len() * 2);
-    for t in &tets {
-        let r = t.map(|v| rank[v as usize]);
-        for a in 0..4 {
-            for b in a + 1..4 {
-                let k = desc(vec![r[a], r[b]]);
-                edges.push([k[0], k[1]]);
+    let f = Filtration::new(del, rho);
+    let maxima = max_pairs(&f, thr[0]);
+    let (clears_void, min_pairs, min_significant) = min_saddle1_pairs(&f, thr[2]);
+    let (loop_pair, loop_pairs, loop_significant) = saddle_pairs(&f, &clears_void, thr[1]);
+
+    // Surviving maxima and 2-saddles. A loop that no triangle fills would be an
+    // essential cycle, impossible in a 3-ball: counted, never drawn.
+    let surviving_max = |r: u32| maxima.is_max(&f, r as usize) && maxima.max_pair[r as usize].is_none_or(|(_, ratio)| ratio >= thr[0]);
+    let nodes: Vec<u32> = (0..n as u32).filter(|&r| surviving_max(r) && del.duplicate_of[f.order[r as usize] as usize] == NONE).collect();
+    let mut saddles: Vec<usize> = Vec::new();
+    let mut unfilled_loops = 0;
+    for ei in 0..f.edges.len() {
+        if maxima.positive[ei] {
+            match loop_pair[ei] {
+                Some(ratio) if ratio >= thr[1] => saddles.push(ei),
+                Some(_) => {}
+                None => unfilled_loops += 1,
             }
-            let k = desc((0..4).filter(|&j| j != a).map(|j| r[j]).collect());
-            tris.push([k[0], k[1], k[2]]);
+        } else if maxima.edge_cancels[ei].is_some_and(|(_, ratio)| ratio >= thr[0]) {
+            saddles.push(ei);
         }
     }
-    edges.sort_unstable();
-    edges.dedup();
-    tris.sort_unstable();
-    tris.dedup();
-    let f_rank = |r: u32| rho[order[r as usize] as usize];
-    let edge_index = |e: [u32; 2]| edges.binary_search(&e).unwrap_or(usize::MAX) as u32;
+    let arcs = trace_arcs(del, &f, &maxima, &saddles, &surviving_max, cfg.smooth_passes);
+    Skeleton {
+        arcs,
+        nodes: nodes.into_iter().map(|r| f.order[r as usize]).collect(),
+        pairs: [maxima.pairs, loop_pairs, min_pairs],
+        significant: [maxima.significant, loop_significant, min_significant],
+        thresholds: thr,
+        unfilled_loops,
+        trimmed: 0,
+    }
+}
 
-    // (2-saddle, maximum): union–find over ranks, edges in order.
+/// The lower-star filtration of the tessellation by density: vertices by rank
+/// (0 = densest; duplicates, not in the tessellation, last), and edges and triangles
+/// keyed by their vertices' ranks in descending order, sorted — the order they enter.
+struct Filtration<'a> {
+    rho: &'a [f64],
+    order: Vec<u32>,
+    rank: Vec<u32>,
+    tets: Vec<[u32; 4]>,
+    edges: Vec<[u32; 2]>,
+    tris: Vec<[u32; 3]>,
+}
+
+/// `k` sorted descending.
+fn desc(mut k: Vec<u32>) -> Vec<u32> {
+    k.sort_unstable_by(|a, b| b.cmp(a));
+    k
+}
+
+impl<'a> Filtration<'a> {
+    fn new(del: &Delaunay, rho: &'a [f64]) -> Self {
+        let n = del.n_input;
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_by(|&a, &b| rho[b as usize].total_cmp(&rho[a as usize]).then(a.cmp(&b)));
+        let mut rank = vec![0u32; n];
+        for (r, &v) in order.iter().enumerate() {
+            rank[v as usize] = r as u32;
+        }
+        let tets: Vec<[u32; 4]> = del.finite_tets().map(|t| del.tets[t]).collect();
+        let mut edges: Vec<[u32; 2]> = Vec::with_capacity(tets.len() * 2);
+        let mut tris: Vec<[u32; 3]> = Vec::with_capacity(tets.len() * 2);
+        for t in &tets {
+            let r = t.map(|v| rank[v as usize]);
+            for a in 0..4 {
+                for b in a + 1..4 {
+                    let k = desc(vec![r[a], r[b]]);
+                    edges.push([k[0], k[1]]);
+                }
+                let k = desc((0..4).filter(|&j| j != a).map(|j| r[j]).collect());
+                tris.push([k[0], k[1], k[2]]);
+            }
+        }
+        edges.sort_unstable();
+        edges.dedup();
+        tris.sort_unstable();
+        tris.dedup();
+        Filtration { rho, order, rank, tets, edges, tris }
+    }
+
+    /// The density of the vertex of rank `r`.
+    fn f_rank(&self, r: u32) -> f64 {
+        self.rho[self.order[r as usize] as usize]
+    }
+
+    fn edge_index(&self, e: [u32; 2]) -> u32 {
+        self.edges.binary_search(&e).unwrap_or(usize::MAX) as u32
+    }
+}
+
+/// The (2-saddle, maximum) pairs, by union–find over ranks with the edges in order.
+struct MaxPairs {
+    /// Edges that close a loop instead of joining two components.
+    positive: Vec<bool>,
+    /// By rank: the edge that merged the vertex's component into an older one, and the
+    /// pair's persistence ratio.
+    max_pair: Vec<Option<(u32, f64)>>,
+    /// By rank: the merging edge's ends (own side, other side).
+    cancel_via: Vec<Option<(u32, u32)>>,
+    /// Of a negative edge: (maximum, ratio) of the pair it ends.
+    edge_cancels: Vec<Option<(u32, f64)>>,
+    pairs: usize,
+    significant: usize,
+}
+
+impl MaxPairs {
+    fn is_max(&self, f: &Filtration, r: usize) -> bool {
+        self.max_pair[r].is_none_or(|(e, _)| f.edges[e as usize][0] != r as u32)
+    }
+}
+
+fn max_pairs(f: &Filtration, thr: f64) -> MaxPairs {
+    let n = f.order.len();
     let mut uf = UnionFind::new(n);
-    let mut positive = vec![false; edges.len()];
-    let mut max_pair: Vec<Option<(u32, f64)>> = vec![None; n]; // by rank: (edge, ratio)
-    let mut cancel_via: Vec<Option<(u32, u32)>> = vec![None; n]; // by rank: (own side, other side)
-    let mut edge_cancels: Vec<Option<(u32, f64)>> = vec![None; edges.len()]; // (maximum, ratio) of a negative edge
-    let mut pairs = [0usize; 3];
-    let mut significant = [0usize; 3];
-    for (ei, &[hi, lo]) in edges.iter().enumerate() {
+    let mut m = MaxPairs {
+        positive: vec![false; f.edges.len()],
+        max_pair: vec![None; n],
+        cancel_via: vec![None; n],
+        edge_cancels: vec![None; f.edges.len()],
+        pairs: 0,
+        significant: 0,
+    };
+    for (ei, &[hi, lo]) in f.edges.iter().enumerate() {
         // hi is the later (lower-density) vertex: the edge enters with it.
         let (a, b) = (uf.find(hi), uf.find(lo));
         if a == b {
-            positive[ei] = true;
+            m.positive[ei] = true;
             continue;
         }
         // A component's root is its densest vertex (roots only ever absorb younger ones).
         let (young, old, young_side, old_side) = if a > b { (a, b, hi, lo) } else { (b, a, lo, hi) };
-        let m_young = young;
-        let ratio = f_rank(m_young) / f_rank(hi).max(f64::MIN_POSITIVE);
-        max_pair[m_young as usize] = Some((ei as u32, ratio));
-        cancel_via[m_young as usize] = Some((young_side, old_side));
+        let ratio = f.f_rank(young) / f.f_rank(hi).max(f64::MIN_POSITIVE);
+        m.max_pair[young as usize] = Some((ei as u32, ratio));
+        m.cancel_via[young as usize] = Some((young_side, old_side));
         uf.parent[young as usize] = old;
         // A vertex that joins a denser neighbour at once is regular, not a maximum.
-        if m_young != hi {
-            edge_cancels[ei] = Some((m_young, ratio));
-            pairs[0] += 1;
-            if ratio >= thr[0] {
-                significant[0] += 1;
+        if young != hi {
+            m.edge_cancels[ei] = Some((young, ratio));
+            m.pairs += 1;
+            if ratio >= thr {
+                m.significant += 1;
             }
         }
     }
-    let is_max = |r: usize| max_pair[r].is_none_or(|(e, _)| edges[e as usize][0] != r as u32);
-    // (min, 1-saddle) by duality: tetrahedra in reverse order, triangles joining them.
-    let mut tet_keys: Vec<[u32; 4]> = tets
+    m
+}
+
+/// The (minimum, 1-saddle) pairs by duality: tetrahedra in reverse order, triangles
+/// joining them. Returns which triangles clear a void, the pairs and the significant.
+fn min_saddle1_pairs(f: &Filtration, thr: f64) -> (Vec<bool>, usize, usize) {
+    let mut tet_keys: Vec<[u32; 4]> = f
+        .tets
         .iter()
         .map(|t| {
-            let k = desc(t.iter().map(|&v| rank[v as usize]).collect());
+            let k = desc(t.iter().map(|&v| f.rank[v as usize]).collect());
             [k[0], k[1], k[2], k[3]]
         })
         .collect();
     tet_keys.sort_unstable();
     let outside = tet_keys.len() as u32;
-    let mut tri_cofaces: Vec<[u32; 2]> = vec![[outside, outside]; tris.len()];
-    let mut fill = vec![0u8; tris.len()];
+    let mut tri_cofaces: Vec<[u32; 2]> = vec![[outside, outside]; f.tris.len()];
+    let mut fill = vec![0u8; f.tris.len()];
     for (ti, k) in tet_keys.iter().enumerate() {
         for skip in 0..4 {
-            let f: Vec<u32> = (0..4).filter(|&j| j != skip).map(|j| k[j]).collect();
-            if let Ok(x) = tris.binary_search(&[f[0], f[1], f[2]]) {
+            let face: Vec<u32> = (0..4).filter(|&j| j != skip).map(|j| k[j]).collect();
+            if let Ok(x) = f.tris.binary_search(&[face[0], face[1], face[2]]) {
                 tri_cofaces[x][fill[x] as usize] = ti as u32;
                 fill[x] += 1;
             }
         }
     }
     let mut duf = UnionFind::new(tet_keys.len() + 1);
-    let mut clears_void = vec![false; tris.len()];
-    for x in (0..tris.len()).rev() {
+    let mut clears_void = vec![false; f.tris.len()];
+    let (mut pairs, mut significant) = (0, 0);
+    for x in (0..f.tris.len()).rev() {
         let [p, q] = tri_cofaces[x];
         let (a, b) = (duf.find(p), duf.find(q));
         if a == b {
@@ -250,34 +337,40 @@ pub fn skeleton(del: &Delaunay, rho: &[f64], cfg: &SkeletonConfig) -> Skeleton {
         }
         // A dual component's root is its latest tetrahedron (the outside is the latest of all).
         let (young, old) = if a < b { (a, b) } else { (b, a) };
-        let killer = young;
         clears_void[x] = true;
-        pairs[2] += 1;
-        let tv = f_rank(tris[x][0]) / f_rank(tet_keys[killer as usize][0]).max(f64::MIN_POSITIVE);
-        if tv >= thr[2] {
-            significant[2] += 1;
+        pairs += 1;
+        let tv = f.f_rank(f.tris[x][0]) / f.f_rank(tet_keys[young as usize][0]).max(f64::MIN_POSITIVE);
+        if tv >= thr {
+            significant += 1;
         }
         duf.parent[young as usize] = old;
     }
-    // (1-saddle, 2-saddle): reduce the remaining triangle columns.
-    let mut owner: Vec<u32> = vec![NONE; edges.len()];
+    (clears_void, pairs, significant)
+}
+
+/// The (1-saddle, 2-saddle) pairs: the remaining triangle columns reduced over GF(2).
+/// Returns, per edge, the ratio of the loop it opens (None: unpaired), the pairs and
+/// the significant.
+fn saddle_pairs(f: &Filtration, clears_void: &[bool], thr: f64) -> (Vec<Option<f64>>, usize, usize) {
+    let mut owner: Vec<u32> = vec![NONE; f.edges.len()];
     let mut reduced: Vec<Vec<u32>> = Vec::new();
-    let mut loop_pair: Vec<Option<f64>> = vec![None; edges.len()];
-    for (x, t) in tris.iter().enumerate() {
+    let mut loop_pair: Vec<Option<f64>> = vec![None; f.edges.len()];
+    let (mut pairs, mut significant) = (0, 0);
+    for (x, t) in f.tris.iter().enumerate() {
         if clears_void[x] {
             continue;
         }
-        let mut col: Vec<u32> = vec![edge_index([t[0], t[1]]), edge_index([t[0], t[2]]), edge_index([t[1], t[2]])];
+        let mut col: Vec<u32> = vec![f.edge_index([t[0], t[1]]), f.edge_index([t[0], t[2]]), f.edge_index([t[1], t[2]])];
         col.sort_unstable();
         while let Some(&low) = col.last() {
             let o = owner[low as usize];
             if o == NONE {
                 owner[low as usize] = reduced.len() as u32;
-                let ratio = f_rank(edges[low as usize][0]) / f_rank(t[0]).max(f64::MIN_POSITIVE);
+                let ratio = f.f_rank(f.edges[low as usize][0]) / f.f_rank(t[0]).max(f64::MIN_POSITIVE);
                 loop_pair[low as usize] = Some(ratio);
-                pairs[1] += 1;
-                if ratio >= thr[1] {
-                    significant[1] += 1;
+                pairs += 1;
+                if ratio >= thr {
+                    significant += 1;
                 }
                 reduced.push(col);
                 break;
@@ -285,41 +378,35 @@ pub fn skeleton(del: &Delaunay, rho: &[f64], cfg: &SkeletonConfig) -> Skeleton {
             col = symmetric_difference(&col, &reduced[o as usize]);
         }
     }
-    drop(reduced);
+    (loop_pair, pairs, significant)
+}
 
-    // Surviving maxima and 2-saddles. A loop that no triangle fills would be an
-    // essential cycle, impossible in a 3-ball: counted, never drawn.
-    let surviving_max = |r: u32| is_max(r as usize) && max_pair[r as usize].is_none_or(|(_, ratio)| ratio >= thr[0]);
-    let nodes: Vec<u32> = (0..n as u32).filter(|&r| surviving_max(r) && del.duplicate_of[order[r as usize] as usize] == NONE).collect();
-    let mut saddles: Vec<usize> = Vec::new();
-    let mut unfilled_loops = 0;
-    for ei in 0..edges.len() {
-        if positive[ei] {
-            match loop_pair[ei] {
-                Some(ratio) if ratio >= thr[1] => saddles.push(ei),
-                Some(_) => {}
-                None => unfilled_loops += 1,
-            }
-        } else if edge_cancels[ei].is_some_and(|(_, ratio)| ratio >= thr[0]) {
-            saddles.push(ei);
-        }
-    }
-    // Steepest ascent on the vertex graph: to the denser neighbour with the largest
-    // slope of ln ρ per Mpc (not simply the densest neighbour, which in sparse
-    // regions can lie several Mpc off the ridge).
-    let pos = |r: u32| del.points[order[r as usize] as usize];
+/// The arcs from each surviving saddle edge up to surviving maxima, by steepest ascent
+/// on the vertex graph: to the denser neighbour with the largest slope of ln ρ per Mpc
+/// (not simply the densest neighbour, which in sparse regions can lie several Mpc off
+/// the ridge); a cancelled maximum is passed through via the edge that cancelled it.
+fn trace_arcs(
+    del: &Delaunay,
+    f: &Filtration,
+    maxima: &MaxPairs,
+    saddles: &[usize],
+    surviving_max: &dyn Fn(u32) -> bool,
+    smooth_passes: usize,
+) -> Vec<Arc> {
+    let n = f.order.len();
+    let pos = |r: u32| del.points[f.order[r as usize] as usize];
     let mut hull = vec![false; n];
     for (v, h) in del.hull_flags().iter().enumerate() {
-        hull[rank[v] as usize] = *h;
+        hull[f.rank[v] as usize] = *h;
     }
     let mut denser: Vec<Vec<u32>> = vec![Vec::new(); n];
-    for e in &edges {
+    for e in &f.edges {
         denser[e[0] as usize].push(e[1]);
     }
     let slope = |from: u32, to: u32| {
         let (a, b) = (pos(from), pos(to));
         let d = ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2) + (a[2] - b[2]).powi(2)).sqrt().max(1e-9);
-        (f_rank(to).max(f64::MIN_POSITIVE).ln() - f_rank(from).max(f64::MIN_POSITIVE).ln()) / d
+        (f.f_rank(to).max(f64::MIN_POSITIVE).ln() - f.f_rank(from).max(f64::MIN_POSITIVE).ln()) / d
     };
     // `below`: only neighbours denser than this rank (the side of a saddle edge the
     // entering vertex belongs to when the edge enters).
@@ -351,7 +438,7 @@ pub fn skeleton(del: &Delaunay, rho: &[f64], cfg: &SkeletonConfig) -> Skeleton {
                 break;
             }
             guard += 1;
-            let Some((own, far)) = cancel_via[top as usize] else { break };
+            let Some((own, far)) = maxima.cancel_via[top as usize] else { break };
             let mut back = from_edge_end(own, far);
             back.reverse();
             path.extend(back.into_iter().skip_while(|&r| r == top));
@@ -360,28 +447,20 @@ pub fn skeleton(del: &Delaunay, rho: &[f64], cfg: &SkeletonConfig) -> Skeleton {
         path
     };
     let mut arcs = Vec::with_capacity(saddles.len());
-    for ei in saddles {
-        let [hi, lo] = edges[ei];
+    for &ei in saddles {
+        let [hi, lo] = f.edges[ei];
         let mut a = arc_to_node(hi, lo);
         let b = arc_to_node(lo, hi);
         a.reverse();
         a.extend(b);
         let boundary = a.iter().any(|&r| hull[r as usize]);
-        let ends = [order[a[0] as usize], order[a[a.len() - 1] as usize]];
+        let ends = [f.order[a[0] as usize], f.order[a[a.len() - 1] as usize]];
         let mut pts: Vec<[f64; 3]> = a.iter().map(|&r| pos(r)).collect();
         pts.dedup();
-        smooth(&mut pts, cfg.smooth_passes);
-        arcs.push(Arc { points: pts, boundary, ends, saddle_density: f_rank(hi), saddle_position: pos(hi) });
+        smooth(&mut pts, smooth_passes);
+        arcs.push(Arc { points: pts, boundary, ends, saddle_density: f.f_rank(hi), saddle_position: pos(hi) });
     }
-    Skeleton {
-        arcs,
-        nodes: nodes.into_iter().map(|r| order[r as usize]).collect(),
-        pairs,
-        significant,
-        thresholds: thr,
-        unfilled_loops,
-        trimmed: 0,
-    }
+    arcs
 }
 
 fn symmetric_difference(a: &[u32], b: &[u32]) -> Vec<u32> {

@@ -143,16 +143,8 @@ fn check(value: f64, point: &[f64]) -> Result<f64, NestedError> {
 
 /// Runs nested sampling of `log_likelihood` over the `dim`-dimensional unit cube.
 pub fn run(dim: usize, log_likelihood: &mut dyn FnMut(&[f64]) -> f64, opts: &Options) -> Result<NestedResult, NestedError> {
-    if dim == 0 {
-        return Err(NestedError::Options("dimension 0".into()));
-    }
+    validate(dim, opts)?;
     let n = opts.n_live;
-    if n < 2 * (dim + 1) {
-        return Err(NestedError::Options(format!("{n} live points are too few for {dim} dimensions (need ≥ {})", 2 * (dim + 1))));
-    }
-    if !(opts.dlogz > 0.0) || !(opts.enlarge >= 1.0) {
-        return Err(NestedError::Options("dlogz must be > 0 and enlarge ≥ 1".into()));
-    }
     let mut rng = Rng::new(opts.seed);
     let mut live: Vec<Vec<f64>> = (0..n).map(|_| (0..dim).map(|_| rng.uniform()).collect()).collect();
     let mut live_l: Vec<f64> = Vec::with_capacity(n);
@@ -163,107 +155,37 @@ pub fn run(dim: usize, log_likelihood: &mut dyn FnMut(&[f64]) -> f64, opts: &Opt
     if live_l.iter().all(|l| *l == f64::NEG_INFINITY) {
         return Err(NestedError::ZeroLikelihood(n));
     }
-    let mut samples = Vec::new();
-    let mut sample_l = Vec::new();
-    let mut sample_logw = Vec::new();
-    let mut log_z = f64::NEG_INFINITY;
-    let mut h = 0.0;
+    let mut dead = Dead::new();
     let log_shrink = ((1.0 / n as f64).exp() - 1.0).ln(); // ln(e^{1/n} − 1)
-    let mut bounds: Option<Vec<Ellipsoid>> = None;
+    let mut proposer = Proposer::new();
     let mut since_update = usize::MAX;
     let mut converged = false;
     let mut iter = 0usize;
-    let mut chol = Vec::new();
-    let mut walking = false;
-    let mut walk_scale = 1.0f64;
     loop {
+        // 1. The worst live point dies with weight X_i (e^{1/n} − 1), X_i = e^{−(i+1)/n}.
         let log_x = -(iter as f64) / n as f64;
         let worst = (0..n).min_by(|&a, &b| live_l[a].total_cmp(&live_l[b]).then(a.cmp(&b))).unwrap_or(0);
         let l_min = live_l[worst];
-        let log_w = log_x + log_shrink - 1.0 / n as f64; // X_i (e^{1/n} − 1), X_i = e^{−(i+1)/n}
-        let log_wl = log_w + l_min;
-        let new_z = log_add(log_z, log_wl);
-        if l_min > f64::NEG_INFINITY {
-            h = information_update(h, log_z, new_z, log_wl, l_min);
-        }
-        log_z = new_z;
-        samples.push(live[worst].clone());
-        sample_l.push(l_min);
-        sample_logw.push(log_w);
+        dead.push(live[worst].clone(), l_min, log_x + log_shrink - 1.0 / n as f64);
         iter += 1;
-        // Stop when even the best live point over the remaining volume adds little.
+        // 2. Stop when even the best live point over the remaining volume adds little.
         let l_max = live_l.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let log_x_now = -(iter as f64) / n as f64;
-        if log_add(log_z, l_max + log_x_now) - log_z < opts.dlogz {
+        if log_add(dead.log_z, l_max + log_x_now) - dead.log_z < opts.dlogz {
             converged = true;
             break;
         }
         if n_calls >= opts.max_calls {
             break;
         }
-        // Replace the worst point.
+        // 3. Replace it by a point inside the contour L > l_min.
         if since_update >= opts.update_interval {
-            let refs: Vec<&[f64]> = live.iter().map(|p| p.as_slice()).collect();
-            let b = decompose(&refs, opts.enlarge, log_x_now);
-            // While the ellipsoids are bigger than the cube, the cube itself is better.
-            let total = b.iter().map(|e| e.log_volume).fold(f64::NEG_INFINITY, log_add);
-            bounds = if total < 0.0 { Some(b) } else { None };
-            chol = covariance_cholesky(&refs);
-            walking = false;
+            proposer.refit(&live, opts.enlarge, log_x_now);
             since_update = 0;
         }
         since_update += 1;
-        let mut tries = 0usize;
-        let new_point = loop {
-            if n_calls >= opts.max_calls {
-                break None;
-            }
-            if walking || (bounds.is_some() && tries >= opts.rejection_limit) {
-                walking = true;
-                let start = loop {
-                    let k = (rng.uniform() * n as f64) as usize % n;
-                    if k != worst || n == 1 {
-                        break k;
-                    }
-                };
-                let (x, l, calls) =
-                    random_walk(&live[start], live_l[start], l_min, &chol, &mut walk_scale, opts.walk_steps, &mut rng, log_likelihood)?;
-                n_calls += calls;
-                break Some((x, l));
-            }
-            let x: Vec<f64> = match &bounds {
-                None => (0..dim).map(|_| rng.uniform()).collect(),
-                Some(b) => {
-                    let total = b.iter().map(|e| e.log_volume).fold(f64::NEG_INFINITY, log_add);
-                    let u = rng.uniform();
-                    let mut acc = 0.0;
-                    let mut pick = b.len() - 1;
-                    for (k, e) in b.iter().enumerate() {
-                        acc += (e.log_volume - total).exp();
-                        if u < acc {
-                            pick = k;
-                            break;
-                        }
-                    }
-                    let x = b[pick].sample(&mut rng);
-                    if x.iter().any(|v| !(0.0..1.0).contains(v)) {
-                        continue;
-                    }
-                    let q = b.iter().filter(|e| e.contains(&x)).count().max(1);
-                    if q > 1 && rng.uniform() * q as f64 >= 1.0 {
-                        continue;
-                    }
-                    x
-                }
-            };
-            let l = check(log_likelihood(&x), &x)?;
-            n_calls += 1;
-            tries += 1;
-            if l > l_min {
-                break Some((x, l));
-            }
-        };
-        match new_point {
+        let contour = Contour { live: &live, live_l: &live_l, worst, l_min };
+        match proposer.replacement(&contour, &mut rng, log_likelihood, &mut n_calls, opts)? {
             Some((x, l)) => {
                 live[worst] = x;
                 live_l[worst] = l;
@@ -276,33 +198,188 @@ pub fn run(dim: usize, log_likelihood: &mut dyn FnMut(&[f64]) -> f64, opts: &Opt
     let mut order: Vec<usize> = (0..n).collect();
     order.sort_by(|&a, &b| live_l[a].total_cmp(&live_l[b]).then(a.cmp(&b)));
     for i in order {
-        let log_wl = log_x_end + live_l[i];
-        let new_z = log_add(log_z, log_wl);
-        if live_l[i] > f64::NEG_INFINITY {
-            h = information_update(h, log_z, new_z, log_wl, live_l[i]);
-        }
-        log_z = new_z;
-        samples.push(live[i].clone());
-        sample_l.push(live_l[i]);
-        sample_logw.push(log_x_end);
+        dead.push(live[i].clone(), live_l[i], log_x_end);
     }
-    let weights: Vec<f64> = sample_l.iter().zip(&sample_logw).map(|(l, w)| (l + w - log_z).exp()).collect();
-    let sum: f64 = weights.iter().sum();
-    let weights: Vec<f64> = weights.iter().map(|w| w / sum).collect();
-    let ess = 1.0 / weights.iter().map(|w| w * w).sum::<f64>();
-    let h = h.max(0.0);
-    Ok(NestedResult {
-        log_z,
-        log_z_err: (h / n as f64).sqrt(),
-        information: h,
-        samples,
-        log_l: sample_l,
-        weights,
-        ess,
-        n_calls,
-        n_iter: iter,
-        converged,
-    })
+    Ok(dead.finish(n, n_calls, iter, converged))
+}
+
+fn validate(dim: usize, opts: &Options) -> Result<(), NestedError> {
+    if dim == 0 {
+        return Err(NestedError::Options("dimension 0".into()));
+    }
+    let n = opts.n_live;
+    if n < 2 * (dim + 1) {
+        return Err(NestedError::Options(format!("{n} live points are too few for {dim} dimensions (need ≥ {})", 2 * (dim + 1))));
+    }
+    if !(opts.dlogz > 0.0) || !(opts.enlarge >= 1.0) {
+        return Err(NestedError::Options("dlogz must be > 0 and enlarge ≥ 1".into()));
+    }
+    Ok(())
+}
+
+/// The dead points and the running evidence and information (Skilling 2006, §§ 3, 9).
+struct Dead {
+    samples: Vec<Vec<f64>>,
+    log_l: Vec<f64>,
+    log_w: Vec<f64>,
+    log_z: f64,
+    h: f64,
+}
+
+impl Dead {
+    fn new() -> Self {
+        Dead { samples: Vec::new(), log_l: Vec::new(), log_w: Vec::new(), log_z: f64::NEG_INFINITY, h: 0.0 }
+    }
+
+    /// Adds a point of ln L `l` and prior weight ln `log_w` to Z and H.
+    fn push(&mut self, x: Vec<f64>, l: f64, log_w: f64) {
+        let log_wl = log_w + l;
+        let new_z = log_add(self.log_z, log_wl);
+        if l > f64::NEG_INFINITY {
+            self.h = information_update(self.h, self.log_z, new_z, log_wl, l);
+        }
+        self.log_z = new_z;
+        self.samples.push(x);
+        self.log_l.push(l);
+        self.log_w.push(log_w);
+    }
+
+    /// The posterior weights, effective sample size and evidence error of the run.
+    fn finish(self, n_live: usize, n_calls: usize, n_iter: usize, converged: bool) -> NestedResult {
+        let log_z = self.log_z;
+        let weights: Vec<f64> = self.log_l.iter().zip(&self.log_w).map(|(l, w)| (l + w - log_z).exp()).collect();
+        let sum: f64 = weights.iter().sum();
+        let weights: Vec<f64> = weights.iter().map(|w| w / sum).collect();
+        let ess = 1.0 / weights.iter().map(|w| w * w).sum::<f64>();
+        let h = self.h.max(0.0);
+        NestedResult {
+            log_z,
+            log_z_err: (h / n_live as f64).sqrt(),
+            information: h,
+            samples: self.samples,
+            log_l: self.log_l,
+            weights,
+            ess,
+            n_calls,
+            n_iter,
+            converged,
+        }
+    }
+}
+
+/// The live points and the contour a replacement must beat.
+struct Contour<'a> {
+    live: &'a [Vec<f64>],
+    live_l: &'a [f64],
+    worst: usize,
+    l_min: f64,
+}
+
+/// How replacements are drawn: uniformly in the cube, in the union of bounding
+/// ellipsoids (Feroz, Hobson & Bridges 2009), or, once rejection sampling in the
+/// ellipsoids has failed `rejection_limit` times since the last refit, by random walks.
+struct Proposer {
+    bounds: Option<Vec<Ellipsoid>>,
+    chol: Vec<f64>,
+    walking: bool,
+    /// The random walk's step scale, adapted across replacements.
+    walk_scale: f64,
+}
+
+impl Proposer {
+    fn new() -> Self {
+        Proposer { bounds: None, chol: Vec::new(), walking: false, walk_scale: 1.0 }
+    }
+
+    /// Refits the ellipsoids and the walk's covariance to the live points.
+    fn refit(&mut self, live: &[Vec<f64>], enlarge: f64, log_x: f64) {
+        let refs: Vec<&[f64]> = live.iter().map(|p| p.as_slice()).collect();
+        let b = decompose(&refs, enlarge, log_x);
+        // While the ellipsoids are bigger than the cube, the cube itself is better.
+        let total = b.iter().map(|e| e.log_volume).fold(f64::NEG_INFINITY, log_add);
+        self.bounds = if total < 0.0 { Some(b) } else { None };
+        self.chol = covariance_cholesky(&refs);
+        self.walking = false;
+    }
+
+    /// A new point with L > `c.l_min`, or None when the call budget is spent.
+    fn replacement(
+        &mut self,
+        c: &Contour,
+        rng: &mut Rng,
+        log_likelihood: &mut dyn FnMut(&[f64]) -> f64,
+        n_calls: &mut usize,
+        opts: &Options,
+    ) -> Result<Option<(Vec<f64>, f64)>, NestedError> {
+        let n = c.live.len();
+        let dim = c.live[0].len();
+        let mut tries = 0usize;
+        loop {
+            if *n_calls >= opts.max_calls {
+                return Ok(None);
+            }
+            if self.walking || (self.bounds.is_some() && tries >= opts.rejection_limit) {
+                self.walking = true;
+                let start = loop {
+                    let k = (rng.uniform() * n as f64) as usize % n;
+                    if k != c.worst || n == 1 {
+                        break k;
+                    }
+                };
+                let (x, l, calls) = random_walk(
+                    &c.live[start],
+                    c.live_l[start],
+                    c.l_min,
+                    &self.chol,
+                    &mut self.walk_scale,
+                    opts.walk_steps,
+                    rng,
+                    log_likelihood,
+                )?;
+                *n_calls += calls;
+                return Ok(Some((x, l)));
+            }
+            let x: Vec<f64> = match &self.bounds {
+                None => (0..dim).map(|_| rng.uniform()).collect(),
+                Some(b) => match sample_union(b, rng) {
+                    Some(x) => x,
+                    None => continue,
+                },
+            };
+            let l = check(log_likelihood(&x), &x)?;
+            *n_calls += 1;
+            tries += 1;
+            if l > c.l_min {
+                return Ok(Some((x, l)));
+            }
+        }
+    }
+}
+
+/// A point drawn uniformly from the union of `b`: an ellipsoid picked by volume, a
+/// point in it, kept with probability 1/(ellipsoids containing it); None when it is
+/// rejected or outside the unit cube.
+fn sample_union(b: &[Ellipsoid], rng: &mut Rng) -> Option<Vec<f64>> {
+    let total = b.iter().map(|e| e.log_volume).fold(f64::NEG_INFINITY, log_add);
+    let u = rng.uniform();
+    let mut acc = 0.0;
+    let mut pick = b.len() - 1;
+    for (k, e) in b.iter().enumerate() {
+        acc += (e.log_volume - total).exp();
+        if u < acc {
+            pick = k;
+            break;
+        }
+    }
+    let x = b[pick].sample(rng);
+    if x.iter().any(|v| !(0.0..1.0).contains(v)) {
+        return None;
+    }
+    let q = b.iter().filter(|e| e.contains(&x)).count().max(1);
+    if q > 1 && rng.uniform() * q as f64 >= 1.0 {
+        return None;
+    }
+    Some(x)
 }
 
 /// A random walk from a live point inside the contour L > `l_min`: Gaussian steps shaped
