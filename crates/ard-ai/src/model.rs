@@ -174,7 +174,7 @@ impl SpectrumEncoder {
             let keep_f32 = key.contains("layernorm");
             w.insert(key, t.to_dtype(if keep_f32 { DType::F32 } else { dtype })?.to_device(device)?);
         }
-        if cfg.embed_dim % cfg.num_heads != 0 || cfg.head_dim % cfg.head_heads != 0 {
+        if !cfg.embed_dim.is_multiple_of(cfg.num_heads) || !cfg.head_dim.is_multiple_of(cfg.head_heads) {
             return Err(AiError::Input(format!(
                 "head counts {} / {} do not divide widths {} / {}",
                 cfg.num_heads, cfg.head_heads, cfg.embed_dim, cfg.head_dim

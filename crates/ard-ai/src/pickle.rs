@@ -288,10 +288,10 @@ pub fn read(data: &[u8]) -> Result<Value, PickleError> {
             b'b' => {
                 // BUILD
                 let state = pop!();
-                match stack.last() {
-                    Some(Item::V(Value::Call(c))) => c.borrow_mut().state = Some(state),
-                    // A dict's BUILD state is its attributes (an OrderedDict's `_metadata`), not items.
-                    _ => {}
+                // A dict's BUILD state is its attributes (an OrderedDict's `_metadata`), not
+                // items: only a call's state is kept.
+                if let Some(Item::V(Value::Call(c))) = stack.last() {
+                    c.borrow_mut().state = Some(state);
                 }
             }
             b'Q' => {

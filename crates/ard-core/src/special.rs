@@ -27,6 +27,8 @@ pub fn erfc(x: f64) -> f64 {
 
 /// Standard normal quantile: Wichura (1988), Applied Statistics 37, 477, algorithm
 /// AS 241 (PPND16, relative accuracy ~10⁻¹⁶).
+// The AS241 coefficients as Wichura (1988) prints them.
+#[allow(clippy::inconsistent_digit_grouping)]
 pub fn normal_ppf(p: f64) -> f64 {
     if p <= 0.0 {
         return f64::NEG_INFINITY;

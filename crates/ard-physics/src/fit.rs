@@ -370,7 +370,7 @@ impl<'a> Problem<'a> {
         buf.clear();
         buf.extend(spectrum_hat.iter().zip(l_hat).map(|(s, (a, b))| s * Complex::new(*a, *b)));
         buf[0].im = 0.0;
-        if nfft % 2 == 0 {
+        if nfft.is_multiple_of(2) {
             let last = buf.len() - 1;
             buf[last].im = 0.0;
         }
@@ -625,7 +625,7 @@ impl<'a> Problem<'a> {
             .zip(&g_hat)
             .enumerate()
             .map(|(k, ((a, b), gk))| {
-                let c = if k == 0 || (nfft % 2 == 0 && k == nh - 1) { 1.0 } else { 2.0 };
+                let c = if k == 0 || (nfft.is_multiple_of(2) && k == nh - 1) { 1.0 } else { 2.0 };
                 Complex::new(*a, *b) * gk.conj() * c
             })
             .collect();

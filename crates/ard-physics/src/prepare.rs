@@ -250,7 +250,7 @@ mod tests {
         assert!((v[0] - 1.0).abs() < 1e-12);
         // Splitting pixels in two: the variance of a sum of output pixels is the true one.
         let half: Vec<f64> = (0..=200).map(|i| 4000.0 + 0.5 * i as f64).collect();
-        let (_, v2, _) = rebin_with_variance(&edges, &src, &var, &vec![true; 100], &half);
+        let (_, v2, _) = rebin_with_variance(&edges, &src, &var, &[true; 100], &half);
         // Two halves of one pixel of variance 4 are the same number: Cov = 4 on and next to
         // the diagonal, row sum 8; the flux of the pair, 0.5·(f + f), has variance
         // 0.25·(8 + 8) = 4, the input pixel's own.

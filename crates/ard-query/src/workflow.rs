@@ -283,7 +283,7 @@ pub fn bin_quenching(rows: &[(f64, f64, i64)], width: f64, min_n: usize) -> Vec<
             }
         })
         .collect();
-    out.sort_by(|a, b| (a.web_class, a.logm_lo.to_bits()).cmp(&(b.web_class, b.logm_lo.to_bits())));
+    out.sort_by_key(|a| (a.web_class, a.logm_lo.to_bits()));
     out
 }
 

@@ -19,7 +19,7 @@ fn rng(seed: u64) -> impl FnMut() -> f32 {
 }
 
 fn key(i: usize) -> RowKey {
-    RowKey { targetid: 1000 + i as i64, survey: "main".into(), program: if i % 3 == 0 { "bright".into() } else { "dark".into() } }
+    RowKey { targetid: 1000 + i as i64, survey: "main".into(), program: if i.is_multiple_of(3) { "bright".into() } else { "dark".into() } }
 }
 
 fn random_index(n: usize, dim: usize, seed: u64) -> EmbeddingIndex {
@@ -71,7 +71,7 @@ fn ties_come_out_in_key_order_and_k_beyond_the_table_returns_everything() {
     let rows = (0..50).map(|i| (key(i), i % 7 == 0, if i % 2 == 0 { base.clone() } else { other.clone() })).collect();
     let ix = EmbeddingIndex::new("emb_test", dim, rows, 0).unwrap();
     let q: Vec<f32> = base.iter().map(|x| x.to_f32()).collect();
-    let got = ix.search(&[q.clone()], 1000, None).unwrap().remove(0);
+    let got = ix.search(std::slice::from_ref(&q), 1000, None).unwrap().remove(0);
     assert_eq!(got.len(), 50, "k > rows returns all rows");
     let first: Vec<usize> = got[..25].iter().map(|n| n.row).collect();
     let evens: Vec<usize> = (0..50).filter(|i| i % 2 == 0).collect();
@@ -85,15 +85,15 @@ fn filters_zero_vectors_and_bad_queries() {
     let mut ix = random_index(500, 24, 3);
     let q: Vec<f32> = ix.query_of(17);
     let allowed: Vec<bool> = (0..500).map(|i| i % 4 == 1).collect();
-    check_against_naive(&ix, &[q.clone()], 20, Some(&allowed));
+    check_against_naive(&ix, std::slice::from_ref(&q), 20, Some(&allowed));
     let none = vec![false; 500];
-    assert!(ix.search(&[q.clone()], 20, Some(&none)).unwrap()[0].is_empty(), "empty filter, empty result");
-    let self_hit = ix.search(&[q.clone()], 1, None).unwrap();
+    assert!(ix.search(std::slice::from_ref(&q), 20, Some(&none)).unwrap()[0].is_empty(), "empty filter, empty result");
+    let self_hit = ix.search(std::slice::from_ref(&q), 1, None).unwrap();
     assert_eq!(self_hit[0][0].row, 17);
     assert!((self_hit[0][0].score - 1.0).abs() < 1e-6, "the query object itself first, score 1");
     assert!(ix.search(&[vec![0.0; 3]], 5, None).is_err(), "wrong dimension");
     assert!(ix.search(&[vec![f32::NAN; 24]], 5, None).is_err(), "non-finite query");
-    assert!(ix.search(&[q.clone()], 5, Some(&[true])).is_err(), "filter of the wrong length");
+    assert!(ix.search(std::slice::from_ref(&q), 5, Some(&[true])).is_err(), "filter of the wrong length");
     // An all-zero stored vector scores 0, never NaN.
     let mut rows: Vec<(RowKey, bool, Vec<f16>)> = (0..ix.len()).map(|r| (ix.keys[r].clone(), true, ix.vector(r).to_vec())).collect();
     rows[3].2 = vec![f16::ZERO; 24];

@@ -26,7 +26,7 @@ fn main() {
     let b = &r.batch;
     let z = desi_io::columns::optional_f64(b.redshifts.as_ref().expect("redshifts"), "Z").expect("Z")[0];
     let t0 = Instant::now();
-    let obs = ObservedLibrary::for_object(&lib, &PLANCK18, &b, 0, z, 100.0).expect("fittable");
+    let obs = ObservedLibrary::for_object(&lib, &PLANCK18, b, 0, z, 100.0).expect("fittable");
     let prep = t0.elapsed().as_secs_f64();
     let p = Params {
         log_mass_formed: 9.5,

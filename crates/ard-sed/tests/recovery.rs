@@ -71,7 +71,7 @@ fn recovers_fibre_mass_on_simulated_galaxies() {
                 &ard_physics::ObjectInput::from_batch(b, *i, Some(*z), Some("GALAXY"), Some(0)),
             );
             let sigma = phys.fit.filter(|f| f.sigma_star_ok).map_or(100.0, |f| f.sigma_star);
-            let obs = ObservedLibrary::for_object(&lib, &PLANCK18, &b, *i, *z, sigma).unwrap();
+            let obs = ObservedLibrary::for_object(&lib, &PLANCK18, b, *i, *z, sigma).unwrap();
             let r = fit(&obs, &PLANCK18, *z, &SedConfig::default(), b.targetid[*i] as u64, *aperture).unwrap();
             (b.targetid[*i], r.log_mass, r.log_sfr, r.chi2_dof, snr(b, *i, *z))
         })

@@ -8,11 +8,11 @@ pub fn grid_for(n: usize, extent: [f64; 3]) -> [usize; 3] {
     let mut best = [n, 1, 1];
     let mut best_score = f64::INFINITY;
     for nx in 1..=n {
-        if n % nx != 0 {
+        if !n.is_multiple_of(nx) {
             continue;
         }
         for ny in 1..=n / nx {
-            if (n / nx) % ny != 0 {
+            if !(n / nx).is_multiple_of(ny) {
                 continue;
             }
             let nz = n / nx / ny;

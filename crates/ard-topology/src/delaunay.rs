@@ -59,7 +59,7 @@ fn spans_three_dimensions(points: &[[f64; 3]]) -> bool {
     };
     // Exact collinearity is decided by orient3d against a point off the line below.
     let Some(p2) = points.iter().find(|a| cross(a) != [0.0; 3]) else { return false };
-    points.iter().any(|p3| orient3d(c(&p0), c(&p1), c(p2), c(p3)) != 0.0)
+    points.iter().any(|p3| orient3d(c(&p0), c(p1), c(p2), c(p3)) != 0.0)
 }
 
 /// Why a tessellation cannot be built.

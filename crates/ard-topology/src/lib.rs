@@ -19,6 +19,12 @@ pub mod morse;
 pub mod sigma5;
 pub mod web;
 
+pub use decomposition::{grid_for, Cells};
+pub use delaunay::{Delaunay, DelaunayError};
+pub use morse::{persistence_threshold, PairKind, Skeleton, SkeletonConfig};
+pub use sigma5::{sigma5, Sigma5, Sigma5Config};
+pub use web::{analyse, classify, Environment, RadialDensity, Segment, SegmentIndex, VolumeAnalysis, WebConfig};
+
 #[cfg(test)]
 mod test_rng {
     /// A seeded xorshift64 stream of uniform numbers in [0, 1), for the unit tests.
@@ -33,8 +39,3 @@ mod test_rng {
     }
 }
 
-pub use decomposition::{grid_for, Cells};
-pub use delaunay::{Delaunay, DelaunayError};
-pub use morse::{persistence_threshold, PairKind, Skeleton, SkeletonConfig};
-pub use sigma5::{sigma5, Sigma5, Sigma5Config};
-pub use web::{analyse, classify, Environment, RadialDensity, Segment, SegmentIndex, VolumeAnalysis, WebConfig};

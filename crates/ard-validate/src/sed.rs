@@ -102,7 +102,7 @@ pub fn run(
                 &ard_physics::ObjectInput::from_batch(b, *i, Some(*z), Some("GALAXY"), Some(0)),
             );
             let sigma = phys.fit.filter(|f| f.sigma_star_ok).map_or(cfg.sigma_kms, |f| f.sigma_star);
-            let obs = ObservedLibrary::for_object(lib, &PLANCK18, &b, *i, *z, sigma);
+            let obs = ObservedLibrary::for_object(lib, &PLANCK18, b, *i, *z, sigma);
             let r = obs.ok().and_then(|o| fit(&o, &PLANCK18, *z, cfg, b.targetid[*i] as u64, *aperture).ok());
             let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress(d, total);
