@@ -7,10 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
-use arrow_array::{Int64Array, RecordBatch, StringArray};
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-
-use crate::{truth_error, ValidateError};
+use crate::{truth_batches, TruthColumns, ValidateError};
 
 /// Neighbourhood purity of one class.
 #[derive(Debug, Clone)]
@@ -30,15 +27,10 @@ pub struct ClassPurity {
 }
 
 fn read_classes(path: &Path) -> Result<HashMap<i64, String>, ValidateError> {
-    let file = std::fs::File::open(path).map_err(|source| ValidateError::TruthIo { path: path.to_path_buf(), source })?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build())
-        .map_err(|source| ValidateError::TruthParquet { path: path.to_path_buf(), source })?;
     let mut out = HashMap::new();
-    for batch in reader {
-        let batch: RecordBatch = batch.map_err(|source| ValidateError::TruthArrow { path: path.to_path_buf(), source })?;
-        let ids = batch.column_by_name("targetid").and_then(|c| c.as_any().downcast_ref::<Int64Array>().cloned());
-        let class = batch.column_by_name("sim_class").and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned());
-        let (Some(ids), Some(class)) = (ids, class) else { return Err(truth_error(path, "no targetid/sim_class columns")) };
+    for batch in truth_batches(path)? {
+        let cols = TruthColumns { path, batch: &batch };
+        let (ids, class) = (cols.i64("targetid")?, cols.str("sim_class")?);
         for i in 0..batch.num_rows() {
             out.insert(ids.value(i), class.value(i).to_string());
         }

@@ -64,6 +64,41 @@ pub enum ValidateError {
 /// Result type of this crate.
 pub type Result<T> = std::result::Result<T, ValidateError>;
 
+/// Every batch of the truth table at `path`.
+pub(crate) fn truth_batches(path: &Path) -> Result<Vec<arrow_array::RecordBatch>> {
+    let file = std::fs::File::open(path).map_err(|source| ValidateError::TruthIo { path: path.to_path_buf(), source })?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|source| ValidateError::TruthParquet { path: path.to_path_buf(), source })?;
+    reader.map(|b| b.map_err(|source| ValidateError::TruthArrow { path: path.to_path_buf(), source })).collect()
+}
+
+/// Typed columns of one truth-table batch: a missing column or another type is an
+/// error naming the file and the column.
+pub(crate) struct TruthColumns<'a> {
+    pub path: &'a Path,
+    pub batch: &'a arrow_array::RecordBatch,
+}
+
+impl<'a> TruthColumns<'a> {
+    fn typed<A: 'static>(&self, name: &str, what: &str) -> Result<&'a A> {
+        let c = self.batch.column_by_name(name).ok_or_else(|| truth_error(self.path, format!("no column {name}")))?;
+        c.as_any().downcast_ref::<A>().ok_or_else(|| truth_error(self.path, format!("{name} is not {what}")))
+    }
+    /// An Int64 column.
+    pub fn i64(&self, name: &str) -> Result<&'a arrow_array::Int64Array> {
+        self.typed(name, "int64")
+    }
+    /// A Float32 column.
+    pub fn f32(&self, name: &str) -> Result<&'a arrow_array::Float32Array> {
+        self.typed(name, "float32")
+    }
+    /// A string column.
+    pub fn str(&self, name: &str) -> Result<&'a arrow_array::StringArray> {
+        self.typed(name, "a string")
+    }
+}
+
 pub(crate) fn truth_error(path: &Path, message: impl Into<String>) -> ValidateError {
     ValidateError::Truth { path: path.to_path_buf(), message: message.into() }
 }

@@ -11,14 +11,12 @@ use std::path::Path;
 use ard_physics::lines::GAS_LINES;
 use ard_core::StatusCode;
 use ard_physics::{measure, median_snr, FitConfig, ObjectInput, Status};
-use arrow_array::{Array, Float32Array, Int64Array, RecordBatch, StringArray};
 use desi_io::{layout, read_spectra, ReadOptions};
 use desi_sim::SimConfig;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 use ssp::SspLibrary;
 
-use crate::{truth_error, Result, ValidateError};
+use crate::{truth_batches, Result, TruthColumns};
 
 /// The lines compared: (catalogue name, fit template name, truth column).
 pub const LINES: [(&str, &str, &str); 4] = [
@@ -62,22 +60,11 @@ struct TruthRow {
 }
 
 fn read_truth(path: &Path) -> Result<HashMap<i64, TruthRow>> {
-    let file = std::fs::File::open(path).map_err(|source| ValidateError::TruthIo { path: path.to_path_buf(), source })?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build())
-        .map_err(|source| ValidateError::TruthParquet { path: path.to_path_buf(), source })?;
     let mut out = HashMap::new();
-    for batch in reader {
-        let batch: RecordBatch = batch.map_err(|source| ValidateError::TruthArrow { path: path.to_path_buf(), source })?;
-        let col = |name: &str| batch.column_by_name(name).ok_or_else(|| truth_error(path, format!("no column {name}")));
-        let f32s = |name: &str| -> Result<Vec<f64>> {
-            let c = col(name)?;
-            let a = c.as_any().downcast_ref::<Float32Array>().ok_or_else(|| truth_error(path, format!("{name} is not float32")))?;
-            Ok(a.values().iter().map(|&v| v as f64).collect())
-        };
-        let ids = col("targetid")?;
-        let ids = ids.as_any().downcast_ref::<Int64Array>().ok_or_else(|| truth_error(path, "targetid is not int64"))?;
-        let class = col("sim_class")?;
-        let class = class.as_any().downcast_ref::<StringArray>().ok_or_else(|| truth_error(path, "sim_class is not a string"))?;
+    for batch in truth_batches(path)? {
+        let cols = TruthColumns { path, batch: &batch };
+        let f32s = |name: &str| -> Result<Vec<f64>> { Ok(cols.f32(name)?.values().iter().map(|&v| v as f64).collect()) };
+        let (ids, class) = (cols.i64("targetid")?, cols.str("sim_class")?);
         let (sigma, dn, hda, ff) = (f32s("sigma_star")?, f32s("dn4000")?, f32s("hdelta_a")?, f32s("fiber_fraction")?);
         let lines: Vec<Vec<f64>> = LINES.iter().map(|(_, _, c)| f32s(c)).collect::<Result<_>>()?;
         for i in 0..batch.num_rows() {

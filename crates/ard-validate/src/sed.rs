@@ -8,14 +8,12 @@ use std::path::Path;
 
 use ard_core::cosmology::PLANCK18;
 use ard_sed::{fit, ObservedLibrary, SedConfig};
-use arrow_array::{Float32Array, Int64Array, RecordBatch, StringArray};
 use desi_io::{layout, read_spectra, ReadOptions};
 use desi_sim::SimConfig;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rayon::prelude::*;
 use ssp::SspLibrary;
 
-use crate::{truth_error, Result, ValidateError};
+use crate::{truth_batches, Result, TruthColumns};
 
 /// One galaxy: truth and fit.
 #[derive(Debug, Clone)]
@@ -35,19 +33,11 @@ pub struct SedCompared {
 }
 
 fn read_truth(path: &Path) -> Result<HashMap<i64, (String, f64, f64)>> {
-    let file = std::fs::File::open(path).map_err(|source| ValidateError::TruthIo { path: path.to_path_buf(), source })?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file).and_then(|b| b.build())
-        .map_err(|source| ValidateError::TruthParquet { path: path.to_path_buf(), source })?;
     let mut out = HashMap::new();
-    for batch in reader {
-        let batch: RecordBatch = batch.map_err(|source| ValidateError::TruthArrow { path: path.to_path_buf(), source })?;
-        let get = |n: &str| batch.column_by_name(n).ok_or_else(|| truth_error(path, format!("no column {n}")));
-        let ids = get("targetid")?.as_any().downcast_ref::<Int64Array>().cloned().ok_or_else(|| truth_error(path, "targetid type"))?;
-        let class = get("sim_class")?.as_any().downcast_ref::<StringArray>().cloned().ok_or_else(|| truth_error(path, "sim_class type"))?;
-        let f = |n: &str| -> Result<Float32Array> {
-            get(n)?.as_any().downcast_ref::<Float32Array>().cloned().ok_or_else(|| truth_error(path, format!("{n} is not float32")))
-        };
-        let (m, s, ff) = (f("logm_fiber")?, f("logsfr_100myr")?, f("fiber_fraction")?);
+    for batch in truth_batches(path)? {
+        let cols = TruthColumns { path, batch: &batch };
+        let (ids, class) = (cols.i64("targetid")?, cols.str("sim_class")?);
+        let (m, s, ff) = (cols.f32("logm_fiber")?, cols.f32("logsfr_100myr")?, cols.f32("fiber_fraction")?);
         for i in 0..batch.num_rows() {
             out.insert(ids.value(i), (class.value(i).to_string(), m.value(i) as f64, s.value(i) as f64 + (ff.value(i) as f64).log10()));
         }
