@@ -14,6 +14,7 @@
 //! * [`eligibility`] — the one rule of which objects a layer fits, and its reason codes;
 //! * [`constants`] — physical constants shared by the layers;
 //! * [`special`] — special functions (erfc, normal CDF and quantile);
+//! * [`rng`] — the one pseudo-random generator (xoshiro256**, splitmix64 seeding);
 //! * [`web`] — the cosmic-web classes of `web_class`;
 //! * [`error`] — an error and its causes as one line, each part once.
 //!
@@ -28,6 +29,7 @@ pub mod error;
 pub mod grid;
 pub mod linalg;
 pub mod names;
+pub mod rng;
 pub mod special;
 pub mod spectrum;
 pub mod stage;

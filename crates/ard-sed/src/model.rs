@@ -36,10 +36,8 @@ pub const MASKED_LINES: [f64; 17] = [
 pub const LINE_MASK_KMS: f64 = 800.0;
 /// Also masked: [SII] 6732.67.
 const SII_RED: f64 = 6732.67;
-/// L☉ in erg/s (IAU 2015 nominal).
-const L_SUN_ERG_S: f64 = 3.828e33;
-/// Mpc in cm.
-const MPC_CM: f64 = 3.085_677_581_491_367e24;
+// L☉ in erg/s (IAU 2015 nominal) and Mpc in cm: the workspace's constants.
+use ard_core::constants::{L_SUN_ERG_S, MPC_CM};
 /// Good pixels binned together (inverse-variance weighted).
 pub const PIXEL_BIN: usize = 2;
 /// The attenuation curve is evaluated every this many (binned) pixels and interpolated

@@ -10,9 +10,11 @@ use ssp::SspLibrary;
 use crate::galaxy::{line_luminosities, GalaxyParams, StellarModel, LINES};
 use crate::rng::Rng;
 
-/// Solar luminosity, erg/s (IAU 2015 B3).
-pub const L_SUN: f64 = 3.828e33;
-/// Megaparsec, cm.
+/// Solar luminosity, erg/s (IAU 2015 B3): the workspace constant.
+pub use ard_core::constants::L_SUN_ERG_S as L_SUN;
+/// Megaparsec, cm. Rounded to 10 digits, unlike `ard_core::constants::MPC_CM`: kept,
+/// because the sample's simulated fluxes were made with it (the difference, 3e-10
+/// relative, is far below the noise, but changing it would change the sample's bytes).
 pub const MPC_CM: f64 = 3.085_677_581e24;
 /// DESI fibre diameter, arcsec.
 pub const FIBRE_DIAMETER: f64 = 1.5;

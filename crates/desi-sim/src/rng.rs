@@ -1,43 +1,25 @@
-//! A small, version-stable random generator: splitmix64 seeding (Steele et al. 2014)
-//! feeding xoshiro256** (Blackman & Vigna 2021). The simulator derives one stream per
-//! object from (seed, object index), so output does not depend on thread scheduling.
+//! The simulator's random streams: the workspace generator ([`ard_core::rng`],
+//! xoshiro256** seeded through splitmix64) with one stream per (seed, object index), so
+//! output does not depend on thread scheduling, and the distributions it draws from.
 
-/// splitmix64 step.
-pub fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use ard_core::rng::Xoshiro256;
 
-/// xoshiro256** generator.
+/// One random stream.
 #[derive(Debug, Clone)]
-pub struct Rng {
-    s: [u64; 4],
-}
+pub struct Rng(Xoshiro256);
 
 impl Rng {
     /// A generator for stream `stream` of seed `seed`.
     pub fn new(seed: u64, stream: u64) -> Self {
-        let mut sm = seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03);
-        Rng { s: [splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm)] }
+        Rng(Xoshiro256::from_seed(seed ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03)))
     }
     /// Next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
-        let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
-        let t = self.s[1] << 17;
-        self.s[2] ^= self.s[0];
-        self.s[3] ^= self.s[1];
-        self.s[1] ^= self.s[2];
-        self.s[0] ^= self.s[3];
-        self.s[2] ^= t;
-        self.s[3] = self.s[3].rotate_left(45);
-        result
+        self.0.next_u64()
     }
     /// Uniform in [0, 1).
     pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+        self.0.uniform()
     }
     /// Uniform in [a, b).
     pub fn range(&mut self, a: f64, b: f64) -> f64 {
