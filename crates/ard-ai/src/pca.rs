@@ -383,8 +383,8 @@ impl PcaModel {
     /// Reads a model written by [`PcaModel::to_bytes`].
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self> {
         let bad = |m: String| AiError::Weights { path: path.to_path_buf(), message: m };
-        let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
-            .map_err(|e| AiError::File { path: path.to_path_buf(), source: Box::new(e) })?;
+        let (_, meta) =
+            safetensors::SafeTensors::read_metadata(bytes).map_err(|e| AiError::File { path: path.to_path_buf(), source: Box::new(e) })?;
         let meta = meta.metadata().clone().unwrap_or_default();
         if meta.get("format").map(String::as_str) != Some(FORMAT) {
             return Err(bad(format!("not a {FORMAT} file")));
@@ -397,8 +397,8 @@ impl PcaModel {
                 "written by another version of the embedding (components or continuum differ); refit with --refit-models".into()
             ));
         }
-        let st = safetensors::SafeTensors::deserialize(bytes)
-            .map_err(|e| AiError::File { path: path.to_path_buf(), source: Box::new(e) })?;
+        let st =
+            safetensors::SafeTensors::deserialize(bytes).map_err(|e| AiError::File { path: path.to_path_buf(), source: Box::new(e) })?;
         let tensor = |name: &str, dt: Dtype| -> Result<Vec<[u8; 8]>> {
             let t = st.tensor(name).map_err(|e| bad(format!("tensor {name}: {e}")))?;
             if t.dtype() != dt {

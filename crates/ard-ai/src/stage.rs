@@ -127,7 +127,8 @@ impl Stage for AstroclipStage {
                 } else {
                     null_row(&mut astro, 1024);
                     null_row(&mut spec, 768);
-                    let why = if batch.nwave() != crate::preprocess::NPIX { AstroclipStatus::NotBrzGrid } else { AstroclipStatus::NonFiniteFlux };
+                    let why =
+                        if batch.nwave() != crate::preprocess::NPIX { AstroclipStatus::NotBrzGrid } else { AstroclipStatus::NonFiniteFlux };
                     status.push(why.code());
                 }
             }
@@ -250,7 +251,8 @@ impl Stage for PcaStage {
         let mut emb = FixedSizeListBuilder::with_capacity(Float16Builder::with_capacity(n * k), k as i32, n);
         let mut status = Vec::with_capacity(n);
         for i in 0..n {
-            let candidate = Candidate { z: z.as_ref().and_then(|c| c[i]), zwarn: zwarn.as_ref().and_then(|c| c[i]), spectype: None, primary: None };
+            let candidate =
+                Candidate { z: z.as_ref().and_then(|c| c[i]), zwarn: zwarn.as_ref().and_then(|c| c[i]), spectype: None, primary: None };
             let outcome = match (&self.model, candidate.check(Requirements::ANY)) {
                 (None, _) => Err(PcaStatus::NoModel),
                 (_, Err(why)) => Err(PcaStatus::Ineligible(why)),

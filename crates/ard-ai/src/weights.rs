@@ -56,8 +56,8 @@ fn load_safetensors(path: &Path) -> Result<LoadedWeights> {
     // Header: u64 length + JSON with an optional `__metadata__` of strings.
     let bytes = std::fs::read(path).map_err(file_error(path))?;
     let len = u64::from_le_bytes(bytes[..8].try_into().map_err(|_| weights_error(path, "short header"))?) as usize;
-    let header: serde_json::Value = serde_json::from_slice(bytes.get(8..8 + len).ok_or_else(|| weights_error(path, "short header"))?)
-        .map_err(file_error(path))?;
+    let header: serde_json::Value =
+        serde_json::from_slice(bytes.get(8..8 + len).ok_or_else(|| weights_error(path, "short header"))?).map_err(file_error(path))?;
     let hparam = |name: &str, field: &str| -> Option<usize> {
         let s = header.get("__metadata__")?.get(name)?.as_str()?;
         serde_json::from_str::<serde_json::Value>(s).ok()?.get(field)?.as_u64().map(|v| v as usize)

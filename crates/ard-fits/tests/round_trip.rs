@@ -25,7 +25,12 @@ fn columns() -> Vec<(&'static str, &'static str, ArrayRef)> {
         prim::<Float32Type>(vec![1.5, -2.25, f32::MAX, 0.0, f32::MIN_POSITIVE, -0.0]),
         None,
     );
-    let ivec2 = FixedSizeListArray::new(Arc::new(Field::new("item", DataType::Int64, false)), 2, prim::<Int64Type>(vec![i64::MIN, 7, 0, i64::MAX]), None);
+    let ivec2 = FixedSizeListArray::new(
+        Arc::new(Field::new("item", DataType::Int64, false)),
+        2,
+        prim::<Int64Type>(vec![i64::MIN, 7, 0, i64::MAX]),
+        None,
+    );
     vec![
         ("L", "L", Arc::new(BooleanArray::from(vec![true, false])) as ArrayRef),
         ("B", "B", prim::<UInt8Type>(vec![0, u8::MAX])),
@@ -130,9 +135,8 @@ print("\n".join(out))
     let out = Command::new(py).arg("-c").arg(script).arg(&path).output().expect("run the peer python");
     assert!(out.status.success(), "astropy: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = |name: &str| {
-        text.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("no {name} in {text}")).to_string()
-    };
+    let line =
+        |name: &str| text.lines().find(|l| l.split(' ').next() == Some(name)).unwrap_or_else(|| panic!("no {name} in {text}")).to_string();
     for (name, tform, _) in columns() {
         assert_eq!(line(name).split(' ').nth(1), Some(tform), "TFORM of {name}: {text}");
     }

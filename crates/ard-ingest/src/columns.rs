@@ -163,12 +163,8 @@ fn median_snr(batch: &SpectrumBatch, i: usize, lo: f64, hi: f64) -> Option<f64> 
 pub fn core_columns(batch: &SpectrumBatch, scores: Option<&RecordBatch>) -> Result<RecordBatch, IngestError> {
     let n = batch.len();
     let fm = &batch.fibermap;
-    let missing = |column| IngestError::MissingColumn {
-        table: "FIBERMAP",
-        column,
-        survey: batch.survey.clone(),
-        program: batch.program.clone(),
-    };
+    let missing =
+        |column| IngestError::MissingColumn { table: "FIBERMAP", column, survey: batch.survey.clone(), program: batch.program.clone() };
     let ra = optional_f64(fm, "TARGET_RA").ok_or_else(|| missing("TARGET_RA"))?;
     let dec = optional_f64(fm, "TARGET_DEC").ok_or_else(|| missing("TARGET_DEC"))?;
     let z = batch.redshifts.as_ref();
@@ -267,11 +263,7 @@ pub fn mark_primary(batch: &RecordBatch, leaf: &std::path::Path) -> Result<Recor
         .collect::<Result<Vec<_>, _>>()?;
     let snr: Vec<f64> = (0..n)
         .map(|i| {
-            let vals: Vec<f64> = snr_columns
-                .iter()
-                .filter(|a| a.is_valid(i))
-                .map(|a| a.value(i) as f64)
-                .collect();
+            let vals: Vec<f64> = snr_columns.iter().filter(|a| a.is_valid(i)).map(|a| a.value(i) as f64).collect();
             if vals.is_empty() {
                 f64::NEG_INFINITY
             } else {

@@ -425,7 +425,11 @@ fn process_pixel(pixel: u64, inputs: &[PixelInput], opts: &IngestOptions) -> Res
             let extra = stage.compute_with(b, &core)?;
             for n in extra.notes {
                 let targetid = b.targetid.get(n.row).copied().unwrap_or(-1);
-                notes.push(ObjectNote { targetid, file: inp.coadd.to_string_lossy().into_owned(), note: format!("{}: {}", stage.name(), n.note) });
+                notes.push(ObjectNote {
+                    targetid,
+                    file: inp.coadd.to_string_lossy().into_owned(),
+                    note: format!("{}: {}", stage.name(), n.note),
+                });
             }
             let mut fields: Vec<_> = core.schema().fields().iter().cloned().collect();
             fields.extend(stage.columns().iter().map(|c| Arc::new(c.field())));
@@ -453,14 +457,16 @@ fn process_pixel(pixel: u64, inputs: &[PixelInput], opts: &IngestOptions) -> Res
         wavelength = b.wavelength.clone();
     }
     let schema = catalogs[0].schema();
-    let all = arrow_select::concat::concat_batches(&schema, &catalogs).map_err(|e| StoreError::arrow(format!("catalogue rows of pixel {pixel}"), e))?;
+    let all = arrow_select::concat::concat_batches(&schema, &catalogs)
+        .map_err(|e| StoreError::arrow(format!("catalogue rows of pixel {pixel}"), e))?;
     let all = columns::mark_primary(&all, &ArdLayout::new(&opts.ard).catalog_leaf(pixel))?;
     let catalog = ard_store::catalog::with_healpix29_sorted(&all, "target_ra", "target_dec", &["targetid", "survey", "program"])?;
     let exposures = if exposures.is_empty() {
         None
     } else {
         let s = exposures[0].schema();
-        let e = arrow_select::concat::concat_batches(&s, &exposures).map_err(|e| StoreError::arrow(format!("exposure rows of pixel {pixel}"), e))?;
+        let e = arrow_select::concat::concat_batches(&s, &exposures)
+            .map_err(|e| StoreError::arrow(format!("exposure rows of pixel {pixel}"), e))?;
         Some(ard_store::catalog::with_healpix29_sorted(&e, "target_ra", "target_dec", &["targetid", "survey", "program"])?)
     };
     rows.sort_by(|a, b| (a.0, &a.1, &a.2).cmp(&(b.0, &b.1, &b.2)));
@@ -586,7 +592,8 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     let results: Vec<(u64, Result<PixelRecord, IngestError>)> = pool.install(|| {
         todo.par_iter()
             .map(|&p| {
-                let r = process_pixel(p, &plan[&p], opts).and_then(|out| commit_pixel(&layout, &staging, p, &plan[&p], out, &config, &opts.stages));
+                let r = process_pixel(p, &plan[&p], opts)
+                    .and_then(|out| commit_pixel(&layout, &staging, p, &plan[&p], out, &config, &opts.stages));
                 let n: u64 = plan[&p].iter().map(|i| i.n_targets as u64).sum();
                 bar.inc(n);
                 if let Ok(rec) = &r {

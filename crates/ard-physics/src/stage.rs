@@ -96,7 +96,10 @@ impl PhysicsStage {
             v.push(ColumnSpec::new(&format!("{col}_err"), f.clone(), "1e-17 erg/s/cm2", &format!("formal 1σ error of the {label} flux")));
         }
         v.push(ColumnSpec::new("fit_chi2_dof", f.clone(), "", "χ²/degrees of freedom of the full-spectrum fit"));
-        v.push(status_spec::<crate::Status>("physics_status", "ok, or why the physics columns are null (fit_failed: the reason is in the manifest's notes)"));
+        v.push(status_spec::<crate::Status>(
+            "physics_status",
+            "ok, or why the physics columns are null (fit_failed: the reason is in the manifest's notes)",
+        ));
         v
     }
 

@@ -57,7 +57,6 @@ impl PixelExposures {
 
 #[async_trait]
 impl TableProvider for PixelExposures {
-
     fn schema(&self) -> SchemaRef {
         self.schema.clone()
     }

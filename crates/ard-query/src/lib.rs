@@ -207,11 +207,8 @@ impl ArdQuery {
                 ard.display()
             )));
         }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| QueryError::write(ard, e))?;
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| QueryError::write(ard, e))?;
         let mut config = SessionConfig::new().with_information_schema(true);
         // Plain Utf8 strings: every output format (FITS, CSV) takes them.
         config.options_mut().execution.parquet.schema_force_view_types = false;
@@ -281,7 +278,8 @@ impl ArdQuery {
         q.push_str(" ORDER BY zcat_primary DESC, survey, program LIMIT 1");
         let rows = self.sql(&q)?;
         let Some(b) = rows.iter().find(|b| b.num_rows() > 0) else { return Ok(None) };
-        let cast = |i: usize, dt: &DataType| arrow_cast::cast(b.column(i), dt).map_err(|e| QueryError::arrow("reading the catalogue row", e));
+        let cast =
+            |i: usize, dt: &DataType| arrow_cast::cast(b.column(i), dt).map_err(|e| QueryError::arrow("reading the catalogue row", e));
         let (hp, s, p, z) =
             (cast(0, &DataType::Int64)?, cast(1, &DataType::Utf8)?, cast(2, &DataType::Utf8)?, cast(3, &DataType::Float64)?);
         let hp = hp.as_primitive::<arrow_array::types::Int64Type>().value(0) as u64;

@@ -109,7 +109,9 @@ pub fn plot_spectrum(out: &Path, title: &str, wave: &[f64], flux: &[f32], ivar: 
             if w < xs[0] || w > xs[xs.len() - 1] {
                 continue;
             }
-            chart.draw_series(LineSeries::new([(w, lo), (w, hi)], RGBColor(200, 60, 60).stroke_width(1))).map_err(|e| QueryError::write(out, e))?;
+            chart
+                .draw_series(LineSeries::new([(w, lo), (w, hi)], RGBColor(200, 60, 60).stroke_width(1)))
+                .map_err(|e| QueryError::write(out, e))?;
             chart
                 .draw_series(std::iter::once(Text::new(
                     name.to_string(),
@@ -195,7 +197,9 @@ pub fn plot_stack(out: &Path, title: &str, spectra: &[StackedSpectrum], smooth: 
         if rest < xmin || rest > xmax {
             continue;
         }
-        chart.draw_series(LineSeries::new([(rest, lo), (rest, hi)], RGBColor(230, 170, 170).stroke_width(1))).map_err(|e| QueryError::write(out, e))?;
+        chart
+            .draw_series(LineSeries::new([(rest, lo), (rest, hi)], RGBColor(230, 170, 170).stroke_width(1)))
+            .map_err(|e| QueryError::write(out, e))?;
         chart
             .draw_series(std::iter::once(Text::new(
                 name.to_string(),

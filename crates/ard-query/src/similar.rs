@@ -43,7 +43,8 @@ impl IndexCache {
         if !column.starts_with("emb_") {
             return Err(QueryError::Invalid(format!("{column:?} is not an embedding column (emb_pca, emb_specformer, emb_astroclip)")));
         }
-        let mut map = self.loaded.lock().map_err(|_| QueryError::Output("the index cache was poisoned by a panic in another query".into()))?;
+        let mut map =
+            self.loaded.lock().map_err(|_| QueryError::Output("the index cache was poisoned by a panic in another query".into()))?;
         if let Some(ix) = map.get(column) {
             return Ok(ix.clone());
         }
@@ -259,8 +260,7 @@ impl TableFunctionImpl for SimilarFunction {
         } else {
             (None, None)
         };
-        let plan_err =
-            |e: QueryError| datafusion::error::DataFusionError::External(Box::new(e));
+        let plan_err = |e: QueryError| datafusion::error::DataFusionError::External(Box::new(e));
         let ix = self.indexes.get(&column).map_err(plan_err)?;
         let row = row_of(&ix, &SimilarQuery { targetid, survey, program }).map_err(plan_err)?;
         let found =

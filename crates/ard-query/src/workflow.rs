@@ -16,12 +16,12 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use ard_core::names::{LOGM_P50, LOGSFR_P50, WEB_CLASS};
+use ard_core::web::WebClass;
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
-use ard_core::names::{LOGM_P50, LOGSFR_P50, WEB_CLASS};
-use ard_core::web::WebClass;
 use plotters::style::RGBColor;
 
 use crate::plot::{plot_binned, plot_stack, BinnedSeries, StackedSpectrum};

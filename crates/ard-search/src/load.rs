@@ -87,9 +87,7 @@ fn read_leaf(path: &Path, column: &str) -> Result<Vec<RecordBatch>, SearchError>
     }
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let reader = builder.with_projection(mask).with_batch_size(65_536).build().map_err(bad)?;
-    reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| SearchError::Store(ard_store::StoreError::arrow(path.display().to_string(), e)))
+    reader.collect::<Result<Vec<_>, _>>().map_err(|e| SearchError::Store(ard_store::StoreError::arrow(path.display().to_string(), e)))
 }
 
 fn embedding_columns_of(schema: &arrow_schema::Schema) -> Vec<String> {

@@ -217,7 +217,11 @@ impl SedStage {
                 let seed = batch.targetid[i] as u64 ^ 0x5ED_F17;
                 let aperture = apertures[i];
                 match fit(&obs, &PLANCK18, zi, &self.cfg, seed, aperture.map_or(0.0, f64::log10)) {
-                    Ok(r) => Outcome { status: if aperture.is_some() { SedStatus::Ok } else { SedStatus::OkFibreOnly }, result: Some(r), aperture },
+                    Ok(r) => Outcome {
+                        status: if aperture.is_some() { SedStatus::Ok } else { SedStatus::OkFibreOnly },
+                        result: Some(r),
+                        aperture,
+                    },
                     Err(e) => fail(SedStatus::FitFailed(e.to_string())),
                 }
             })

@@ -217,8 +217,11 @@ pub fn read_i64_column(path: &Path, name: &str) -> Result<Option<Vec<i64>>, Stor
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| StoreError::arrow(path.display().to_string(), e))?;
-        let b = RecordBatch::try_new(Arc::new(Schema::new(vec![Field::new(name, batch.column(0).data_type().clone(), true)])), vec![batch.column(0).clone()])
-            .map_err(|e| StoreError::arrow(path.display().to_string(), e))?;
+        let b = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new(name, batch.column(0).data_type().clone(), true)])),
+            vec![batch.column(0).clone()],
+        )
+        .map_err(|e| StoreError::arrow(path.display().to_string(), e))?;
         out.extend_from_slice(Columns::new(path, &b).i64(name)?.values());
     }
     Ok(Some(out))

@@ -223,8 +223,8 @@ fn write_skymap(path: &Path, counts: &BTreeMap<u64, i64>) -> Result<(), StoreErr
     let pix: Vec<i64> = counts.keys().map(|&k| k as i64).collect();
     let val: Vec<i64> = counts.values().copied().collect();
     let schema = Arc::new(Schema::new(vec![Field::new("PIXEL", DataType::Int64, false), Field::new("VALUE", DataType::Int64, false)]));
-    let batch =
-        RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(pix)), Arc::new(Int64Array::from(val))]).map_err(|e| StoreError::arrow(format!("{}: sky map", path.display()), e))?;
+    let batch = RecordBatch::try_new(schema, vec![Arc::new(Int64Array::from(pix)), Arc::new(Int64Array::from(val))])
+        .map_err(|e| StoreError::arrow(format!("{}: sky map", path.display()), e))?;
     let tmp = temporary_for(path);
     let mut f = ard_fits::FitsFile::create(&tmp)?;
     f.write_primary(&[])?;
@@ -241,8 +241,7 @@ fn write_skymap(path: &Path, counts: &BTreeMap<u64, i64>) -> Result<(), StoreErr
             ard_fits::Key::i64("OBS_NPIX", counts.len() as i64, ""),
             ard_fits::Key::str("CREATOR", "desi-ard", ""),
         ],
-    )
-    ?;
+    )?;
     f.close()?;
     commit(&tmp, path)
 }
@@ -310,7 +309,8 @@ fn write_statistics(path: &Path, rows: &[(u64, usize, RowGroupMetaData)]) -> Res
             cols.push(arr);
         }
     }
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| StoreError::arrow(format!("{}: statistics", path.display()), e))?;
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+        .map_err(|e| StoreError::arrow(format!("{}: statistics", path.display()), e))?;
     let tmp = temporary_for(path);
     write_parquet(&tmp, &batch)?;
     commit(&tmp, path)
@@ -363,7 +363,9 @@ pub fn build_margin(catalog_dir: &Path, margin_dir: &Path, threshold_arcsec: f64
                 .map(|c| arrow_select::take::take(c, &idx, None))
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| StoreError::arrow(format!("{}: margin rows", path.display()), e))?;
-            parts.entry(cell).or_default().push(RecordBatch::try_new(batch.schema(), cols).map_err(|e| StoreError::arrow(format!("{}: margin rows", path.display()), e))?);
+            parts.entry(cell).or_default().push(
+                RecordBatch::try_new(batch.schema(), cols).map_err(|e| StoreError::arrow(format!("{}: margin rows", path.display()), e))?,
+            );
         }
     }
     let dataset = margin_dir.join("dataset");
@@ -376,7 +378,8 @@ pub fn build_margin(catalog_dir: &Path, margin_dir: &Path, threshold_arcsec: f64
     let n = parts.len();
     for (cell, batches) in parts {
         let schema = batches[0].schema();
-        let all = arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| StoreError::arrow(format!("margin of pixel {cell}"), e))?;
+        let all =
+            arrow_select::concat::concat_batches(&schema, &batches).map_err(|e| StoreError::arrow(format!("margin of pixel {cell}"), e))?;
         let target = dataset.join(pixel_relpath(cell, ".parquet"));
         std::fs::create_dir_all(target.parent().unwrap_or(&dataset)).map_err(|e| StoreError::io(&target, e))?;
         let tmp = temporary_for(&target);

@@ -74,8 +74,10 @@ fn h5err(path: &Path, e: hdf5::Error) -> StoreError {
 }
 
 fn ascii(path: &Path, s: &str) -> Result<FixedAscii<NAME_WIDTH>, StoreError> {
-    FixedAscii::<NAME_WIDTH>::from_ascii(s.as_bytes())
-        .map_err(|e| StoreError::Layout { path: path.to_path_buf(), message: format!("survey/program {s:?} is not ASCII of at most {NAME_WIDTH} bytes: {e}") })
+    FixedAscii::<NAME_WIDTH>::from_ascii(s.as_bytes()).map_err(|e| StoreError::Layout {
+        path: path.to_path_buf(),
+        message: format!("survey/program {s:?} is not ASCII of at most {NAME_WIDTH} bytes: {e}"),
+    })
 }
 
 /// Writes a pixel's spectra (the caller renames the file into place).
@@ -83,7 +85,10 @@ pub fn write_pixel_spectra(path: &Path, s: &PixelSpectra) -> Result<(), StoreErr
     let n = s.targetid.len();
     let nw = s.wavelength.len();
     if s.flux.len() != n * nw || s.ivar.len() != n * nw || s.mask.len() != n * nw {
-        return Err(StoreError::Layout { path: path.to_path_buf(), message: format!("spectra arrays do not match {n} objects × {nw} pixels") });
+        return Err(StoreError::Layout {
+            path: path.to_path_buf(),
+            message: format!("spectra arrays do not match {n} objects × {nw} pixels"),
+        });
     }
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;

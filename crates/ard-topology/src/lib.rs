@@ -38,4 +38,3 @@ mod test_rng {
         }
     }
 }
-

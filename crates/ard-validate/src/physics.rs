@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use ard_physics::lines::GAS_LINES;
 use ard_core::StatusCode;
+use ard_physics::lines::GAS_LINES;
 use ard_physics::{measure, median_snr, FitConfig, ObjectInput, Status};
 use desi_io::{layout, read_spectra, ReadOptions};
 use desi_sim::SimConfig;

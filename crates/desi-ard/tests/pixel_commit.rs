@@ -66,7 +66,8 @@ fn data_files(root: &Path) -> BTreeMap<String, Vec<u8>> {
             }
             let mut bytes = std::fs::read(&p).unwrap();
             if p.to_string_lossy().ends_with("properties") {
-                bytes = String::from_utf8(bytes).unwrap().lines().filter(|l| !l.starts_with("hats_creation_date")).collect::<String>().into();
+                bytes =
+                    String::from_utf8(bytes).unwrap().lines().filter(|l| !l.starts_with("hats_creation_date")).collect::<String>().into();
             }
             out.insert(p.strip_prefix(root).unwrap().to_string_lossy().into_owned(), bytes);
         }
@@ -101,10 +102,8 @@ fn reader_agrees(ard: &Path, leaf: &BTreeSet<(i64, String, String)>) {
     let a = ard.to_str().unwrap();
     let (st, out) = run(&["sql", a, "SELECT count(DISTINCT e.targetid) AS n, count(*) AS m FROM exposures e", "--format", "csv"], &[]);
     assert!(st.success(), "{out}");
-    let (st, joined) = run(
-        &["sql", a, "SELECT count(*) AS m FROM catalog c JOIN exposures e USING (targetid, survey, program)", "--format", "csv"],
-        &[],
-    );
+    let (st, joined) =
+        run(&["sql", a, "SELECT count(*) AS m FROM catalog c JOIN exposures e USING (targetid, survey, program)", "--format", "csv"], &[]);
     assert!(st.success(), "{joined}");
     // Every exposure row joins a catalogue row of the same version.
     let m_all: Vec<&str> = out.lines().nth(1).unwrap().split(',').collect();

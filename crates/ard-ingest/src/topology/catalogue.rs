@@ -101,4 +101,3 @@ fn galaxies_of(c: &Columns, rows: impl Iterator<Item = usize>) -> Result<Vec<Gal
         })
         .collect())
 }
-

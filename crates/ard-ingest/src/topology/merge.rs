@@ -164,4 +164,3 @@ fn replace_columns(b: &RecordBatch, cols: Vec<ArrayRef>) -> Result<RecordBatch, 
     let meta = b.schema().metadata().clone();
     RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, meta)), arrays)
 }
-

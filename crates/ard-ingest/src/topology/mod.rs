@@ -271,4 +271,3 @@ pub fn metadata(ard: &Path) -> Option<String> {
         }
     ))
 }
-

@@ -136,7 +136,6 @@ fn states_against(ard: &Path, opts: &TopologyOptions, fp: &str) -> Vec<Subvolume
         .collect()
 }
 
-
 /// Refuses a merge unless every sub-volume has a result for this catalogue and these
 /// settings (`fp`, [`run_fingerprint`]).
 pub(super) fn require_mergeable(ard: &Path, opts: &TopologyOptions, fp: &str) -> Result<(), IngestError> {

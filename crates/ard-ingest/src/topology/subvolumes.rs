@@ -226,7 +226,8 @@ fn write_sub(
     }
     ard_store::catalog::write_parquet(&tmp, &batch)?;
     commit(&tmp, &path)?;
-    let json = serde_json::to_vec_pretty(report).map_err(|source| ard_store::StoreError::Corrupt { path: path.with_extension("json"), source })?;
+    let json =
+        serde_json::to_vec_pretty(report).map_err(|source| ard_store::StoreError::Corrupt { path: path.with_extension("json"), source })?;
     write_atomic(&path.with_extension("json"), &json)?;
     Ok(())
 }
@@ -249,8 +250,12 @@ pub(super) fn read_sub(ard: &Path, n: usize, i: usize) -> Result<EnvByKey, Inges
     (0..b.num_rows())
         .map(|r| {
             let code = wc.value(r);
-            let web_class = WebClass::from_code(i64::from(code))
-                .ok_or_else(|| IngestError::BadValue { path: path.clone(), row: r, column: names::WEB_CLASS, value: code.to_string() })?;
+            let web_class = WebClass::from_code(i64::from(code)).ok_or_else(|| IngestError::BadValue {
+                path: path.clone(),
+                row: r,
+                column: names::WEB_CLASS,
+                value: code.to_string(),
+            })?;
             Ok((
                 (ids.value(r), sv.value(r).to_string(), pg.value(r).to_string()),
                 Env { web_class, dist_filament: df.value(r), dist_node: dn.value(r), density: de.value(r), boundary: bd.value(r) },
@@ -258,4 +263,3 @@ pub(super) fn read_sub(ard: &Path, n: usize, i: usize) -> Result<EnvByKey, Inges
         })
         .collect()
 }
-

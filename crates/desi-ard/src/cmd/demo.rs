@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-
 use anyhow::Result;
 
 /// Arguments of `desi-ard demo`.

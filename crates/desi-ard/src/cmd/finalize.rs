@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-
 use anyhow::Result;
 
 /// Arguments of `desi-ard finalize`.

@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-
 use anyhow::Result;
 use ard_store::manifest::{PixelRecord, PixelStatus};
 
@@ -101,7 +100,9 @@ fn print_layers(ard: &Path, records: &[PixelRecord]) -> Result<()> {
         let pixels = if layer.name == "core" { done.len() } else { with.len() };
         let status = format!("{}_status", layer.name);
         let rows = if pixels > 0 && columns.contains(&status) {
-            let b = q.sql(&format!("SELECT count(*) FILTER (WHERE {status} IN ('ok', 'ok_fibre_only', 'boundary')) AS ok, count(*) AS n FROM catalog"))?;
+            let b = q.sql(&format!(
+                "SELECT count(*) FILTER (WHERE {status} IN ('ok', 'ok_fibre_only', 'boundary')) AS ok, count(*) AS n FROM catalog"
+            ))?;
             let count = |i: usize| -> i64 {
                 use arrow_array::cast::AsArray;
                 b.iter().find(|b| b.num_rows() > 0).map_or(0, |b| b.column(i).as_primitive::<arrow_array::types::Int64Type>().value(0))

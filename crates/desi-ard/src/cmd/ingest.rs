@@ -3,7 +3,6 @@
 
 use std::path::{Path, PathBuf};
 
-
 use anyhow::Result;
 use ard_ingest::pipeline::Settings;
 
@@ -61,8 +60,18 @@ pub fn run(args: Args) -> Result<()> {
         args;
     let settings = layers.settings(&ard)?;
     let workers = if workers == 0 { settings.workers.unwrap_or(0) } else { workers };
-    let mut opts =
-        ard_ingest::IngestOptions { raw_root, ard: ard.clone(), workers, shard, balance, survey, program, stages: Vec::new(), quiet, scratch };
+    let mut opts = ard_ingest::IngestOptions {
+        raw_root,
+        ard: ard.clone(),
+        workers,
+        shard,
+        balance,
+        survey,
+        program,
+        stages: Vec::new(),
+        quiet,
+        scratch,
+    };
     if fit_models_only {
         // The models step needs no stages: it only learns the shared basis.
         announce_basis(&opts, refit_models, shard.is_some());
@@ -113,7 +122,12 @@ pub fn run(args: Args) -> Result<()> {
 }
 
 /// The pipeline's stages for `opts`, saying what the basis step does.
-pub fn pipeline_stages(settings: &Settings, opts: &ard_ingest::IngestOptions, refit: bool, sharded: bool) -> Result<Vec<ard_core::StageRef>> {
+pub fn pipeline_stages(
+    settings: &Settings,
+    opts: &ard_ingest::IngestOptions,
+    refit: bool,
+    sharded: bool,
+) -> Result<Vec<ard_core::StageRef>> {
     if let Some(p) = &settings.astroclip {
         eprintln!("AstroCLIP encoder from {}", p.display());
     }

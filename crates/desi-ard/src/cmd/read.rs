@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-
 use anyhow::{Context, Result};
 
 /// Arguments of `desi-ard setuptemplates`.

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-
 use anyhow::{bail, Context, Result};
 
 /// Arguments of `desi-ard similar`.

@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-
 use anyhow::{bail, Result};
 
 /// Arguments of `desi-ard spectrum`.

@@ -45,7 +45,7 @@ pub enum Workflow {
 
 /// Runs `desi-ard workflow ...`.
 pub fn run(name: Workflow) -> Result<()> {
-match name {
+    match name {
         Workflow::GreenPea { ard, targetid, k, embedding, truth, out } => {
             let q = ard_query::ArdQuery::open(&ard)?;
             let opts = ard_query::workflow::GreenPeaOptions { targetid, k, column: embedding, truth, out_dir: out, n_plot: 5 };
