@@ -167,13 +167,25 @@ pub fn mark_published(layout: &ArdLayout) -> Result<(), StoreError> {
     remove_if_present(&unpublished_marker(layout))
 }
 
+/// Creates the marker. Pixels commit on several threads at once and only the marker's
+/// existence matters, so it is made with `create_new` (one creator wins, the others see
+/// `AlreadyExists`) rather than by renaming a temporary, whose per-process name two
+/// threads would share.
 fn mark_unpublished(layout: &ArdLayout) -> Result<(), StoreError> {
     let marker = unpublished_marker(layout);
     if marker.exists() {
         return Ok(());
     }
     std::fs::create_dir_all(layout.manifest_dir()).map_err(|e| StoreError::io(&layout.manifest_dir(), e))?;
-    crate::atomic::write_atomic(&marker, b"a pixel was committed after the last finalize\n")
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&marker) {
+        Ok(mut f) => {
+            use std::io::Write;
+            f.write_all(b"a pixel was committed after the last finalize\n").map_err(|e| StoreError::io(&marker, e))?;
+            f.sync_all().map_err(|e| StoreError::io(&marker, e))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::io(&marker, e)),
+    }
 }
 
 /// Writes `content` as the new version of `pixel` and makes it visible (see the module
@@ -348,5 +360,25 @@ mod tests {
         assert_eq!(version_id("a", Some("b")), version_id("a", Some("b")));
         assert_ne!(version_id("a", Some("b")), version_id("a", None));
         assert_eq!(version_id("a", None).len(), 16);
+    }
+
+    /// CI once failed a pixel with "manifest/unpublished: No such file" when two pixels
+    /// committed together and raced on one temporary; every thread must succeed.
+    #[test]
+    fn concurrent_commits_all_mark_unpublished() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let layout = ArdLayout::new(dir.path());
+        for _round in 0..20 {
+            let results: Vec<_> = std::thread::scope(|s| {
+                let handles: Vec<_> = (0..8).map(|_| s.spawn(|| mark_unpublished(&layout))).collect();
+                handles.into_iter().map(|h| h.join().expect("thread")).collect()
+            });
+            for r in results {
+                assert!(r.is_ok(), "{r:?}");
+            }
+            assert!(is_unpublished(&layout));
+            mark_published(&layout).expect("unmark");
+            assert!(!is_unpublished(&layout));
+        }
     }
 }
