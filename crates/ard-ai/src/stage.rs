@@ -15,9 +15,9 @@ pub const BATCH: usize = 32;
 
 /// Code version of the AstroCLIP columns: bump it with any change to how they are
 /// computed (a bump re-runs every pixel; see `ard_ingest::pipeline::LAYERS`).
-pub const ASTROCLIP_VERSION: u32 = 1;
+pub const ASTROCLIP_VERSION: u32 = 2;
 /// Code version of `emb_pca` (as [`ASTROCLIP_VERSION`]).
-pub const PCA_VERSION: u32 = 1;
+pub const PCA_VERSION: u32 = 2;
 
 /// Writes `emb_astroclip` (1024 × f16) and `emb_specformer` (768 × f16), null for every
 /// object when no weights were given (`astroclip_status` says why).
@@ -97,14 +97,23 @@ impl Stage for AstroclipStage {
         if da != 1024 || ds != 768 {
             return Err(stage_err(format!("the catalogue columns are 1024/768-d; these weights give {da}/{ds}")));
         }
+        let fibres = batch.fibres();
+        let problem = |i: usize| {
+            if let Some(why) = fibres[i].problem() {
+                Some(AstroclipStatus::Fibre(why))
+            } else if batch.nwave() != crate::preprocess::NPIX {
+                Some(AstroclipStatus::NotBrzGrid)
+            } else if !batch.flux_of(i).iter().all(|v| v.is_finite()) {
+                Some(AstroclipStatus::NonFiniteFlux)
+            } else {
+                None
+            }
+        };
         for start in (0..n).step_by(BATCH) {
             let idx: Vec<usize> = (start..(start + BATCH).min(n)).collect();
-            // One bad spectrum (wrong length, non-finite flux) gets nulls, not the batch.
-            let good: Vec<usize> = idx
-                .iter()
-                .copied()
-                .filter(|&i| batch.flux_of(i).iter().all(|v| v.is_finite()) && batch.nwave() == crate::preprocess::NPIX)
-                .collect();
+            // Sky and flagged fibres are not embedded; one bad spectrum (wrong length,
+            // non-finite flux) gets nulls, not the batch.
+            let good: Vec<usize> = idx.iter().copied().filter(|&i| problem(i).is_none()).collect();
             let spectra: Vec<&[f32]> = good.iter().map(|&i| batch.flux_of(i)).collect();
             let out = enc.embed(&spectra).map_err(|e| StageError {
                 stage: "astroclip".into(),
@@ -127,9 +136,7 @@ impl Stage for AstroclipStage {
                 } else {
                     null_row(&mut astro, 1024);
                     null_row(&mut spec, 768);
-                    let why =
-                        if batch.nwave() != crate::preprocess::NPIX { AstroclipStatus::NotBrzGrid } else { AstroclipStatus::NonFiniteFlux };
-                    status.push(why.code());
+                    status.push(problem(i).unwrap_or(AstroclipStatus::NonFiniteFlux).code());
                 }
             }
         }
@@ -145,6 +152,10 @@ pub enum AstroclipStatus {
     Ok,
     /// No weights were given to ingest.
     NoWeights,
+    /// Not a usable science fibre ([`ard_core::eligibility::Fibre`]: sky, unassigned,
+    /// COADD_FIBERSTATUS ≠ 0). The embedding needs no redshift, so only the fibre
+    /// checks of the shared rule apply.
+    Fibre(Ineligible),
     /// The spectrum is not on the brz grid the encoder was trained on.
     NotBrzGrid,
     /// The flux has NaN or infinite pixels.
@@ -156,12 +167,13 @@ impl StatusCode for AstroclipStatus {
         match self {
             AstroclipStatus::Ok => "ok",
             AstroclipStatus::NoWeights => "no_weights",
+            AstroclipStatus::Fibre(i) => i.code(),
             AstroclipStatus::NotBrzGrid => "not_brz_grid",
             AstroclipStatus::NonFiniteFlux => "non_finite_flux",
         }
     }
     fn codes() -> Vec<&'static str> {
-        vec!["ok", "no_weights", "not_brz_grid", "non_finite_flux"]
+        vec!["ok", "no_weights", Ineligible::NotScienceFibre.code(), Ineligible::BadFibre.code(), "not_brz_grid", "non_finite_flux"]
     }
 }
 
@@ -190,7 +202,7 @@ impl StatusCode for PcaStatus {
     }
     fn codes() -> Vec<&'static str> {
         let mut v = vec!["ok", "no_model"];
-        v.extend(&Ineligible::CODES[..2]);
+        v.extend(Requirements::ANY.codes());
         v.push("too_few_pixels");
         v
     }
@@ -250,9 +262,15 @@ impl Stage for PcaStage {
         };
         let mut emb = FixedSizeListBuilder::with_capacity(Float16Builder::with_capacity(n * k), k as i32, n);
         let mut status = Vec::with_capacity(n);
+        let fibres = batch.fibres();
         for i in 0..n {
-            let candidate =
-                Candidate { z: z.as_ref().and_then(|c| c[i]), zwarn: zwarn.as_ref().and_then(|c| c[i]), spectype: None, primary: None };
+            let candidate = Candidate {
+                fibre: fibres[i],
+                z: z.as_ref().and_then(|c| c[i]),
+                zwarn: zwarn.as_ref().and_then(|c| c[i]),
+                spectype: None,
+                primary: None,
+            };
             let outcome = match (&self.model, candidate.check(Requirements::ANY)) {
                 (None, _) => Err(PcaStatus::NoModel),
                 (_, Err(why)) => Err(PcaStatus::Ineligible(why)),

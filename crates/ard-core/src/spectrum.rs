@@ -66,6 +66,11 @@ impl SpectrumBatch {
         let n = self.ndiag * self.nwave();
         &self.resolution[i * n..(i + 1) * n]
     }
+    /// The FIBERMAP facts of every fibre, for the science-fibre cut of
+    /// [`crate::eligibility`].
+    pub fn fibres(&self) -> Vec<crate::eligibility::Fibre> {
+        crate::eligibility::Fibre::of_table(&self.fibermap)
+    }
     /// Row index of a TARGETID.
     pub fn index_of(&self, targetid: i64) -> Option<usize> {
         self.targetid.iter().position(|&t| t == targetid)

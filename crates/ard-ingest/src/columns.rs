@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use ard_core::{names, ColumnSpec, SpectrumBatch};
-use arrow_array::builder::{Float32Builder, Float64Builder, Int16Builder, Int64Builder, StringBuilder};
+use arrow_array::builder::{Float32Builder, Float64Builder, Int16Builder, Int64Builder, PrimitiveBuilder, StringBuilder};
+use arrow_array::types::{ArrowPrimitiveType, Int16Type, Int32Type, Int64Type};
 use arrow_array::{Array, ArrayRef, BooleanArray, Int32Array, RecordBatch};
 use arrow_schema::{DataType, Schema, SchemaRef};
 use desi_io::columns::{optional_f64, optional_i64, optional_str};
@@ -16,10 +17,11 @@ use crate::IngestError;
 
 /// Code version of the core columns (see `pipeline::LAYERS`): bump it with any change
 /// to how they are computed.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Targeting-bit columns carried over from FIBERMAP (null where a survey lacks them).
-pub const TARGET_COLUMNS: [&str; 15] = [
+/// The first four are the main survey's ([`MAIN_TARGET_COLUMNS`]).
+pub const TARGET_COLUMNS: [&str; 17] = [
     "DESI_TARGET",
     "BGS_TARGET",
     "MWS_TARGET",
@@ -30,12 +32,25 @@ pub const TARGET_COLUMNS: [&str; 15] = [
     "SV1_SCND_TARGET",
     "SV2_DESI_TARGET",
     "SV2_BGS_TARGET",
+    "SV2_MWS_TARGET",
     "SV2_SCND_TARGET",
     "SV3_DESI_TARGET",
     "SV3_BGS_TARGET",
+    "SV3_MWS_TARGET",
     "SV3_SCND_TARGET",
     "CMX_TARGET",
 ];
+
+/// The main survey's targeting columns: null on rows of the surveys that target with
+/// their own masks ([`OWN_MASK_SURVEYS`]), where desispec writes 0 into them.
+pub const MAIN_TARGET_COLUMNS: [&str; 4] = ["DESI_TARGET", "BGS_TARGET", "MWS_TARGET", "SCND_TARGET"];
+
+/// Surveys whose targeting bits live in their own `SVn_*` / `CMX_TARGET` columns. Main
+/// and special (tertiary, ...) programs use the main masks.
+pub const OWN_MASK_SURVEYS: [&str; 4] = ["cmx", "sv1", "sv2", "sv3"];
+
+/// The template S/N² columns of SCORES (desispec `tsnr.py`), one per tracer.
+pub const TSNR2_TRACERS: [&str; 5] = ["BGS", "ELG", "LRG", "QSO", "LYA"];
 
 const PHOT_BANDS: [&str; 5] = ["G", "R", "Z", "W1", "W2"];
 
@@ -52,6 +67,14 @@ pub fn core_specs() -> Vec<ColumnSpec> {
         ColumnSpec::new("target_ra", DataType::Float64, "deg", "TARGET_RA (FIBERMAP), ICRS"),
         ColumnSpec::new("target_dec", DataType::Float64, "deg", "TARGET_DEC (FIBERMAP), ICRS"),
         ColumnSpec::new("healpix", DataType::Int32, "", "nside-64 NESTED HEALPix pixel of (target_ra, target_dec): the partition"),
+        ColumnSpec::new("objtype", DataType::Utf8, "", "fibre's object type (FIBERMAP OBJTYPE): TGT science target, SKY, BAD (unassigned/stuck); the layers fit TGT only"),
+        ColumnSpec::new(
+            "coadd_fiberstatus",
+            DataType::Int32,
+            "",
+            "OR of the coadded exposures' FIBERSTATUS bits (FIBERMAP COADD_FIBERSTATUS, desispec maskbits.fibermask); the layers fit 0 only",
+        ),
+        ColumnSpec::new("fa_type", DataType::Int16, "", "fiberassign target type bits (FIBERMAP FA_TYPE); null where the FIBERMAP has none"),
         ColumnSpec::new("z", DataType::Float64, "", "redshift (redrock REDSHIFTS Z or zcatalog)"),
         ColumnSpec::new("zerr", DataType::Float32, "", "redshift error (ZERR)"),
         ColumnSpec::new("zwarn", DataType::Int64, "", "redrock warning bits (ZWARN); 0 = no problem"),
@@ -85,13 +108,23 @@ pub fn core_specs() -> Vec<ColumnSpec> {
     }
     v.push(ColumnSpec::new("ebv", DataType::Float32, "mag", "Galactic E(B−V) (FIBERMAP EBV, SFD98)"));
     v.push(ColumnSpec::new("morphtype", DataType::Utf8, "", "Tractor morphological type (FIBERMAP MORPHTYPE)"));
+    v.push(ColumnSpec::new("maskbits", DataType::Int32, "", "Legacy Surveys imaging mask bits at the target (FIBERMAP MASKBITS)"));
+    v.push(ColumnSpec::new(
+        "photsys",
+        DataType::Utf8,
+        "",
+        "imaging footprint (FIBERMAP PHOTSYS): N (BASS/MzLS), S (DECaLS/DES), empty for none",
+    ));
     for t in TARGET_COLUMNS {
-        v.push(ColumnSpec::new(
-            &t.to_lowercase(),
-            DataType::Int64,
-            "",
-            &format!("targeting bits (FIBERMAP {t}); null where the survey has none"),
-        ));
+        let doc = if MAIN_TARGET_COLUMNS.contains(&t) {
+            format!(
+                "main-survey targeting bits (FIBERMAP {t}); null on {} rows, whose bits are in their own columns (desispec writes 0 there; null is desi-ard's convention), and where the FIBERMAP has none",
+                OWN_MASK_SURVEYS.join("/")
+            )
+        } else {
+            format!("targeting bits (FIBERMAP {t}); null where the survey has none")
+        };
+        v.push(ColumnSpec::new(&t.to_lowercase(), DataType::Int64, "", &doc));
     }
     v.push(ColumnSpec::new("coadd_numexp", DataType::Int16, "", "number of exposures coadded (FIBERMAP COADD_NUMEXP)"));
     v.push(ColumnSpec::new("coadd_exptime", DataType::Float32, "s", "total exposure time coadded (FIBERMAP COADD_EXPTIME)"));
@@ -103,18 +136,20 @@ pub fn core_specs() -> Vec<ColumnSpec> {
             &format!("median flux·√ivar per 0.8 Å pixel over {lo:.0}–{hi:.0} Å of the camera-merged spectrum (pixels with ivar > 0)"),
         ));
     }
-    v.push(ColumnSpec::new(
-        "tsnr2_lrg",
-        DataType::Float32,
-        "",
-        "template S/N² for LRGs (SCORES TSNR2_LRG); null when the coadd has no SCORES",
-    ));
+    for t in TSNR2_TRACERS {
+        v.push(ColumnSpec::new(
+            &format!("tsnr2_{}", t.to_lowercase()),
+            DataType::Float32,
+            "",
+            &format!("template S/N² for the {t} tracer (SCORES TSNR2_{t}); null when the coadd has no SCORES"),
+        ));
+    }
     v.push(ColumnSpec::new("zcat_nspec", DataType::Int16, "", "number of coadds of this TARGETID in the ARD (across surveys/programs)"));
     v.push(ColumnSpec::new(
         "zcat_primary",
         DataType::Boolean,
         "",
-        "true for the best coadd of the TARGETID: highest tsnr2_lrg, else highest median S/N",
+        "DESI's primary coadd of the TARGETID (desispec zcatalog.find_primary_spectra): ZWARN = 0 first, then highest tsnr2_lrg",
     ));
     v
 }
@@ -138,6 +173,16 @@ fn str_col(values: Option<Vec<String>>, n: usize) -> ArrayRef {
     match values {
         Some(v) => v.iter().for_each(|x| b.append_value(x)),
         None => (0..n).for_each(|_| b.append_null()),
+    }
+    Arc::new(b.finish())
+}
+
+/// An integer column of `n` rows from FIBERMAP values, all null when absent.
+fn int_col<T: ArrowPrimitiveType>(values: Option<Vec<i64>>, n: usize, convert: fn(i64) -> T::Native) -> ArrayRef {
+    let mut b = PrimitiveBuilder::<T>::with_capacity(n);
+    match values {
+        Some(v) => v.into_iter().for_each(|x| b.append_value(convert(x))),
+        None => b.append_nulls(n),
     }
     Arc::new(b.finish())
 }
@@ -176,6 +221,9 @@ pub fn core_columns(batch: &SpectrumBatch, scores: Option<&RecordBatch>) -> Resu
         Arc::new(arrow_array::Float64Array::from(ra.clone())),
         Arc::new(arrow_array::Float64Array::from(dec.clone())),
         Arc::new(Int32Array::from_iter_values(ra.iter().zip(&dec).map(|(&r, &d)| desi_io::layout::nside64_pixel(r, d) as i32))),
+        str_col(optional_str(fm, "OBJTYPE").map(|v| v.into_iter().map(|s| s.trim().to_string()).collect()), n),
+        int_col::<Int32Type>(optional_i64(fm, "COADD_FIBERSTATUS"), n, |x| x as i32),
+        int_col::<Int16Type>(optional_i64(fm, "FA_TYPE"), n, |x| x as i16),
     ];
     let mut zb = Float64Builder::with_capacity(n);
     match zf("Z") {
@@ -204,13 +252,12 @@ pub fn core_columns(batch: &SpectrumBatch, scores: Option<&RecordBatch>) -> Resu
     }
     cols.push(f32_col(optional_f64(fm, "EBV"), n));
     cols.push(str_col(optional_str(fm, "MORPHTYPE"), n));
+    cols.push(int_col::<Int32Type>(optional_i64(fm, "MASKBITS"), n, |x| x as i32));
+    cols.push(str_col(optional_str(fm, "PHOTSYS").map(|v| v.into_iter().map(|s| s.trim().to_string()).collect()), n));
+    let own_masks = OWN_MASK_SURVEYS.contains(&batch.survey.as_str());
     for t in TARGET_COLUMNS {
-        let mut b = Int64Builder::with_capacity(n);
-        match optional_i64(fm, t) {
-            Some(v) => v.iter().for_each(|&x| b.append_value(x)),
-            None => (0..n).for_each(|_| b.append_null()),
-        }
-        cols.push(Arc::new(b.finish()));
+        let values = if own_masks && MAIN_TARGET_COLUMNS.contains(&t) { None } else { optional_i64(fm, t) };
+        cols.push(int_col::<Int64Type>(values, n, |x| x));
     }
     let mut ne = Int16Builder::with_capacity(n);
     match optional_i64(fm, "COADD_NUMEXP") {
@@ -226,35 +273,39 @@ pub fn core_columns(batch: &SpectrumBatch, scores: Option<&RecordBatch>) -> Resu
         }
         cols.push(Arc::new(b.finish()));
     }
-    // TSNR2_LRG from SCORES, by TARGETID.
-    let tsnr = scores.and_then(|s| {
-        let ids = optional_i64(s, "TARGETID")?;
-        let v = optional_f64(s, "TSNR2_LRG")?;
-        let map: std::collections::HashMap<i64, f64> = ids.into_iter().zip(v).collect();
-        Some(batch.targetid.iter().map(|t| map.get(t).copied()).collect::<Vec<_>>())
-    });
-    let mut tb = Float32Builder::with_capacity(n);
-    match tsnr {
-        Some(v) => v.iter().for_each(|x| tb.append_option(x.map(|x| x as f32))),
-        None => (0..n).for_each(|_| tb.append_null()),
+    // TSNR2_* from SCORES, by TARGETID (SCORES rows follow FIBERMAP's, but a joined
+    // table need not).
+    let score_rows: Option<std::collections::HashMap<i64, usize>> =
+        scores.and_then(|s| optional_i64(s, "TARGETID")).map(|ids| ids.into_iter().enumerate().map(|(i, t)| (t, i)).collect());
+    for t in TSNR2_TRACERS {
+        let mut tb = Float32Builder::with_capacity(n);
+        match (scores.and_then(|s| optional_f64(s, &format!("TSNR2_{t}"))), &score_rows) {
+            (Some(v), Some(rows)) => batch.targetid.iter().for_each(|id| tb.append_option(rows.get(id).map(|&r| v[r] as f32))),
+            _ => (0..n).for_each(|_| tb.append_null()),
+        }
+        cols.push(Arc::new(tb.finish()));
     }
-    cols.push(Arc::new(tb.finish()));
     cols.push(Arc::new(arrow_array::Int16Array::from(vec![1i16; n])));
     cols.push(Arc::new(BooleanArray::from(vec![true; n])));
     Ok(RecordBatch::try_new(core_schema(), cols).map_err(|e| StoreError::arrow("the core columns", e))?)
 }
 
-/// Fills `zcat_nspec` and `zcat_primary` over all rows of a pixel: per TARGETID, the
-/// primary row has the highest `tsnr2_lrg` (rows without it rank below rows with it),
-/// then the highest mean of `snr_b/r/z`, then the first (survey, program) in
-/// alphabetical order — a deterministic version of DESI's zcatalog rule (desispec
-/// `zcatalog.find_primary_spectra`, which ranks by TSNR2).
+/// Fills `zcat_nspec` and `zcat_primary` over all rows of a pixel (every coadd of a
+/// TARGETID lands in the pixel of its TARGET_RA/DEC, so this is per ARD), as desispec
+/// `zcatalog.find_primary_spectra` (desispec 0.70.0, default sort column TSNR2_LRG)
+/// does: per TARGETID, rows with ZWARN = 0 come first; within them, ascending
+/// 1/(TSNR2_LRG + 1e-99·[TSNR2_LRG = 0]) — the highest positive TSNR2_LRG, and, as in
+/// desispec, a negative one before any positive one. A null ZWARN (no redshift) counts
+/// as ZWARN ≠ 0. Where desispec leaves the order open (equal keys — its sort is not
+/// stable — or no TSNR2_LRG, which desispec requires), the higher mean of
+/// `snr_b/r/z`, then the first (survey, program) alphabetically, decide.
 ///
 /// `leaf` is where the rows go (named in the error should a column be missing).
 pub fn mark_primary(batch: &RecordBatch, leaf: &std::path::Path) -> Result<RecordBatch, IngestError> {
     let n = batch.num_rows();
     let cols = ard_store::catalog::Columns::new(leaf, batch);
     let ids = cols.i64(names::TARGETID)?;
+    let zwarn = cols.i64(names::ZWARN)?;
     let tsnr = cols.f32("tsnr2_lrg")?;
     let snr_columns = ["snr_b", "snr_r", "snr_z"]
         .into_iter()
@@ -273,6 +324,18 @@ pub fn mark_primary(batch: &RecordBatch, leaf: &std::path::Path) -> Result<Recor
         .collect();
     let surveys = cols.str(names::SURVEY)?;
     let programs = cols.str(names::PROGRAM)?;
+    // desispec's sort key, (ZWARN_NOT_ZERO, INV_SORT_COLUMN); NaN (and null) sort last as in numpy.
+    let zwarn_not_zero = |i: usize| !(zwarn.is_valid(i) && zwarn.value(i) == 0);
+    let inverse = |i: usize| {
+        let x = if tsnr.is_valid(i) { tsnr.value(i) as f64 } else { f64::NAN };
+        1.0 / (x + if x == 0.0 { 1e-99 } else { 0.0 })
+    };
+    let nan_last = |a: f64, b: f64| match (a.is_nan(), b.is_nan()) {
+        (true, true) => std::cmp::Ordering::Equal,
+        (true, false) => std::cmp::Ordering::Greater,
+        (false, true) => std::cmp::Ordering::Less,
+        (false, false) => a.total_cmp(&b),
+    };
     let mut groups: std::collections::BTreeMap<i64, Vec<usize>> = std::collections::BTreeMap::new();
     for i in 0..n {
         groups.entry(ids.value(i)).or_default().push(i);
@@ -283,12 +346,12 @@ pub fn mark_primary(batch: &RecordBatch, leaf: &std::path::Path) -> Result<Recor
         let best = rows
             .iter()
             .copied()
-            .max_by(|&a, &b| {
-                let ta = if tsnr.is_valid(a) { tsnr.value(a) as f64 } else { f64::NEG_INFINITY };
-                let tb = if tsnr.is_valid(b) { tsnr.value(b) as f64 } else { f64::NEG_INFINITY };
-                ta.total_cmp(&tb)
-                    .then(snr[a].total_cmp(&snr[b]))
-                    .then_with(|| (surveys.value(b), programs.value(b)).cmp(&(surveys.value(a), programs.value(a))))
+            .min_by(|&a, &b| {
+                zwarn_not_zero(a)
+                    .cmp(&zwarn_not_zero(b))
+                    .then(nan_last(inverse(a), inverse(b)))
+                    .then(snr[b].total_cmp(&snr[a]))
+                    .then_with(|| (surveys.value(a), programs.value(a)).cmp(&(surveys.value(b), programs.value(b))))
             })
             .unwrap_or(rows[0]);
         for &r in rows {

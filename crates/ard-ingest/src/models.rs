@@ -3,7 +3,7 @@
 //!
 //! The training subset depends only on the input tree, never on the shard or the
 //! order files are read in: nside-64 pixels are taken in a fixed hashed order until
-//! [`PCA_READ_TARGETS`] targets have been read, their ZWARN = 0 spectra with enough
+//! [`PCA_READ_TARGETS`] targets have been read, their ZWARN = 0 spectra of science fibres with enough
 //! rest-frame coverage are ranked by a hash of (TARGETID, SURVEY, PROGRAM), and the first
 //! [`PCA_TRAIN_MAX`] are kept. So `ingest --fit-models-only` run once before a Slurm
 //! array (the cluster plan's first job), a shard that finds no model and fits its own,
@@ -88,7 +88,12 @@ pub fn ensure_pca_model(opts: &IngestOptions, refit: bool) -> Result<Option<(Arc
                     let Some(rs) = &b.redshifts else { continue };
                     let z = ard_core::columns::nullable_f64(rs, "Z").unwrap_or_default();
                     let zwarn = ard_core::columns::nullable_i64(rs, "ZWARN").unwrap_or_default();
+                    let fibres = b.fibres();
                     for i in 0..b.len() {
+                        // Sky and flagged fibres never shape the basis (the shared fibre cut).
+                        if fibres[i].problem().is_some() {
+                            continue;
+                        }
                         let (Some(Some(zi)), Some(Some(0))) = (z.get(i), zwarn.get(i)) else { continue };
                         let Ok(rest) = rest_frame(&b.wavelength, b.flux_of(i), b.ivar_of(i), b.mask_of(i), *zi) else { continue };
                         if rest.n_good() >= MIN_PIXELS {
@@ -112,7 +117,7 @@ pub fn ensure_pca_model(opts: &IngestOptions, refit: bool) -> Result<Option<(Arc
     }
     let training: Vec<TrainingSpectrum> = training.into_iter().map(|(_, t)| t).collect();
     let selection = format!(
-        "ZWARN = 0 spectra with >= {MIN_PIXELS} usable rest-frame pixels from {} nside-64 pixels taken in hashed order until {PCA_READ_TARGETS} targets; the {} with the lowest hash of (TARGETID, SURVEY, PROGRAM), at most {PCA_TRAIN_MAX}",
+        "ZWARN = 0 spectra of science fibres (OBJTYPE TGT, TARGETID >= 0, COADD_FIBERSTATUS = 0) with >= {MIN_PIXELS} usable rest-frame pixels from {} nside-64 pixels taken in hashed order until {PCA_READ_TARGETS} targets; the {} with the lowest hash of (TARGETID, SURVEY, PROGRAM), at most {PCA_TRAIN_MAX}",
         pixels.len(),
         training.len()
     );

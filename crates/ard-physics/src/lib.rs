@@ -27,7 +27,7 @@ pub mod templates;
 pub use fit::{FitConfig, FitResult};
 pub use stage::PhysicsStage;
 
-use ard_core::eligibility::{Candidate, Ineligible, Requirements};
+use ard_core::eligibility::{Candidate, Fibre, Ineligible, Requirements};
 use ard_core::StatusCode;
 use ssp::SspLibrary;
 
@@ -63,7 +63,7 @@ impl StatusCode for Status {
     }
     fn codes() -> Vec<&'static str> {
         let mut v = vec!["ok"];
-        v.extend(&Ineligible::CODES[..3]);
+        v.extend(Requirements::GALAXY.codes());
         v.extend(["z_out_of_range", "no_good_pixels", "fit_failed"]);
         v
     }
@@ -90,6 +90,9 @@ pub struct ObjectInput<'a> {
     pub spectype: Option<&'a str>,
     /// Redrock ZWARN, if known.
     pub zwarn: Option<i64>,
+    /// The fibre's FIBERMAP facts (science-fibre cut). [`ObjectInput::from_batch`]
+    /// leaves them unknown (no cut); the stage sets them from the FIBERMAP.
+    pub fibre: Fibre,
 }
 
 impl<'a> ObjectInput<'a> {
@@ -105,6 +108,7 @@ impl<'a> ObjectInput<'a> {
             z,
             spectype,
             zwarn,
+            fibre: Fibre::default(),
         }
     }
 }
@@ -135,7 +139,7 @@ fn margin_for(cfg: &FitConfig, velscale: f64) -> usize {
 
 /// Measures one object (see the crate docs).
 pub fn measure(lib: &SspLibrary, cfg: &FitConfig, obj: &ObjectInput) -> Measurement {
-    let candidate = Candidate { z: obj.z, zwarn: obj.zwarn, spectype: obj.spectype, primary: None };
+    let candidate = Candidate { fibre: obj.fibre, z: obj.z, zwarn: obj.zwarn, spectype: obj.spectype, primary: None };
     let z = match candidate.check(Requirements::GALAXY) {
         Ok(z) => z,
         Err(why) => return Measurement::empty(Status::Ineligible(why)),

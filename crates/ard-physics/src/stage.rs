@@ -70,7 +70,7 @@ impl Stage for PhysicsStage {
 impl PhysicsStage {
     /// Code version: bump it with any change to how the columns are computed (a bump
     /// re-runs every pixel; see `ard_ingest::pipeline::LAYERS`).
-    pub const VERSION: u32 = 1;
+    pub const VERSION: u32 = 2;
 
     /// The columns this stage adds (also without templates, for `docs/schema.md`).
     pub fn column_specs() -> Vec<ColumnSpec> {
@@ -109,16 +109,20 @@ impl PhysicsStage {
             Some(rs) => (nullable_f64(rs, "Z"), nullable_str(rs, "SPECTYPE"), nullable_i64(rs, "ZWARN")),
             None => (None, None, None),
         };
+        let fibres = batch.fibres();
         let results: Vec<Measurement> = (0..n)
             .into_par_iter()
             .map(|i| {
-                let obj = ObjectInput::from_batch(
-                    batch,
-                    i,
-                    z.as_ref().and_then(|c| c[i]),
-                    spectype.as_ref().and_then(|c| c[i].as_deref()),
-                    zwarn.as_ref().and_then(|c| c[i]),
-                );
+                let obj = ObjectInput {
+                    fibre: fibres[i],
+                    ..ObjectInput::from_batch(
+                        batch,
+                        i,
+                        z.as_ref().and_then(|c| c[i]),
+                        spectype.as_ref().and_then(|c| c[i].as_deref()),
+                        zwarn.as_ref().and_then(|c| c[i]),
+                    )
+                };
                 measure(&self.lib, &self.cfg, &obj)
             })
             .collect();

@@ -29,7 +29,7 @@ impl SedStage {
 
     /// Code version: bump it with any change to how the columns are computed (a bump
     /// re-runs every pixel; see `ard_ingest::pipeline::LAYERS`).
-    pub const VERSION: u32 = 1;
+    pub const VERSION: u32 = 2;
 
     /// The columns (for `docs/schema.md`).
     pub fn column_specs() -> Vec<ColumnSpec> {
@@ -107,7 +107,7 @@ impl StatusCode for SedStatus {
     }
     fn codes() -> Vec<&'static str> {
         let mut v = vec!["ok", "ok_fibre_only"];
-        v.extend(&Ineligible::CODES[..3]);
+        v.extend(Requirements::GALAXY.codes());
         v.extend(["z_out_of_range", "too_few_pixels", "fit_failed"]);
         v
     }
@@ -183,11 +183,13 @@ impl SedStage {
             None => (None, None, None),
         };
         let apertures = aperture_ratios(&batch.fibermap);
+        let fibres = batch.fibres();
         let outcomes: Vec<Outcome> = (0..n)
             .into_par_iter()
             .map(|i| {
                 let fail = |status: SedStatus| Outcome { status, result: None, aperture: None };
                 let candidate = Candidate {
+                    fibre: fibres[i],
                     z: z.as_ref().and_then(|c| c[i]),
                     zwarn: zwarn.as_ref().and_then(|c| c[i]),
                     spectype: spectype.as_ref().and_then(|c| c[i].as_deref()),

@@ -284,6 +284,11 @@ fn ingests_the_genuine_dr1_and_loa_coadds() {
     let z = desi_io::columns::optional_f64(&tile, "z").unwrap();
     assert!((z[0] - 0.368744).abs() < 1e-6);
     assert_eq!(desi_io::columns::optional_str(&tile, "survey").unwrap(), vec!["sv1"]);
+    // The genuine SV1 FIBERMAP has DESI_TARGET (0) beside SV1_DESI_TARGET: null off main.
+    let bits = |col| ard_core::columns::nullable_i64(&tile, col).unwrap()[0];
+    assert_eq!((bits("desi_target"), bits("bgs_target")), (None, None));
+    assert!(bits("sv1_desi_target").is_some_and(|b| b != 0));
+    assert_eq!(desi_io::columns::optional_str(&tile, "objtype").unwrap(), vec!["TGT"]);
     assert_eq!(desi_io::columns::optional_str(&leaf, "program").unwrap(), vec!["dark"]);
     let version = ard_store::pixel::PixelVersion::of_leaf(&layout, tile_pixel).unwrap().unwrap();
     let s = ard_store::spectra::read_spectrum(&version.spectra_path(&layout), 39633345008634465, None, None).unwrap().unwrap();

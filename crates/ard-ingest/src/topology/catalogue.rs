@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use ard_core::cosmology::PLANCK18;
-use ard_core::eligibility::{Candidate, Ineligible, Requirements};
+use ard_core::eligibility::{Candidate, Fibre, Ineligible, Requirements};
 use ard_core::names;
 use ard_store::catalog::Columns;
 use ard_store::layout::ArdLayout;
@@ -58,10 +58,12 @@ pub(super) fn population(b: &RecordBatch, path: &Path) -> Result<Vec<Option<Inel
     let c = Columns::new(path, b);
     let (z, zwarn, spectype, primary) = (c.f64(names::Z)?, c.i64(names::ZWARN)?, c.str(names::SPECTYPE)?, c.bool(names::ZCAT_PRIMARY)?);
     let (ra, dec) = (c.f64(names::TARGET_RA)?, c.f64(names::TARGET_DEC)?);
+    let fibres = Fibre::of_table(b);
     Ok((0..b.num_rows())
         .map(|i| {
             let z = (z.is_valid(i) && ra.is_valid(i) && dec.is_valid(i)).then(|| z.value(i)).filter(|z| *z > 0.001 && *z < 1.6);
             let candidate = Candidate {
+                fibre: fibres[i],
                 z,
                 zwarn: zwarn.is_valid(i).then(|| zwarn.value(i)),
                 spectype: spectype.is_valid(i).then(|| spectype.value(i)),

@@ -78,7 +78,7 @@ pub fn column_specs() -> Vec<ColumnSpec> {
 }
 
 /// Code version of the topology columns (see `pipeline::LAYERS`).
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The ingest stage that gives every new leaf the topology columns, null and
 /// `pending`, so that every leaf has the same schema before `desi-ard topology` runs.
@@ -168,7 +168,7 @@ impl StatusCode for TopologyStatus {
     }
     fn codes() -> Vec<&'static str> {
         let mut v = vec!["ok", "boundary", "pending"];
-        v.extend(Ineligible::CODES);
+        v.extend(ard_core::eligibility::Requirements::PRIMARY_GALAXY.codes());
         v
     }
 }
