@@ -17,7 +17,7 @@ pub const BATCH: usize = 32;
 /// computed (a bump re-runs every pixel; see `ard_ingest::pipeline::LAYERS`).
 pub const ASTROCLIP_VERSION: u32 = 2;
 /// Code version of `emb_pca` (as [`ASTROCLIP_VERSION`]).
-pub const PCA_VERSION: u32 = 2;
+pub const PCA_VERSION: u32 = 3;
 
 /// Writes `emb_astroclip` (1024 × f16) and `emb_specformer` (768 × f16), null for every
 /// object when no weights were given (`astroclip_status` says why).
@@ -231,8 +231,9 @@ impl PcaStage {
                 AstroclipStage::list_type(k),
                 "",
                 &format!(
-                    "weight-free embedding: {k} gappy-PCA coefficients (float16) of the rest-frame, continuum-normalised spectrum on the eigenspectra in models/{} (Yip et al. 2004); compare by cosine",
-                    crate::pca::MODEL_FILE
+                    "weight-free embedding: {k} gappy-PCA coefficients (float16) of the rest-frame, continuum-normalised spectrum on the eigenspectra in models/{} (Yip et al. 2004); compare by cosine; {} (the running-median continuum normalisation removes its smooth curve)",
+                    crate::pca::MODEL_FILE,
+                    ard_core::dust::NOT_CORRECTED
                 ),
             ),
             status_spec::<PcaStatus>("pca_status", "ok, or why emb_pca is null (too_few_pixels: on the model grid; no_model: nothing to learn the basis from)"),

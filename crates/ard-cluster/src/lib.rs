@@ -275,9 +275,11 @@ fn needed(spec: &ChainSpec, resume: bool) -> Result<Needed, ClusterError> {
     }
     let model_present = layout.models().join(ard_ingest::models::MODEL_FILE).exists();
     let pending: Vec<u64> = match (&spec.ingest_config, model_present) {
-        (Some(config), true) => {
-            pixels.iter().filter(|(p, inputs)| !ard_ingest::pixel_is_current(&layout, **p, inputs, config)).map(|(p, _)| *p).collect()
-        }
+        (Some(config), true) => pixels
+            .iter()
+            .filter(|(p, inputs)| !ard_ingest::pixel_is_current(&layout, **p, inputs, config, false))
+            .map(|(p, _)| *p)
+            .collect(),
         _ => pixels.keys().copied().collect(),
     };
     let shard_ids: BTreeSet<usize> = pending.iter().map(|p| assignment[p]).collect();
@@ -532,6 +534,8 @@ pub struct ClusterStatus {
     pub done: usize,
     /// Failed pixels and their errors.
     pub failed: Vec<(u64, String)>,
+    /// Pixels written without some inputs (counted in `done`): each broken file and why.
+    pub partial: Vec<(u64, Vec<String>)>,
     /// Pixels with no record yet.
     pub pending: Vec<u64>,
     /// Per shard.
@@ -549,7 +553,7 @@ pub struct ClusterStatus {
 impl ClusterStatus {
     /// Whether every step is complete.
     pub fn complete(&self) -> bool {
-        self.failed.is_empty() && self.pending.is_empty() && self.models && self.finalized && self.merged
+        self.failed.is_empty() && self.partial.is_empty() && self.pending.is_empty() && self.models && self.finalized && self.merged
     }
 }
 
@@ -565,6 +569,7 @@ pub fn status(ard: &Path) -> Result<ClusterStatus, ClusterError> {
         pixels: plan.assignment.len(),
         done: 0,
         failed: Vec::new(),
+        partial: Vec::new(),
         pending: Vec::new(),
         shards: Vec::new(),
         models: layout.models().join(ard_ingest::models::MODEL_FILE).exists(),
@@ -577,9 +582,12 @@ pub fn status(ard: &Path) -> Result<ClusterStatus, ClusterError> {
         sh.pixels += 1;
         sh.targets += plan.targets.get(&p).copied().unwrap_or(0);
         match records.get(&p) {
-            Some(r) if r.status == PixelStatus::Done => {
+            Some(r) if r.status.published() => {
                 st.done += 1;
                 sh.done += 1;
+                if r.status == PixelStatus::Partial {
+                    st.partial.push((p, r.broken.iter().map(ard_ingest::broken_text).collect()));
+                }
             }
             Some(r) => {
                 st.failed.push((p, r.error.clone().unwrap_or_default()));
@@ -589,7 +597,7 @@ pub fn status(ard: &Path) -> Result<ClusterStatus, ClusterError> {
         }
     }
     st.shards = shards;
-    let done: BTreeSet<u64> = records.values().filter(|r| r.status == PixelStatus::Done).map(|r| r.pixel).collect();
+    let done: BTreeSet<u64> = records.values().filter(|r| r.status.published()).map(|r| r.pixel).collect();
     st.finalized = !done.is_empty() && finalized_pixels(ard).as_ref() == Some(&done);
     let topo = plan.topology_options();
     st.subvolumes = ard_ingest::topology::subvolume_states(ard, &topo)?;
@@ -610,6 +618,11 @@ pub fn status_text(st: &ClusterStatus) -> String {
     }
     for (p, e) in st.failed.iter().take(20) {
         let _ = writeln!(s, "  FAILED pixel {p}: {e}");
+    }
+    for (p, broken) in st.partial.iter().take(20) {
+        for b in broken {
+            let _ = writeln!(s, "  PARTIAL pixel {p}: left out {b}");
+        }
     }
     let _ = writeln!(s, "finalize:  {}", yes(st.finalized));
     let n = |want: SubvolumeState| st.subvolumes.iter().filter(|x| **x == want).count();

@@ -13,6 +13,7 @@
 //! * [`names`] — the catalogue columns one layer writes and another reads;
 //! * [`eligibility`] — the one rule of which objects a layer fits, and its reason codes;
 //! * [`constants`] — physical constants shared by the layers;
+//! * [`dust`] — Milky-Way extinction (Fitzpatrick 1999, as desiutil applies it);
 //! * [`special`] — special functions (erfc, normal CDF and quantile);
 //! * [`rng`] — the one pseudo-random generator (xoshiro256**, splitmix64 seeding);
 //! * [`web`] — the cosmic-web classes of `web_class`;
@@ -24,6 +25,7 @@
 pub mod columns;
 pub mod constants;
 pub mod cosmology;
+pub mod dust;
 pub mod eligibility;
 pub mod error;
 pub mod grid;

@@ -71,6 +71,25 @@ impl SpectrumBatch {
     pub fn fibres(&self) -> Vec<crate::eligibility::Fibre> {
         crate::eligibility::Fibre::of_table(&self.fibermap)
     }
+    /// The SFD98 E(B−V) of every object (FIBERMAP EBV), `None` where absent: what the
+    /// layers that fit physical models correct for ([`crate::dust`]).
+    pub fn ebv(&self) -> Vec<Option<f64>> {
+        crate::columns::nullable_f64(&self.fibermap, "EBV").unwrap_or_else(|| vec![None; self.len()])
+    }
+    /// A copy with every spectrum corrected for Milky-Way extinction by its E(B−V)
+    /// ([`crate::dust::MilkyWay::correct`]), for validation runs and tests; the stages
+    /// correct one object at a time instead, to keep one copy of a pixel in memory.
+    pub fn milky_way_corrected(&self) -> SpectrumBatch {
+        let milky_way = crate::dust::MilkyWay::new(&self.wavelength);
+        let mut out = self.clone();
+        let n = self.nwave();
+        for (i, ebv) in self.ebv().into_iter().enumerate() {
+            let (f, iv) = milky_way.correct(self.flux_of(i), self.ivar_of(i), ebv);
+            out.flux[i * n..(i + 1) * n].copy_from_slice(&f);
+            out.ivar[i * n..(i + 1) * n].copy_from_slice(&iv);
+        }
+        out
+    }
     /// Row index of a TARGETID.
     pub fn index_of(&self, targetid: i64) -> Option<usize> {
         self.targetid.iter().position(|&t| t == targetid)

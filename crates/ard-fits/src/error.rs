@@ -20,6 +20,14 @@ pub enum FitsError {
         /// cfitsio's text for the status, plus its error-stack messages.
         message: String,
     },
+    /// The file is not FITS at all (empty, or other bytes where the primary header goes).
+    #[error("{path}: not a FITS file: {reason}")]
+    NotFits {
+        /// The file.
+        path: PathBuf,
+        /// What its first bytes are instead.
+        reason: String,
+    },
     /// An HDU looked up by EXTNAME is not in the file.
     #[error("{path}: no HDU with EXTNAME '{extname}' (the file has: {})", .available.join(", "))]
     MissingHdu {
@@ -52,6 +60,18 @@ pub enum FitsError {
         /// What is wrong.
         message: String,
     },
+}
+
+impl FitsError {
+    /// The HDU the error is about, when it names one.
+    pub fn hdu(&self) -> Option<&str> {
+        match self {
+            FitsError::Cfitsio { hdu, .. } | FitsError::Invalid { hdu, .. } => hdu.as_deref(),
+            FitsError::MissingHdu { extname, .. } => Some(extname),
+            FitsError::WrongHduType { hdu, .. } => Some(hdu),
+            FitsError::NotFits { .. } => None,
+        }
+    }
 }
 
 fn hdu_suffix(hdu: &Option<String>) -> String {

@@ -168,6 +168,28 @@ fn cstring(path: &Path, s: &str) -> Result<CString> {
     })
 }
 
+/// FITS files are written in blocks of this many bytes (FITS 4.0 §3.1).
+const FITS_BLOCK: u64 = 2880;
+
+/// Why a file cannot be FITS, judged from its first bytes (FITS 4.0 §4.4.1.1: a primary
+/// header begins with `SIMPLE  =`), or `None` when it may be. Gzip and other compressed
+/// files pass: cfitsio inflates them.
+fn not_fits_reason(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 9];
+    let n = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)).ok()?;
+    let head = &head[..n];
+    if n == 0 {
+        return Some("the file is empty".into());
+    }
+    let compressed = head.starts_with(&[0x1f, 0x8b]) || head.starts_with(b"BZh") || head.starts_with(b"PK");
+    if compressed || head == b"SIMPLE  =" {
+        return None;
+    }
+    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    Some(format!("it does not begin with a FITS primary header (SIMPLE  =); {size} bytes"))
+}
+
 /// cfitsio's text for a status plus whatever is on its error-message stack.
 fn status_message(status: c_int) -> String {
     let mut text = [0 as c_char; 32];
@@ -184,7 +206,10 @@ fn status_message(status: c_int) -> String {
         }
         // SAFETY: cfitsio NUL-terminated the buffer it filled; it lives until the end of this function.
         let m = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().trim().to_string();
-        if !m.is_empty() && !msg.contains(&m) {
+        // cfitsio echoes the bytes it could not parse and repeats the file name: neither
+        // helps a reader of the log (the error names the file already).
+        let readable = m.chars().all(|c| c.is_ascii_graphic() || c == ' ');
+        if readable && !m.is_empty() && !m.starts_with("file://") && !msg.contains(&m) {
             msg.push_str("; ");
             msg.push_str(&m);
         }
@@ -208,6 +233,9 @@ impl FitsFile {
                 status: 104,
                 message: "no such file".into(),
             });
+        }
+        if let Some(reason) = not_fits_reason(&path) {
+            return Err(FitsError::NotFits { path, reason });
         }
         // A bare path: cfitsio's extended filename syntax ([1], +2, ...) must not apply.
         let name = cstring(&path, &format!("file://{}", path.display()))?;
@@ -252,13 +280,20 @@ impl FitsFile {
     }
 
     pub(crate) fn err_status(&self, context: &str, status: c_int) -> FitsError {
-        FitsError::Cfitsio {
-            path: self.path.clone(),
-            hdu: self.current.clone(),
-            context: context.to_string(),
-            status,
-            message: status_message(status),
+        // cfitsio splits the file name over its message lines; the error names it once.
+        let path = self.path.display().to_string();
+        let mut message =
+            status_message(status).split("; ").filter(|part| part.len() < 3 || !path.contains(part)).collect::<Vec<_>>().join("; ");
+        // A file cut short (an interrupted copy) is the usual cause of read errors: say so.
+        if let Ok(meta) = std::fs::metadata(&self.path) {
+            if meta.len() % FITS_BLOCK != 0 {
+                message.push_str(&format!(
+                    "; the file is {} bytes, not a whole number of {FITS_BLOCK}-byte FITS blocks: truncated?",
+                    meta.len()
+                ));
+            }
         }
+        FitsError::Cfitsio { path: self.path.clone(), hdu: self.current.clone(), context: context.to_string(), status, message }
     }
 
     pub(crate) fn invalid(&self, message: impl Into<String>) -> FitsError {

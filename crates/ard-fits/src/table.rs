@@ -59,6 +59,9 @@ fn column_info(f: &mut FitsFile, colnum: c_int) -> Result<ColumnInfo> {
     Ok(ColumnInfo { name: text(&ttype), unit: text(&tunit), typecode, repeat: rep, width })
 }
 
+/// Reads a numeric column. Integer columns are read with cfitsio's null flags, so that
+/// entries equal to the column's TNULLn (FITS 4.0 §7.3.2; iron's redrock files use
+/// TNULL = 999999) become Arrow nulls; floating-point columns keep NaN as NaN.
 fn read_numeric<T: ArrowPrimitiveType>(
     f: &mut FitsFile,
     colnum: c_int,
@@ -72,25 +75,49 @@ where
 {
     let n = (nrows * repeat) as usize;
     let mut data = vec![T::Native::default(); n];
+    let integer = !matches!(datatype, TFLOAT | TDOUBLE);
+    let mut nulls = vec![0 as c_char; if integer { n } else { 0 }];
+    let mut anynul = 0;
     if n > 0 {
         let mut status = 0;
-        let mut anynul = 0;
-        // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); `data` holds exactly `n` = rows × repeat elements of the type the datatype code names.
-        unsafe {
-            sys::ffgcv(
-                f.raw(),
-                datatype,
-                colnum,
-                1,
-                1,
-                n as i64,
-                std::ptr::null_mut(),
-                data.as_mut_ptr() as *mut c_void,
-                &mut anynul,
-                &mut status,
-            )
-        };
+        if integer {
+            // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); `data` holds exactly `n` = rows × repeat elements of the type the datatype code names, and `nulls` holds `n` flags.
+            unsafe {
+                sys::ffgcf(
+                    f.raw(),
+                    datatype,
+                    colnum,
+                    1,
+                    1,
+                    n as i64,
+                    data.as_mut_ptr() as *mut c_void,
+                    nulls.as_mut_ptr(),
+                    &mut anynul,
+                    &mut status,
+                )
+            };
+        } else {
+            // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); `data` holds exactly `n` = rows × repeat elements of the type the datatype code names.
+            unsafe {
+                sys::ffgcv(
+                    f.raw(),
+                    datatype,
+                    colnum,
+                    1,
+                    1,
+                    n as i64,
+                    std::ptr::null_mut(),
+                    data.as_mut_ptr() as *mut c_void,
+                    &mut anynul,
+                    &mut status,
+                )
+            };
+        }
         f.check(&format!("reading column {name}"), status)?;
+    }
+    if integer && anynul != 0 {
+        let valid = arrow_buffer::NullBuffer::from(nulls.iter().map(|&c| c == 0).collect::<Vec<bool>>());
+        return Ok(PrimitiveArray::<T>::new(data.into(), Some(valid)));
     }
     Ok(PrimitiveArray::<T>::from_iter_values(data))
 }
@@ -201,7 +228,7 @@ pub(crate) fn read_table(f: &mut FitsFile) -> Result<RecordBatch> {
             }
         };
         let array: ArrayRef = if info.typecode != TSTRING && r > 1 {
-            let item = Arc::new(Field::new("item", base.data_type().clone(), false));
+            let item = Arc::new(Field::new("item", base.data_type().clone(), base.null_count() > 0));
             Arc::new(FixedSizeListArray::new(item, r as i32, base, None))
         } else {
             base
@@ -210,7 +237,7 @@ pub(crate) fn read_table(f: &mut FitsFile) -> Result<RecordBatch> {
         if !info.unit.is_empty() {
             meta.insert("unit".to_string(), info.unit.clone());
         }
-        let nullable = matches!(array.data_type(), DataType::Float32 | DataType::Float64);
+        let nullable = matches!(array.data_type(), DataType::Float32 | DataType::Float64) || array.null_count() > 0;
         fields.push(Field::new(info.name.clone(), array.data_type().clone(), nullable).with_metadata(meta));
         arrays.push(array);
     }

@@ -162,3 +162,52 @@ print("\n".join(out))
     assert!(line("F64").starts_with("F64 -64 f8 "), "{text}");
     assert_eq!(floats("F64"), F64.to_vec());
 }
+
+/// FITS TNULLn on integer columns (FITS 4.0 §7.3.2; iron's redrock files carry
+/// TNULL = 999999): astropy writes masked integer entries as TNULL, and they read back as
+/// Arrow nulls — scalar and vector columns — while the other entries, and floating-point
+/// NaN, read as written. (Unsigned columns are left out: astropy writes their TNULL as a
+/// physical value where FITS compares stored values, so cfitsio rightly matches nothing.)
+#[test]
+fn tnull_entries_read_as_null() {
+    let py = match std::env::var_os("DESI_ARD_PEER_PYTHON") {
+        Some(p) => p,
+        None if std::env::var_os("CI").is_some() => panic!("DESI_ARD_PEER_PYTHON must be set under CI (scripts/test.sh sets it)"),
+        None => {
+            eprintln!("note: DESI_ARD_PEER_PYTHON unset; the TNULL test (astropy writes the file) runs under scripts/test.sh");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tnull.fits");
+    let script = format!(
+        "import numpy as np\nfrom astropy.table import Table, MaskedColumn\nt = Table()\n\
+         t['NPIX'] = MaskedColumn(np.array([7000, 999999, 12], dtype=np.int64), mask=[False, True, False], fill_value=999999)\n\
+         t['ZW'] = MaskedColumn(np.array([0, 4, -1], dtype=np.int32), mask=[False, False, True])\n\
+         t['V2'] = MaskedColumn(np.array([[1, 2], [3, 4], [5, 6]], dtype=np.int32), mask=[[False, True], [False, False], [False, False]])\n\
+         t['F'] = np.array([1.0, np.nan, 3.0])\nfrom astropy.io import fits\nhdu = fits.table_to_hdu(t)\nhdu.name = 'T'\n\
+         fits.HDUList([fits.PrimaryHDU(), hdu]).writeto({:?}, overwrite=True)\n\
+         print([hdu.header.get('TNULL%d' % i) for i in range(1, 4)])\n",
+        path.to_str().unwrap()
+    );
+    let out = Command::new(py).args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "astropy: {}", String::from_utf8_lossy(&out.stderr));
+    let tnulls = String::from_utf8_lossy(&out.stdout);
+    assert!(tnulls.contains("999999"), "astropy wrote no TNULL: {tnulls}");
+    let mut f = FitsFile::open(&path).unwrap();
+    f.move_to("T").unwrap();
+    let t = f.read_table().unwrap();
+    let col = |name: &str| t.column_by_name(name).unwrap_or_else(|| panic!("no {name}")).clone();
+    let npix = col("NPIX");
+    let npix = npix.as_any().downcast_ref::<PrimitiveArray<Int64Type>>().unwrap();
+    assert_eq!((npix.is_null(1), npix.value(0), npix.value(2), npix.null_count()), (true, 7000, 12, 1));
+    let zw = col("ZW");
+    assert_eq!((zw.null_count(), zw.is_null(2)), (1, true));
+    let v2 = col("V2");
+    let v2 = v2.as_any().downcast_ref::<FixedSizeListArray>().unwrap();
+    assert_eq!((v2.values().null_count(), v2.values().is_null(1)), (1, true));
+    let fl = col("F");
+    let fl = fl.as_any().downcast_ref::<PrimitiveArray<Float64Type>>().unwrap();
+    assert!(fl.null_count() == 0 && fl.value(1).is_nan());
+    assert!(t.schema().field_with_name("NPIX").unwrap().is_nullable());
+}

@@ -4,8 +4,9 @@
 
 use std::sync::Arc;
 
+use ard_core::columns::nullable_i64;
 use ard_core::{names, ColumnSpec, SpectrumBatch};
-use arrow_array::builder::{Float32Builder, Float64Builder, Int16Builder, Int64Builder, PrimitiveBuilder, StringBuilder};
+use arrow_array::builder::{Float32Builder, Float64Builder, Int16Builder, PrimitiveBuilder, StringBuilder};
 use arrow_array::types::{ArrowPrimitiveType, Int16Type, Int32Type, Int64Type};
 use arrow_array::{Array, ArrayRef, BooleanArray, Int32Array, RecordBatch};
 use arrow_schema::{DataType, Schema, SchemaRef};
@@ -17,7 +18,7 @@ use crate::IngestError;
 
 /// Code version of the core columns (see `pipeline::LAYERS`): bump it with any change
 /// to how they are computed.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// Targeting-bit columns carried over from FIBERMAP (null where a survey lacks them).
 /// The first four are the main survey's ([`MAIN_TARGET_COLUMNS`]).
@@ -87,7 +88,7 @@ pub fn core_specs() -> Vec<ColumnSpec> {
             &format!("flux_{}", b.to_lowercase()),
             DataType::Float32,
             "nanomaggy",
-            &format!("total flux, Legacy Surveys {b} (FIBERMAP FLUX_{b})"),
+            &format!("total flux, Legacy Surveys {b} (FIBERMAP FLUX_{b}); {}", ard_core::dust::NOT_CORRECTED),
         ));
     }
     for b in PHOT_BANDS {
@@ -177,11 +178,12 @@ fn str_col(values: Option<Vec<String>>, n: usize) -> ArrayRef {
     Arc::new(b.finish())
 }
 
-/// An integer column of `n` rows from FIBERMAP values, all null when absent.
-fn int_col<T: ArrowPrimitiveType>(values: Option<Vec<i64>>, n: usize, convert: fn(i64) -> T::Native) -> ArrayRef {
+/// An integer column of `n` rows from FIBERMAP values (null where the file has TNULL),
+/// all null when absent.
+fn int_col<T: ArrowPrimitiveType>(values: Option<Vec<Option<i64>>>, n: usize, convert: fn(i64) -> T::Native) -> ArrayRef {
     let mut b = PrimitiveBuilder::<T>::with_capacity(n);
     match values {
-        Some(v) => v.into_iter().for_each(|x| b.append_value(convert(x))),
+        Some(v) => v.into_iter().for_each(|x| b.append_option(x.map(convert))),
         None => b.append_nulls(n),
     }
     Arc::new(b.finish())
@@ -222,8 +224,8 @@ pub fn core_columns(batch: &SpectrumBatch, scores: Option<&RecordBatch>) -> Resu
         Arc::new(arrow_array::Float64Array::from(dec.clone())),
         Arc::new(Int32Array::from_iter_values(ra.iter().zip(&dec).map(|(&r, &d)| desi_io::layout::nside64_pixel(r, d) as i32))),
         str_col(optional_str(fm, "OBJTYPE").map(|v| v.into_iter().map(|s| s.trim().to_string()).collect()), n),
-        int_col::<Int32Type>(optional_i64(fm, "COADD_FIBERSTATUS"), n, |x| x as i32),
-        int_col::<Int16Type>(optional_i64(fm, "FA_TYPE"), n, |x| x as i16),
+        int_col::<Int32Type>(nullable_i64(fm, "COADD_FIBERSTATUS"), n, |x| x as i32),
+        int_col::<Int16Type>(nullable_i64(fm, "FA_TYPE"), n, |x| x as i16),
     ];
     let mut zb = Float64Builder::with_capacity(n);
     match zf("Z") {
@@ -232,12 +234,7 @@ pub fn core_columns(batch: &SpectrumBatch, scores: Option<&RecordBatch>) -> Resu
     }
     cols.push(Arc::new(zb.finish()));
     cols.push(f32_col(zf("ZERR"), n));
-    let mut zw = Int64Builder::with_capacity(n);
-    match z.and_then(|t| optional_i64(t, "ZWARN")) {
-        Some(v) => v.iter().for_each(|&x| zw.append_value(x)),
-        None => (0..n).for_each(|_| zw.append_null()),
-    }
-    cols.push(Arc::new(zw.finish()));
+    cols.push(int_col::<Int64Type>(z.and_then(|t| nullable_i64(t, "ZWARN")), n, |x| x));
     cols.push(str_col(z.and_then(|t| optional_str(t, "SPECTYPE")), n));
     cols.push(str_col(z.and_then(|t| optional_str(t, "SUBTYPE")), n));
     cols.push(f32_col(zf("DELTACHI2"), n));
@@ -252,11 +249,11 @@ pub fn core_columns(batch: &SpectrumBatch, scores: Option<&RecordBatch>) -> Resu
     }
     cols.push(f32_col(optional_f64(fm, "EBV"), n));
     cols.push(str_col(optional_str(fm, "MORPHTYPE"), n));
-    cols.push(int_col::<Int32Type>(optional_i64(fm, "MASKBITS"), n, |x| x as i32));
+    cols.push(int_col::<Int32Type>(nullable_i64(fm, "MASKBITS"), n, |x| x as i32));
     cols.push(str_col(optional_str(fm, "PHOTSYS").map(|v| v.into_iter().map(|s| s.trim().to_string()).collect()), n));
     let own_masks = OWN_MASK_SURVEYS.contains(&batch.survey.as_str());
     for t in TARGET_COLUMNS {
-        let values = if own_masks && MAIN_TARGET_COLUMNS.contains(&t) { None } else { optional_i64(fm, t) };
+        let values = if own_masks && MAIN_TARGET_COLUMNS.contains(&t) { None } else { nullable_i64(fm, t) };
         cols.push(int_col::<Int64Type>(values, n, |x| x));
     }
     let mut ne = Int16Builder::with_capacity(n);

@@ -24,7 +24,7 @@ use ard_core::StageRef;
 use ard_store::atomic::{remove_stale_temporaries, remove_temporaries_of, Staging};
 use ard_store::hats::{build_margin, finalize_table, write_collection_properties, TableInfo, TableKind};
 use ard_store::layout::{list_pixel_files, ArdLayout, CATALOG_NAME, MARGIN_ARCSEC, MARGIN_NAME};
-use ard_store::manifest::{input_record, input_unchanged, ObjectNote, PixelRecord, PixelStatus};
+use ard_store::manifest::{input_record, input_unchanged, BrokenInput, ObjectNote, PixelRecord, PixelStatus};
 use ard_store::pixel::{commit_pixel as commit_version, remove_unreferenced_versions, withdraw_pixel, PixelContent};
 use ard_store::spectra::PixelSpectra;
 use ard_store::StoreError;
@@ -111,6 +111,12 @@ pub enum IngestError {
     /// Bad arguments.
     #[error("{0}")]
     Usage(String),
+    /// Every input of a pixel failed (each reason, one per input).
+    #[error("every input failed: {}", reasons.join(" | "))]
+    InputsFailed {
+        /// Each input's error and causes.
+        reasons: Vec<String>,
+    },
     /// The worker threads could not be started.
     #[error("starting the worker threads")]
     Threads(#[from] rayon::ThreadPoolBuildError),
@@ -123,6 +129,19 @@ pub enum IngestError {
         #[source]
         source: ard_topology::DelaunayError,
     },
+}
+
+impl IngestError {
+    /// The HDU the error is about, when it names one (for the manifest's record of a
+    /// broken input).
+    pub fn hdu(&self) -> Option<&str> {
+        match self {
+            IngestError::Desi(e) => e.hdu(),
+            IngestError::MissingColumn { table, .. } => Some(table),
+            IngestError::UnknownExposureTarget { .. } => Some("EXP_FIBERMAP"),
+            _ => None,
+        }
+    }
 }
 
 /// A share of the pixels: shard `index` of `count` (0-based).
@@ -171,6 +190,8 @@ pub struct IngestOptions {
     /// Node-local folder to build each pixel's files in before they are copied into the
     /// ARD (on a cluster whose ARD is on a shared file system); `None` builds in place.
     pub scratch: Option<PathBuf>,
+    /// Redo `partial` pixels even when none of their files changed (`--retry-failed`).
+    pub retry_failed: bool,
 }
 
 impl IngestOptions {
@@ -188,6 +209,7 @@ impl IngestOptions {
             stages: Vec::new(),
             quiet: true,
             scratch: None,
+            retry_failed: false,
         }
     }
 }
@@ -222,6 +244,8 @@ pub struct IngestReport {
     pub pixels_skipped: usize,
     /// Failed pixels with the error.
     pub failed: Vec<(u64, String)>,
+    /// Pixels written without some of their inputs (this run's and unchanged ones).
+    pub partial: Vec<(u64, Vec<BrokenInput>)>,
     /// Input files that could not be placed in any pixel (unreadable tile-based coadds).
     pub unreadable: Vec<(PathBuf, String)>,
     /// Catalogue rows written now.
@@ -242,12 +266,12 @@ pub fn plan(raw_root: &Path) -> Result<PixelPlan, IngestError> {
 /// [`plan`], and the files that could not be placed in any pixel with why (an
 /// unreadable tile-based coadd): they are reported, and every other file goes on.
 pub fn plan_with_problems(raw_root: &Path) -> Result<(PixelPlan, Vec<(PathBuf, String)>), IngestError> {
-    let inputs = desi_io::layout::discover(raw_root)?;
+    let found = desi_io::layout::discover_with_problems(raw_root)?;
+    let (inputs, mut problems) = (found.inputs, found.problems);
     if inputs.is_empty() {
-        return Err(IngestError::Usage(format!("{}: no coadd-*.fits files found", raw_root.display())));
+        return Err(IngestError::Usage(format!("{}: no coadd-*.fits or coadd-*.fits.gz files found", raw_root.display())));
     }
     let mut plan: PixelPlan = BTreeMap::new();
-    let mut problems = Vec::new();
     for inp in inputs {
         match plan_input(&inp) {
             Ok(parts) => {
@@ -351,6 +375,7 @@ struct PixelOutput {
     exposures: Option<RecordBatch>,
     spectra: PixelSpectra,
     notes: Vec<ObjectNote>,
+    broken: Vec<BrokenInput>,
 }
 
 fn select_rows(read: &mut desi_io::ReadSpectra, pixel: u64) -> Result<(), IngestError> {
@@ -407,55 +432,99 @@ fn read_input(pixel: u64, inp: &PixelInput, read_opts: &desi_io::ReadOptions) ->
     Ok(read)
 }
 
+/// One spectrum row of a pixel's HDF5 file: key, redshift, flux, ivar, mask.
+type SpectrumRow = (i64, String, String, f64, Vec<f32>, Vec<f32>, Vec<i32>);
+
+/// What one input (a coadd and its redrock file) gives a pixel.
+struct InputPart {
+    catalog: RecordBatch,
+    exposures: Option<RecordBatch>,
+    rows: Vec<SpectrumRow>,
+    wavelength: Vec<f64>,
+    notes: Vec<ObjectNote>,
+}
+
+/// Reads one input of a pixel and runs every stage on it: the unit of failure.
+fn ingest_input(pixel: u64, inp: &PixelInput, read_opts: &desi_io::ReadOptions, opts: &IngestOptions) -> Result<InputPart, IngestError> {
+    let read = read_input(pixel, inp, read_opts)?;
+    let file = inp.coadd.to_string_lossy().into_owned();
+    let mut notes: Vec<ObjectNote> =
+        read.issues.iter().map(|i| ObjectNote { targetid: i.targetid, file: file.clone(), note: i.problem.clone() }).collect();
+    let b = &read.batch;
+    let mut core = columns::core_columns(b, read.scores.as_ref())?;
+    for stage in &opts.stages {
+        let extra = stage.compute_with(b, &core)?;
+        for n in extra.notes {
+            let targetid = b.targetid.get(n.row).copied().unwrap_or(-1);
+            notes.push(ObjectNote { targetid, file: file.clone(), note: format!("{}: {}", stage.name(), n.note) });
+        }
+        let mut fields: Vec<_> = core.schema().fields().iter().cloned().collect();
+        fields.extend(stage.columns().iter().map(|c| Arc::new(c.field())));
+        let mut cols = core.columns().to_vec();
+        cols.extend(extra.columns);
+        core = RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), cols)
+            .map_err(|e| StoreError::arrow(format!("the columns of stage {} (they must match its column specs)", stage.name()), e))?;
+    }
+    let exposures = read.exp_fibermap.as_ref().map(|e| columns::exposure_rows(b, e)).transpose()?;
+    let z = b.redshifts.as_ref().and_then(|r| desi_io::columns::optional_f64(r, "Z")).unwrap_or_else(|| vec![f64::NAN; b.len()]);
+    let rows = (0..b.len())
+        .map(|i| {
+            (b.targetid[i], b.survey.clone(), b.program.clone(), z[i], b.flux_of(i).to_vec(), b.ivar_of(i).to_vec(), b.mask_of(i).to_vec())
+        })
+        .collect();
+    Ok(InputPart { catalog: core, exposures, rows, wavelength: b.wavelength.clone(), notes })
+}
+
+/// A broken input as one line: the file (and HDU) and the reason.
+pub fn broken_text(b: &BrokenInput) -> String {
+    // Errors of the reader name their file already; others get it in front.
+    if b.reason.contains(&b.coadd) || b.redrock.as_ref().is_some_and(|r| b.reason.contains(r)) {
+        b.reason.clone()
+    } else {
+        let hdu = b.hdu.as_deref().map(|h| format!("[{h}]")).unwrap_or_default();
+        format!("{}{hdu}: {}", b.coadd, b.reason)
+    }
+}
+
+/// The record of an input that failed.
+fn broken_input(inp: &PixelInput, e: &IngestError) -> BrokenInput {
+    BrokenInput {
+        coadd: inp.coadd.to_string_lossy().into_owned(),
+        redrock: inp.redrock.as_ref().map(|p| p.to_string_lossy().into_owned()),
+        hdu: e.hdu().map(str::to_string),
+        reason: ard_core::error::chain(e),
+    }
+}
+
+/// Ingests every input of a pixel. An input that fails is left out and listed in
+/// `broken` (the pixel is then `partial`); the pixel fails only when every input does.
 fn process_pixel(pixel: u64, inputs: &[PixelInput], opts: &IngestOptions) -> Result<PixelOutput, IngestError> {
     let read_opts = desi_io::ReadOptions { survey: opts.survey.clone(), program: opts.program.clone() };
     let mut catalogs = Vec::new();
     let mut exposures = Vec::new();
     let mut notes = Vec::new();
-    let mut rows: Vec<(i64, String, String, f64, Vec<f32>, Vec<f32>, Vec<i32>)> = Vec::new();
+    let mut rows: Vec<SpectrumRow> = Vec::new();
     let mut wavelength = Vec::new();
+    let mut errors = Vec::new();
     for inp in inputs {
-        let read = read_input(pixel, inp, &read_opts)?;
-        for i in &read.issues {
-            notes.push(ObjectNote { targetid: i.targetid, file: inp.coadd.to_string_lossy().into_owned(), note: i.problem.clone() });
-        }
-        let b = &read.batch;
-        let mut core = columns::core_columns(b, read.scores.as_ref())?;
-        for stage in &opts.stages {
-            let extra = stage.compute_with(b, &core)?;
-            for n in extra.notes {
-                let targetid = b.targetid.get(n.row).copied().unwrap_or(-1);
-                notes.push(ObjectNote {
-                    targetid,
-                    file: inp.coadd.to_string_lossy().into_owned(),
-                    note: format!("{}: {}", stage.name(), n.note),
-                });
+        match ingest_input(pixel, inp, &read_opts, opts) {
+            Ok(part) => {
+                catalogs.push(part.catalog);
+                exposures.extend(part.exposures);
+                rows.extend(part.rows);
+                notes.extend(part.notes);
+                wavelength = part.wavelength;
             }
-            let mut fields: Vec<_> = core.schema().fields().iter().cloned().collect();
-            fields.extend(stage.columns().iter().map(|c| Arc::new(c.field())));
-            let mut cols = core.columns().to_vec();
-            cols.extend(extra.columns);
-            core = RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), cols)
-                .map_err(|e| StoreError::arrow(format!("the columns of stage {} (they must match its column specs)", stage.name()), e))?;
+            Err(e) => errors.push((inp, e)),
         }
-        catalogs.push(core);
-        if let Some(e) = &read.exp_fibermap {
-            exposures.push(columns::exposure_rows(b, e)?);
-        }
-        let z = b.redshifts.as_ref().and_then(|r| desi_io::columns::optional_f64(r, "Z")).unwrap_or_else(|| vec![f64::NAN; b.len()]);
-        for i in 0..b.len() {
-            rows.push((
-                b.targetid[i],
-                b.survey.clone(),
-                b.program.clone(),
-                z[i],
-                b.flux_of(i).to_vec(),
-                b.ivar_of(i).to_vec(),
-                b.mask_of(i).to_vec(),
-            ));
-        }
-        wavelength = b.wavelength.clone();
     }
+    if catalogs.is_empty() {
+        return Err(match errors.len() {
+            1 => errors.remove(0).1,
+            _ => IngestError::InputsFailed { reasons: errors.iter().map(|(_, e)| ard_core::error::chain(e)).collect() },
+        });
+    }
+    let broken = errors.iter().map(|(inp, e)| broken_input(inp, e)).collect();
     let schema = catalogs[0].schema();
     let all = arrow_select::concat::concat_batches(&schema, &catalogs)
         .map_err(|e| StoreError::arrow(format!("catalogue rows of pixel {pixel}"), e))?;
@@ -480,7 +549,7 @@ fn process_pixel(pixel: u64, inputs: &[PixelInput], opts: &IngestOptions) -> Res
         spectra.ivar.extend(iv);
         spectra.mask.extend(m);
     }
-    Ok(PixelOutput { catalog, exposures, spectra, notes })
+    Ok(PixelOutput { catalog, exposures, spectra, notes, broken })
 }
 
 /// Commits a pixel's new version (see [`ard_store::pixel`]: the leaf's rename is the
@@ -506,7 +575,7 @@ fn commit_pixel(
     ins.sort_by(|a, b| a.path.cmp(&b.path));
     let mut record = PixelRecord {
         pixel,
-        status: PixelStatus::Done,
+        status: if out.broken.is_empty() { PixelStatus::Done } else { PixelStatus::Partial },
         inputs: ins,
         outputs: Vec::new(),
         code_version: env!("CARGO_PKG_VERSION").into(),
@@ -515,6 +584,7 @@ fn commit_pixel(
         n_rows: out.catalog.num_rows() as u64,
         notes: out.notes,
         error: None,
+        broken: out.broken,
     };
     let content = PixelContent { catalog: &out.catalog, exposures: out.exposures.as_ref(), spectra: &out.spectra };
     commit_version(layout, staging, pixel, &content, |outputs| {
@@ -526,10 +596,11 @@ fn commit_pixel(
 
 /// Whether `pixel` is ingested from exactly `inputs` (unchanged since) with the stage
 /// configuration `config` ([`config_fingerprint`]) and its outputs are present: then
-/// ingest skips it.
-pub fn pixel_is_current(layout: &ArdLayout, pixel: u64, inputs: &[PixelInput], config: &str) -> bool {
+/// ingest skips it. A `partial` pixel is current too until one of its files (broken
+/// ones included) changes — unless `retry_failed`.
+pub fn pixel_is_current(layout: &ArdLayout, pixel: u64, inputs: &[PixelInput], config: &str, retry_failed: bool) -> bool {
     let Ok(Some(rec)) = PixelRecord::read(layout, pixel) else { return false };
-    if rec.status != PixelStatus::Done || rec.config != config {
+    if !rec.status.published() || rec.config != config || (retry_failed && rec.status == PixelStatus::Partial) {
         return false;
     }
     let mut wanted: Vec<String> = inputs
@@ -571,7 +642,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     }
     let staging = Staging { scratch: opts.scratch.clone() };
     let config = config_fingerprint(&opts.stages);
-    let todo: Vec<u64> = mine.iter().copied().filter(|p| !pixel_is_current(&layout, *p, &plan[p], &config)).collect();
+    let todo: Vec<u64> = mine.iter().copied().filter(|p| !pixel_is_current(&layout, *p, &plan[p], &config, opts.retry_failed)).collect();
     let mut report = IngestReport {
         pixels_found: plan.len(),
         pixels_in_shard: mine.len(),
@@ -610,6 +681,9 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
             Ok(rec) => {
                 report.pixels_done += 1;
                 report.notes.extend(rec.notes);
+                if !rec.broken.is_empty() {
+                    report.partial.push((p, rec.broken));
+                }
             }
             Err(e) => {
                 // Stale outputs of a pixel whose inputs no longer ingest are withdrawn.
@@ -625,12 +699,21 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
                     n_rows: 0,
                     notes: vec![],
                     error: Some(ard_core::error::chain(&e)),
+                    broken: Vec::new(),
                 };
                 rec.write(&layout)?;
                 report.failed.push((p, ard_core::error::chain(&e)));
             }
         }
     }
+    // Partial pixels skipped as unchanged still lack their broken files: say so each run.
+    let redone: BTreeSet<u64> = todo.iter().copied().collect();
+    for &p in mine.iter().filter(|p| !redone.contains(p)) {
+        if let Some(rec) = PixelRecord::read(&layout, p)?.filter(|r| r.status == PixelStatus::Partial) {
+            report.partial.push((p, rec.broken));
+        }
+    }
+    report.partial.sort_by_key(|(p, _)| *p);
     report.rows = rows.into_inner();
     report.seconds = t0.elapsed().as_secs_f64();
     Ok(report)
@@ -657,7 +740,7 @@ pub struct FinalizeReport {
 pub fn finalize(ard: &Path) -> Result<FinalizeReport, IngestError> {
     let layout = ArdLayout::new(ard);
     let records = PixelRecord::all(&layout)?;
-    let done: BTreeSet<u64> = records.iter().filter(|r| r.status == PixelStatus::Done).map(|r| r.pixel).collect();
+    let done: BTreeSet<u64> = records.iter().filter(|r| r.status.published()).map(|r| r.pixel).collect();
     let mut report = FinalizeReport::default();
     let leaves_dir = layout.catalog().join("dataset");
     for (p, _) in list_pixel_files(&leaves_dir, "parquet").map_err(|e| ard_store::StoreError::io(&leaves_dir, e))? {

@@ -254,6 +254,8 @@ pub fn schema_markdown() -> String {
         "\n## Spectra (`spectra/Norder=6/Dir=D/Npix=P.vID.h5`)\n\nOne file per pixel version; the catalogue leaf names the current one in its \
          Parquet key-value metadata (`desi_ard.spectra`, see `crates/ard-store/src/pixel.rs`). Datasets `targetid`, `survey`, `program`, `z`, \
          `wavelength` (7781, Å vacuum), `flux`, `ivar` (float32, N × 7781, 1e-17 erg/s/cm²/Å), `mask` (int32); sorted by (targetid, survey, program). \
+         The spectra are stored as observed (not corrected for Milky-Way extinction); the physics and SED layers correct their \
+         input with FIBERMAP EBV (`ard_core::dust`). \
          Code: `crates/ard-store/src/spectra.rs`.\n",
     );
     s

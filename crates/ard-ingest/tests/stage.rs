@@ -54,16 +54,9 @@ fn a_stage_adds_its_columns_and_its_version_drives_reprocessing() {
     }
     let ard = tempfile::tempdir().unwrap();
     let mut opts = ard_ingest::IngestOptions {
-        raw_root: raw.path().to_path_buf(),
-        ard: ard.path().to_path_buf(),
         workers: 1,
-        shard: None,
-        balance: false,
-        survey: None,
-        program: None,
         stages: vec![Arc::new(MedianFlux { version: "1" })],
-        quiet: true,
-        scratch: None,
+        ..ard_ingest::IngestOptions::new(raw.path().to_path_buf(), ard.path().to_path_buf())
     };
     let r = ard_ingest::ingest(&opts).unwrap();
     assert_eq!((r.pixels_done, r.failed.len()), (1, 0));

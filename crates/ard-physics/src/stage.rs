@@ -1,5 +1,6 @@
 //! The physics layer as an ingest [`Stage`].
 
+use ard_core::dust::{MilkyWay, CORRECTED};
 use std::sync::Arc;
 
 use ard_core::columns::{nullable_f64, nullable_i64, nullable_str};
@@ -70,15 +71,15 @@ impl Stage for PhysicsStage {
 impl PhysicsStage {
     /// Code version: bump it with any change to how the columns are computed (a bump
     /// re-runs every pixel; see `ard_ingest::pipeline::LAYERS`).
-    pub const VERSION: u32 = 2;
+    pub const VERSION: u32 = 3;
 
     /// The columns this stage adds (also without templates, for `docs/schema.md`).
     pub fn column_specs() -> Vec<ColumnSpec> {
         let f = DataType::Float32;
         let mut v = vec![
-            ColumnSpec::new("dn4000", f.clone(), "", "4000 Å break, Balogh et al. 1999 narrow definition (uniform F_ν means, air), after subtracting the fitted gas model"),
+            ColumnSpec::new("dn4000", f.clone(), "", &format!("4000 Å break, Balogh et al. 1999 narrow definition (uniform F_ν means, air), after subtracting the fitted gas model; {CORRECTED}")),
             ColumnSpec::new("dn4000_err", f.clone(), "", "1σ error of dn4000 from ivar"),
-            ColumnSpec::new("hdelta_a", f.clone(), "Angstrom", "HδA equivalent width, Worthey & Ottaviani 1997 (air bands), after subtracting the fitted gas model"),
+            ColumnSpec::new("hdelta_a", f.clone(), "Angstrom", &format!("HδA equivalent width, Worthey & Ottaviani 1997 (air bands), after subtracting the fitted gas model; {CORRECTED}")),
             ColumnSpec::new("hdelta_a_err", f.clone(), "Angstrom", "1σ error of hdelta_a from ivar"),
             ColumnSpec::new(VEL_DISP, f.clone(), "km/s", "stellar velocity dispersion, clean-room pPXF-style fit to E-MILES (resolution difference corrected in quadrature); trust only where vel_disp_ok"),
             ColumnSpec::new("vel_disp_err", f.clone(), "km/s", "formal 1σ error of vel_disp"),
@@ -91,7 +92,7 @@ impl PhysicsStage {
                 col,
                 f.clone(),
                 "1e-17 erg/s/cm2",
-                &format!("{label} emission-line flux, observed frame, from the Gaussian gas template weight"),
+                &format!("{label} emission-line flux, observed frame, from the Gaussian gas template weight; {CORRECTED}"),
             ));
             v.push(ColumnSpec::new(&format!("{col}_err"), f.clone(), "1e-17 erg/s/cm2", &format!("formal 1σ error of the {label} flux")));
         }
@@ -110,11 +111,16 @@ impl PhysicsStage {
             None => (None, None, None),
         };
         let fibres = batch.fibres();
+        // Fitted on fluxes corrected for Milky-Way extinction, as fastspecfit does.
+        let (milky_way, ebv) = (MilkyWay::new(&batch.wavelength), batch.ebv());
         let results: Vec<Measurement> = (0..n)
             .into_par_iter()
             .map(|i| {
+                let (flux, ivar) = milky_way.correct(batch.flux_of(i), batch.ivar_of(i), ebv[i]);
                 let obj = ObjectInput {
                     fibre: fibres[i],
+                    flux: &flux,
+                    ivar: &ivar,
                     ..ObjectInput::from_batch(
                         batch,
                         i,

@@ -72,6 +72,10 @@ fn reference_galaxy_matches_ppxf() {
 #[test]
 fn live_ppxf_peer_agrees() {
     let Some(py) = std::env::var_os("DESI_ARD_PEER_PYTHON") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the live pPXF comparison: DESI_ARD_PEER_PYTHON is unset (scripts/test.sh sets it)"
+        );
         eprintln!("note: DESI_ARD_PEER_PYTHON unset; the live pPXF comparison runs under scripts/test.sh");
         return;
     };
@@ -97,5 +101,38 @@ fn live_ppxf_peer_agrees() {
     {
         let theirs = peer[key][0].as_f64().unwrap();
         assert!((ours(name) / theirs - 1.0).abs() < tol, "{name}: ours {:.2}, pPXF {theirs:.2}", ours(name));
+    }
+}
+
+/// Issue 15, item 4: corrected for Milky-Way extinction (FIBERMAP EBV = 0.0514 for this
+/// galaxy), each line flux grows by 1/T at its observed wavelength, T being desiutil's
+/// transmission (`ard_core::dust`, checked against desiutil live in ard-core's tests):
+/// within 1 %.
+#[test]
+fn milky_way_correction_scales_each_line_by_the_transmission() {
+    let Some(lib) = templates() else { return };
+    let read = read_spectra(
+        &testdata("coadd-4-80613-thru20210324.fits"),
+        Some(&testdata("redrock-4-80613-thru20210324.fits")),
+        &ReadOptions { survey: Some("sv1".into()), program: Some("dark".into()) },
+    )
+    .unwrap();
+    let observed = &read.batch;
+    let corrected = observed.milky_way_corrected();
+    let i = observed.index_of(39633345008634465).unwrap();
+    let ebv = observed.ebv()[i].unwrap();
+    assert!((ebv - 0.0514).abs() < 1e-3, "EBV {ebv}");
+    let z = desi_io::columns::optional_f64(observed.redshifts.as_ref().unwrap(), "Z").unwrap()[i];
+    let fit = |b| measure(&lib, &FitConfig::default(), &ObjectInput::from_batch(b, i, Some(z), Some("GALAXY"), Some(0))).fit.unwrap();
+    let (raw, fixed) = (fit(observed), fit(&corrected));
+    let flux =
+        |f: &ard_physics::FitResult, name: &str| f.lines.iter().find(|l| ard_physics::lines::GAS_LINES[l.line].name == name).unwrap().flux;
+    for name in ["Halpha", "Hbeta", "[OIII]5007", "[NII]6583"] {
+        let rest_air = ard_physics::lines::GAS_LINES.iter().find(|l| l.name == name).unwrap().wave;
+        let observed_vacuum = ard_core::wavelength::air_to_vacuum(rest_air) * (1.0 + z);
+        let t = ard_core::dust::MilkyWay::new(&[observed_vacuum]).transmission(ebv)[0];
+        let ratio = flux(&fixed, name) / flux(&raw, name);
+        eprintln!("{name}: corrected/observed {ratio:.4}, 1/T {:.4}", 1.0 / t);
+        assert!((ratio * t - 1.0).abs() < 0.01, "{name}: flux ratio {ratio:.4}, 1/T = {:.4}", 1.0 / t);
     }
 }

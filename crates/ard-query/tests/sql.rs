@@ -26,18 +26,8 @@ fn ard() -> &'static Path {
             std::fs::copy(testdata.join(f), raw.join(f)).unwrap();
         }
         let ard = d.path().join("ard");
-        let opts = ard_ingest::IngestOptions {
-            raw_root: raw,
-            ard: ard.clone(),
-            workers: 1,
-            shard: None,
-            balance: false,
-            survey: None,
-            program: Some("bright".into()),
-            stages: vec![],
-            quiet: true,
-            scratch: None,
-        };
+        let opts =
+            ard_ingest::IngestOptions { workers: 1, program: Some("bright".into()), ..ard_ingest::IngestOptions::new(raw, ard.clone()) };
         let r = ard_ingest::ingest(&opts).unwrap();
         assert!(r.failed.is_empty(), "{:?}", r.failed);
         ard_ingest::finalize(&ard).unwrap();

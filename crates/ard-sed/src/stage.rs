@@ -1,5 +1,6 @@
 //! The SED fit as an ingest [`Stage`].
 
+use ard_core::dust::{MilkyWay, CORRECTED};
 use std::sync::Arc;
 
 use ard_core::columns::{nullable_f64, nullable_i64, nullable_str};
@@ -29,7 +30,7 @@ impl SedStage {
 
     /// Code version: bump it with any change to how the columns are computed (a bump
     /// re-runs every pixel; see `ard_ingest::pipeline::LAYERS`).
-    pub const VERSION: u32 = 2;
+    pub const VERSION: u32 = 3;
 
     /// The columns (for `docs/schema.md`).
     pub fn column_specs() -> Vec<ColumnSpec> {
@@ -41,7 +42,7 @@ impl SedStage {
                 name,
                 f.clone(),
                 "log10 Msun",
-                &format!("surviving stellar mass (stars + remnants), {p} of the posterior, {total}; E-MILES + delayed-tau SFH + Calzetti dust, nested sampling"),
+                &format!("surviving stellar mass (stars + remnants), {p} of the posterior, {total}; E-MILES + delayed-tau SFH + Calzetti dust, nested sampling; {CORRECTED}"),
             ));
         }
         for (p, name) in [("p16", "logsfr_p16"), ("p50", LOGSFR_P50), ("p84", "logsfr_p84")] {
@@ -49,10 +50,15 @@ impl SedStage {
                 name,
                 f.clone(),
                 "log10 Msun/yr",
-                &format!("mean SFR over the last 100 Myr, {p} of the posterior, {total}; floored at logm − 14"),
+                &format!("mean SFR over the last 100 Myr, {p} of the posterior, {total}; floored at logm − 14; {CORRECTED}"),
             ));
         }
-        v.push(ColumnSpec::new("dust_av_p50", f.clone(), "mag", "V-band attenuation (Calzetti 2000), posterior median"));
+        v.push(ColumnSpec::new(
+            "dust_av_p50",
+            f.clone(),
+            "mag",
+            &format!("V-band attenuation (Calzetti 2000) in the galaxy, posterior median; {CORRECTED}"),
+        ));
         v.push(ColumnSpec::new("age_p50", f.clone(), "Gyr", "surviving-mass-weighted stellar age, posterior median"));
         v.push(ColumnSpec::new("sed_logz", f.clone(), "", "ln evidence of the SED fit"));
         v.push(ColumnSpec::new("sed_ncall", DataType::Int64, "", "likelihood calls of the SED fit"));
@@ -184,6 +190,8 @@ impl SedStage {
         };
         let apertures = aperture_ratios(&batch.fibermap);
         let fibres = batch.fibres();
+        // Fitted on fluxes corrected for Milky-Way extinction (the model has no MW dust).
+        let (milky_way, ebv) = (MilkyWay::new(&batch.wavelength), batch.ebv());
         let outcomes: Vec<Outcome> = (0..n)
             .into_par_iter()
             .map(|i| {
@@ -199,12 +207,13 @@ impl SedStage {
                     Ok(z) => z,
                     Err(why) => return fail(SedStatus::Ineligible(why)),
                 };
+                let (flux, ivar) = milky_way.correct(batch.flux_of(i), batch.ivar_of(i), ebv[i]);
                 let obs = match ObservedLibrary::new(
                     &self.lib,
                     &PLANCK18,
                     &batch.wavelength,
-                    batch.flux_of(i),
-                    batch.ivar_of(i),
+                    &flux,
+                    &ivar,
                     batch.mask_of(i),
                     batch.resolution_of(i),
                     batch.ndiag,

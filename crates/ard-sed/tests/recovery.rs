@@ -54,7 +54,9 @@ fn recovers_fibre_mass_on_simulated_galaxies() {
     let mut jobs = Vec::new();
     for c in &s.coadds {
         let red = c.with_file_name(c.file_name().unwrap().to_string_lossy().replace("coadd", "redrock"));
-        let r = desi_io::read_spectra(c, Some(&red), &Default::default()).unwrap();
+        let mut r = desi_io::read_spectra(c, Some(&red), &Default::default()).unwrap();
+        // As ingest does: corrected for the simulator's Milky-Way reddening.
+        r.batch = r.batch.milky_way_corrected();
         let z = desi_io::columns::optional_f64(r.batch.redshifts.as_ref().unwrap(), "Z").unwrap();
         let apertures = ard_sed::aperture_ratios(&r.batch.fibermap);
         for i in 0..r.batch.len() {

@@ -54,8 +54,33 @@ pub struct ObjectNote {
 pub enum PixelStatus {
     /// Outputs written.
     Done,
+    /// Outputs written from the inputs that could be read; the others are listed in
+    /// [`PixelRecord::broken`]. A pixel holds several (survey, program) coadds, and one
+    /// broken file never loses the others.
+    Partial,
     /// The pixel failed; no outputs were published for it.
     Failed,
+}
+
+impl PixelStatus {
+    /// Whether the pixel has published outputs (`done` or `partial`).
+    pub fn published(self) -> bool {
+        matches!(self, PixelStatus::Done | PixelStatus::Partial)
+    }
+}
+
+/// One (survey, program) input of a pixel — a coadd and its redshift file — that could
+/// not be ingested, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokenInput {
+    /// The coadd.
+    pub coadd: String,
+    /// Its redrock partner, if any.
+    pub redrock: Option<String>,
+    /// The HDU at fault, when the error names one.
+    pub hdu: Option<String>,
+    /// What is wrong (the error and its causes, one line).
+    pub reason: String,
 }
 
 /// The manifest record of one pixel.
@@ -82,6 +107,10 @@ pub struct PixelRecord {
     pub notes: Vec<ObjectNote>,
     /// The error of a failed pixel.
     pub error: Option<String>,
+    /// The inputs left out of a `partial` pixel. Their files stay in `inputs` (size,
+    /// mtime, hash), so that a change to one retries the pixel.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub broken: Vec<BrokenInput>,
 }
 
 /// SHA-256 of a file, hex.

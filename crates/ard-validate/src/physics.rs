@@ -83,10 +83,22 @@ fn read_truth(path: &Path) -> Result<HashMap<i64, TruthRow>> {
     Ok(out)
 }
 
-/// Simulates `sim` into `work`, runs the physics layer on every spectrum and compares
-/// with the truth. `progress(done, total)` is called as spectra finish.
+/// Whether the spectra are corrected for Milky-Way extinction before fitting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MilkyWayInput {
+    /// Divided by desiutil's transmission for FIBERMAP EBV (what ingest does).
+    Corrected,
+    /// As observed (the simulator reddens every object).
+    AsObserved,
+}
+
+/// Simulates `sim` into `work`, runs the physics layer on every spectrum — corrected for
+/// Milky-Way extinction as ingest does, unless `milky_way` is [`MilkyWayInput::AsObserved`]
+/// (to show what the correction is worth) — and compares with the truth.
+/// `progress(done, total)` is called as spectra finish.
 pub fn run(
     lib: &SspLibrary,
+    milky_way: MilkyWayInput,
     sim: &SimConfig,
     fit: &FitConfig,
     work: &Path,
@@ -97,7 +109,10 @@ pub fn run(
     let mut jobs = Vec::new();
     for input in layout::discover(work)? {
         let read = read_spectra(&input.coadd, input.redrock.as_deref(), &ReadOptions::default())?;
-        jobs.push(read.batch);
+        jobs.push(match milky_way {
+            MilkyWayInput::Corrected => read.batch.milky_way_corrected(),
+            MilkyWayInput::AsObserved => read.batch,
+        });
     }
     let total: usize = jobs.iter().map(|b| b.len()).sum();
     let done = std::sync::atomic::AtomicUsize::new(0);

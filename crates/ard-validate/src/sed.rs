@@ -74,7 +74,8 @@ pub fn run(
         let read = read_spectra(&input.coadd, input.redrock.as_deref(), &ReadOptions::default())?;
         let z = read.batch.redshifts.as_ref().and_then(|r| desi_io::columns::optional_f64(r, "Z")).unwrap_or_default();
         let apertures = ard_sed::aperture_ratios(&read.batch.fibermap);
-        let b = std::sync::Arc::new(read.batch);
+        // Corrected for Milky-Way extinction, as ingest does.
+        let b = std::sync::Arc::new(read.batch.milky_way_corrected());
         for i in 0..b.len() {
             jobs.push((b.clone(), i, z.get(i).copied().unwrap_or(f64::NAN), apertures[i].map_or(0.0, f64::log10)));
         }

@@ -159,3 +159,39 @@ fn zcat_primary_equals_desispec_find_primary_spectra() {
     assert_eq!(d_rows.len(), 2);
     assert_eq!(d_rows.iter().filter(|&&i| theirs["primary"][i].as_bool() == Some(true) && zwarn[i] == 0).count(), 1);
 }
+
+/// Issue 15, item 3: discovery as DR1 mirrors are laid out — `coadd-*.fits.gz` (with a
+/// gzip'd redrock partner; cfitsio inflates them in memory), a pixel folder reached through a
+/// symbolic link (walked once, however many links reach it), and a symbolic-link loop
+/// (reported by name, not followed; ingest exits 3 for it, the pixel is written).
+#[test]
+fn gzipped_coadds_and_symlinked_folders() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let raw = dir.path().join("raw");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/dr1");
+    let copy = Command::new("cp").arg("-r").arg(&corpus).arg(&raw).status().expect("cp");
+    assert!(copy.success());
+    let bright = raw.join("healpix/main/bright/272/27247");
+    for f in ["coadd-main-bright-27247.fits", "redrock-main-bright-27247.fits"] {
+        assert!(Command::new("gzip").arg(bright.join(f)).status().expect("gzip").success());
+    }
+    // sv3 lives elsewhere and is linked in twice; a link points back up the tree.
+    let elsewhere = dir.path().join("other-disk");
+    std::fs::rename(raw.join("healpix/sv3"), &elsewhere).expect("move sv3");
+    std::os::unix::fs::symlink(&elsewhere, raw.join("healpix/sv3")).expect("link");
+    std::os::unix::fs::symlink(&elsewhere, raw.join("healpix/sv3-again")).expect("link");
+    std::os::unix::fs::symlink(raw.join("healpix"), raw.join("healpix/main/loop")).expect("link");
+    let ard = dir.path().join("ard");
+    let out = Command::new(env!("CARGO_BIN_EXE_desi-ard"))
+        .args(["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics"])
+        .output()
+        .expect("run desi-ard");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("main/loop") && text.contains("symbolic link loop"), "{text}");
+    let leaf = ard_store::catalog::read_parquet(&ard_store::ArdLayout::new(&ard).catalog_leaf(PIXEL)).expect("leaf");
+    let r = Rows::new(&leaf);
+    assert_eq!(leaf.num_rows(), 11, "every coadd once");
+    assert_eq!(r.float("z", D, "main", "bright").map(|z| (z * 1e6).round() / 1e6), Some(0.4), "read from the gzip'd redrock file");
+    assert_eq!(r.str("objtype", SV3_LRG, "sv3", "dark").as_deref(), Some("TGT"));
+}

@@ -331,23 +331,34 @@ fn slurm_chain_equals_one_process_and_resumes_a_killed_task() {
         .unwrap();
     assert!(text(&o).contains("nothing to do"), "{}", text(&o));
 
-    // 5. A coadd truncated on disk: its pixel fails on input, the task says so and exits
-    // 3, and the chain goes on — finalize withdraws that pixel, the topology is merged over
-    // the rest — while `cluster status` names the failure.
-    let coadd =
-        walk(&raw.join("healpix")).into_iter().find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("coadd-"))).unwrap();
-    let pixel: u64 = coadd.file_stem().unwrap().to_string_lossy().rsplit('-').next().unwrap().parse().unwrap();
-    std::fs::write(&coadd, b"SIMPLE  =                    T").unwrap();
+    // 5. Coadds truncated on disk: every coadd of one pixel (it fails on input), and one
+    // of the two coadds of another (it is written without it: partial). The task says so
+    // and exits 3, and the chain goes on — finalize withdraws the failed pixel, the
+    // topology is merged over the rest — while `cluster status` names both.
+    let coadds: Vec<PathBuf> = walk(&raw.join("healpix"))
+        .into_iter()
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("coadd-")))
+        .collect();
+    let pixel_of = |p: &Path| -> u64 { p.file_stem().unwrap().to_string_lossy().rsplit('-').next().unwrap().parse().unwrap() };
+    let of_pixel = |px: u64| coadds.iter().filter(|c| pixel_of(c) == px).cloned().collect::<Vec<_>>();
+    let pixel = pixel_of(&coadds[0]);
+    let partial = coadds.iter().map(|c| pixel_of(c)).find(|&p| p != pixel && of_pixel(p).len() >= 2).expect("a pixel with two coadds");
+    for c in of_pixel(pixel).iter().chain(&of_pixel(partial)[..1]) {
+        std::fs::write(c, b"SIMPLE  =                    T").unwrap();
+    }
     let (out, ids) = plan_and_submit(&cluster, &raw, &ard2, &["--resume"]);
     cluster.wait_for(&ids["merge"], "COMPLETED", &ard2, Duration::from_secs(900));
     let logs = job_logs(&ard2);
     assert!(logs.contains(&format!("FAILED pixel {pixel}")) && logs.contains("continuing"), "{out}\n{logs}");
+    assert!(logs.contains(&format!("PARTIAL pixel {partial}")), "{out}\n{logs}");
     let st = ard_cluster::status(&ard2).unwrap();
     assert_eq!(st.failed.iter().map(|f| f.0).collect::<Vec<_>>(), vec![pixel], "{st:?}");
+    assert_eq!(st.partial.iter().map(|f| f.0).collect::<Vec<_>>(), vec![partial], "{st:?}");
     assert!(st.finalized && st.merged && !st.complete(), "{st:?}");
     assert!(!ard_store::layout::ArdLayout::new(&ard2).catalog_leaf(pixel).exists(), "the failed pixel's leaf is withdrawn");
+    assert!(ard_store::layout::ArdLayout::new(&ard2).catalog_leaf(partial).exists(), "the partial pixel's leaf is published");
     let text = ard_cluster::status_text(&st);
-    assert!(text.contains(&format!("FAILED pixel {pixel}")), "{text}");
+    assert!(text.contains(&format!("FAILED pixel {pixel}")) && text.contains(&format!("PARTIAL pixel {partial}")), "{text}");
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

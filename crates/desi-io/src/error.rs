@@ -68,5 +68,16 @@ pub enum DesiIoError {
     },
 }
 
+impl DesiIoError {
+    /// The HDU the error is about, when it names one.
+    pub fn hdu(&self) -> Option<&str> {
+        match self {
+            DesiIoError::Fits(e) => e.hdu(),
+            DesiIoError::Shape { hdu, .. } | DesiIoError::MissingColumn { hdu, .. } | DesiIoError::MissingRedshift { hdu, .. } => Some(hdu),
+            DesiIoError::Grid { .. } | DesiIoError::Metadata { .. } | DesiIoError::Io { .. } => None,
+        }
+    }
+}
+
 /// Shorthand for results of this crate.
 pub type Result<T> = std::result::Result<T, DesiIoError>;

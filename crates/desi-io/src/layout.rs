@@ -25,7 +25,8 @@ pub struct CoaddName {
 /// Parses a healpix coadd or redrock file name; `None` for other names (tile-based
 /// coadds such as `coadd-4-80613-thru20210324.fits`).
 pub fn parse_coadd_name(path: &Path) -> Option<CoaddName> {
-    let stem = path.file_name()?.to_str()?.strip_suffix(".fits")?;
+    let name = path.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".fits").or_else(|| name.strip_suffix(".fits.gz"))?;
     let rest = stem.strip_prefix("coadd-").or_else(|| stem.strip_prefix("redrock-"))?;
     let parts: Vec<&str> = rest.split('-').collect();
     if parts.len() != 3 {
@@ -69,40 +70,92 @@ pub struct CoaddInput {
     pub name: Option<CoaddName>,
 }
 
-/// The redrock file that belongs with a coadd (same directory, `redrock-` prefix).
+/// The redrock file that belongs with a coadd (same directory, `redrock-` prefix; plain
+/// or gzip'd, whichever is there).
 pub fn redrock_for(coadd: &Path) -> Option<PathBuf> {
     let name = coadd.file_name()?.to_str()?;
-    let rr = coadd.with_file_name(name.replacen("coadd-", "redrock-", 1));
-    rr.is_file().then_some(rr)
+    let stem = name.strip_suffix(".gz").unwrap_or(name).replacen("coadd-", "redrock-", 1);
+    [stem.clone(), format!("{stem}.gz")].into_iter().map(|n| coadd.with_file_name(n)).find(|p| p.is_file())
 }
 
-/// Finds every `coadd-*.fits` under `root` (a production, its `healpix/` folder, any
-/// folder of coadds, or a single coadd file), sorted by path.
+/// Whether a file name is a coadd's: `coadd-*.fits`, or `coadd-*.fits.gz` (cfitsio inflates
+/// those in memory as it opens them).
+fn is_coadd_name(name: &str) -> bool {
+    name.starts_with("coadd-") && (name.ends_with(".fits") || name.ends_with(".fits.gz"))
+}
+
+/// What [`discover_with_problems`] found.
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    /// The coadds, sorted by path.
+    pub inputs: Vec<CoaddInput>,
+    /// Folders not walked, and why (a symbolic link back into its own ancestry).
+    pub problems: Vec<(PathBuf, String)>,
+}
+
+/// Finds every coadd under `root` (a production, its `healpix/` folder, any folder of
+/// coadds, or a single coadd file), sorted by path; see [`discover_with_problems`].
 pub fn discover(root: &Path) -> Result<Vec<CoaddInput>> {
+    Ok(discover_with_problems(root)?.inputs)
+}
+
+/// Finds every `coadd-*.fits` and `coadd-*.fits.gz` under `root`, following symbolic
+/// links to folders (mirrors often link pixel folders in from other disks). A link that
+/// leads back to a folder being walked (a loop) is reported, not followed; a folder
+/// reached twice through different links is walked once.
+pub fn discover_with_problems(root: &Path) -> Result<Discovery> {
     let mut found = Vec::new();
+    let mut problems = Vec::new();
     if root.is_file() {
         found.push(root.to_path_buf());
     } else {
         let start = if root.join("healpix").is_dir() { root.join("healpix") } else { root.to_path_buf() };
-        walk(&start, &mut found)?;
+        let mut walker = Walker { ancestors: Vec::new(), seen: std::collections::HashSet::new(), out: &mut found, problems: &mut problems };
+        walker.walk(&start)?;
     }
     found.sort();
-    Ok(found.into_iter().map(|coadd| CoaddInput { redrock: redrock_for(&coadd), name: parse_coadd_name(&coadd), coadd }).collect())
+    let inputs =
+        found.into_iter().map(|coadd| CoaddInput { redrock: redrock_for(&coadd), name: parse_coadd_name(&coadd), coadd }).collect();
+    Ok(Discovery { inputs, problems })
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = std::fs::read_dir(dir).map_err(|source| DesiIoError::Io { path: dir.into(), source })?;
-    for entry in entries {
-        let entry = entry.map_err(|source| DesiIoError::Io { path: dir.into(), source })?;
-        let path = entry.path();
-        let ft = entry.file_type().map_err(|source| DesiIoError::Io { path: path.clone(), source })?;
-        if ft.is_dir() {
-            walk(&path, out)?;
-        } else if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("coadd-") && n.ends_with(".fits")) {
-            out.push(path);
+struct Walker<'a> {
+    /// Canonical folders from the root to the one being walked.
+    ancestors: Vec<PathBuf>,
+    /// Canonical folders already walked.
+    seen: std::collections::HashSet<PathBuf>,
+    out: &'a mut Vec<PathBuf>,
+    problems: &'a mut Vec<(PathBuf, String)>,
+}
+
+impl Walker<'_> {
+    fn walk(&mut self, dir: &Path) -> Result<()> {
+        let canonical = dir.canonicalize().map_err(|source| DesiIoError::Io { path: dir.into(), source })?;
+        if self.ancestors.contains(&canonical) {
+            self.problems.push((dir.to_path_buf(), format!("symbolic link loop: leads back to {}; not followed", canonical.display())));
+            return Ok(());
         }
+        if !self.seen.insert(canonical.clone()) {
+            return Ok(());
+        }
+        self.ancestors.push(canonical);
+        let entries = std::fs::read_dir(dir).map_err(|source| DesiIoError::Io { path: dir.into(), source })?;
+        let mut paths = Vec::new();
+        for entry in entries {
+            paths.push(entry.map_err(|source| DesiIoError::Io { path: dir.into(), source })?.path());
+        }
+        paths.sort();
+        for path in paths {
+            // `is_dir`/`is_file` follow symbolic links.
+            if path.is_dir() {
+                self.walk(&path)?;
+            } else if path.is_file() && path.file_name().and_then(|n| n.to_str()).is_some_and(is_coadd_name) {
+                self.out.push(path);
+            }
+        }
+        self.ancestors.pop();
+        Ok(())
     }
-    Ok(())
 }
 
 /// The nside-64 (order 6) NESTED HEALPix pixel of a sky position in degrees — DESI's

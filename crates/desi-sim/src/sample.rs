@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ard_core::cosmology::PLANCK18;
+use ard_core::dust::MilkyWay;
 use ard_fits::Key;
 use arrow_array::builder::{FixedSizeListBuilder, Float64Builder};
 use arrow_array::{ArrayRef, Float32Array, Float64Array, Int16Array, Int32Array, Int64Array, RecordBatch, StringArray};
@@ -206,6 +207,17 @@ struct SpectrumRow {
     zerr: f64,
     zwarn: i64,
     deltachi2: f64,
+    ebv: f64,
+}
+
+/// Largest Milky-Way E(B−V) (SFD98) the simulator draws: E(B−V) is uniform on
+/// [0, MAX_EBV], per target.
+pub const MAX_EBV: f64 = 0.15;
+
+/// The target's Milky-Way E(B−V) (SFD98 scale), written to FIBERMAP EBV. Drawn from its
+/// own stream (seed, TARGETID), so the rest of the sample does not depend on it.
+pub fn target_ebv(seed: u64, targetid: i64) -> f64 {
+    Rng::new(seed ^ 0xDE57_0000_0000, targetid as u64).uniform() * MAX_EBV
 }
 
 /// Photometric 1σ errors, nanomaggies (≈ Legacy Surveys DR9 depths).
@@ -222,7 +234,16 @@ fn observe_row(
     let mut rng = Rng::new(cfg.seed ^ 0xA5A5_0000, stream);
     let model = stellar_model(lib, &t.params);
     let fibre_scale = 1.0 + 0.03 * rng.normal();
-    let obs = observe(lib, &t.params, &model, t.z, fibre_scale, ObserveOptions::default());
+    let mut obs = observe(lib, &t.params, &model, t.z, fibre_scale, ObserveOptions::default());
+    // Seen through the Milky Way: spectra and photometry are reddened (desiutil's
+    // transmission), as DESI's coadds and the Legacy Surveys fluxes in FIBERMAP are.
+    let ebv = target_ebv(cfg.seed, t.targetid);
+    for (ci, cam) in CAMERAS.iter().enumerate() {
+        let transmission = MilkyWay::new(&cam.wavelength()).transmission(ebv);
+        obs.model[ci].iter_mut().zip(transmission).for_each(|(f, t)| *f *= t);
+    }
+    let transmission = MilkyWay::new(&obs.sed.0).transmission(ebv);
+    obs.sed.1.iter_mut().zip(transmission).for_each(|(f, t)| *f *= t);
     let bright = program == "bright";
     let exptime = if bright { cfg.exptime_bright } else { cfg.exptime_dark } * (1.0 + 0.1 * rng.normal()).max(0.5);
     let nexp = 2 + rng.below(3);
@@ -262,6 +283,7 @@ fn observe_row(
         zerr,
         zwarn,
         deltachi2,
+        ebv,
     };
     (row, obs, model.surviving, model.age_mw)
 }
@@ -303,7 +325,7 @@ fn fibermap(targets: &[Target], rows: &[SpectrumRow], program: &str) -> Result<R
             _ => "EXP",
         }))),
     );
-    push(field("EBV", DataType::Float32, "mag"), f32_col(rows.iter().map(|_| 0.0)));
+    push(field("EBV", DataType::Float32, "mag"), f32_col(rows.iter().map(|r| r.ebv)));
     for (k, band) in ["G", "R", "Z", "W1", "W2"].iter().enumerate() {
         push(field(&format!("FLUX_{band}"), DataType::Float32, "nanomaggy"), f32_col(rows.iter().map(|r| r.photometry[k])));
     }

@@ -7,7 +7,7 @@ use ard_core::eligibility::{Candidate, Fibre, Ineligible, Requirements};
 use ard_core::names;
 use ard_store::catalog::Columns;
 use ard_store::layout::ArdLayout;
-use ard_store::manifest::{PixelRecord, PixelStatus};
+use ard_store::manifest::PixelRecord;
 use arrow_array::{Array, RecordBatch, StringArray};
 
 use crate::IngestError;
@@ -33,7 +33,7 @@ pub(super) fn read_catalogue(layout: &ArdLayout) -> Result<Catalogue, IngestErro
     let records = PixelRecord::all(layout)?;
     let mut leaves = Vec::new();
     let mut galaxies = Vec::new();
-    for r in records.iter().filter(|r| r.status == PixelStatus::Done) {
+    for r in records.iter().filter(|r| r.status.published()) {
         let path = layout.catalog_leaf(r.pixel);
         let b = ard_store::catalog::read_parquet(&path)?;
         let members = population(&b, &path)?.into_iter().enumerate().filter(|(_, why)| why.is_none()).map(|(i, _)| i);

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use ard_store::atomic::write_atomic;
 use ard_store::layout::ArdLayout;
-use ard_store::manifest::{PixelRecord, PixelStatus};
+use ard_store::manifest::PixelRecord;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -73,7 +73,7 @@ pub fn stale_pixels(ard: &Path) -> Result<Vec<u64>, IngestError> {
     let layout = ArdLayout::new(ard);
     let state = TopologyState::read(ard)?;
     let mut stale = Vec::new();
-    for r in PixelRecord::all(&layout)?.iter().filter(|r| r.status == PixelStatus::Done) {
+    for r in PixelRecord::all(&layout)?.iter().filter(|r| r.status.published()) {
         let leaf = layout.relative(&layout.catalog_leaf(r.pixel));
         let now = r.outputs.iter().find(|o| o.path == leaf).map(|o| o.sha256.as_str());
         if now.is_none() || state.leaves.get(&r.pixel).map(String::as_str) != now {
@@ -92,7 +92,7 @@ pub fn run_fingerprint(ard: &Path, opts: &TopologyOptions) -> Result<String, Ing
     let mut h = Sha256::new();
     h.update(format!("{opts:?}"));
     let mut records = PixelRecord::all(&layout)?;
-    records.retain(|r| r.status == PixelStatus::Done);
+    records.retain(|r| r.status.published());
     records.sort_by_key(|r| r.pixel);
     for r in &records {
         h.update(format!("|{}:{}", r.pixel, r.config));

@@ -23,11 +23,10 @@ pub fn run(args: Args) -> Result<()> {
     let get = |k: &str| props.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap_or("?").to_string();
     let records = PixelRecord::all(&layout)?;
     let failed: Vec<_> = records.iter().filter(|r| r.status == PixelStatus::Failed).collect();
-    let schema = ard_store::catalog::read_parquet(
-        &layout.catalog_leaf(records.iter().find(|r| r.status == PixelStatus::Done).map(|r| r.pixel).unwrap_or(0)),
-    )
-    .map(|b| b.schema())
-    .ok();
+    let schema =
+        ard_store::catalog::read_parquet(&layout.catalog_leaf(records.iter().find(|r| r.status.published()).map(|r| r.pixel).unwrap_or(0)))
+            .map(|b| b.schema())
+            .ok();
     let du = |p: &Path| -> u64 {
         let mut total = 0;
         let mut stack = vec![p.to_path_buf()];
@@ -85,13 +84,25 @@ pub fn run(args: Args) -> Result<()> {
             println!("    {}: {}", r.pixel, r.error.as_deref().unwrap_or("?"));
         }
     }
+    let partial: Vec<_> = records.iter().filter(|r| r.status == PixelStatus::Partial).collect();
+    if !partial.is_empty() {
+        println!(
+            "  {} partial pixels (written without these inputs; retried when a file changes, or with ingest --retry-failed):",
+            partial.len()
+        );
+        for r in partial {
+            for b in &r.broken {
+                println!("    {}: {}", r.pixel, ard_ingest::broken_text(b));
+            }
+        }
+    }
     Ok(())
 }
 
 /// The layers the pixels were computed with (from their manifest records) and, per
 /// layer, how many rows have values (its `<layer>_status` column says `ok`).
 fn print_layers(ard: &Path, records: &[PixelRecord]) -> Result<()> {
-    let done: Vec<&PixelRecord> = records.iter().filter(|r| r.status == PixelStatus::Done).collect();
+    let done: Vec<&PixelRecord> = records.iter().filter(|r| r.status.published()).collect();
     let q = ard_query::ArdQuery::open(ard)?;
     let columns: Vec<String> = q.catalog_schema()?.fields().iter().map(|f| f.name().clone()).collect();
     println!("  layers computed ({} pixels done):", done.len());

@@ -52,12 +52,30 @@ pub struct Args {
     /// ARD (for an ARD on a shared cluster file system).
     #[arg(long)]
     pub scratch: Option<PathBuf>,
+    /// Redo the pixels written without a broken input even when none of their files
+    /// changed (by default a broken file is retried when its size, mtime or hash changes).
+    #[arg(long)]
+    pub retry_failed: bool,
 }
 
 /// Runs `desi-ard ingest`.
 pub fn run(args: Args) -> Result<()> {
-    let Args { raw_root, ard, workers, shard, balance, watch, survey, program, quiet, layers, fit_models_only, refit_models, scratch } =
-        args;
+    let Args {
+        raw_root,
+        ard,
+        workers,
+        shard,
+        balance,
+        watch,
+        survey,
+        program,
+        quiet,
+        layers,
+        fit_models_only,
+        refit_models,
+        scratch,
+        retry_failed,
+    } = args;
     let settings = layers.settings(&ard)?;
     let workers = if workers == 0 { settings.workers.unwrap_or(0) } else { workers };
     let mut opts = ard_ingest::IngestOptions {
@@ -71,6 +89,7 @@ pub fn run(args: Args) -> Result<()> {
         stages: Vec::new(),
         quiet,
         scratch,
+        retry_failed,
     };
     if fit_models_only {
         // The models step needs no stages: it only learns the shared basis.
@@ -83,12 +102,13 @@ pub fn run(args: Args) -> Result<()> {
     loop {
         let report = ard_ingest::ingest(&opts)?;
         println!(
-            "ingest: {} pixels found, {} in this shard: {} processed ({} rows), {} unchanged, {} failed, in {:.1} s ({:.0} objects/s)",
+            "ingest: {} pixels found, {} in this shard: {} processed ({} rows), {} unchanged, {} partial, {} failed, in {:.1} s ({:.0} objects/s)",
             report.pixels_found,
             report.pixels_in_shard,
             report.pixels_done,
             report.rows,
             report.pixels_skipped,
+            report.partial.len(),
             report.failed.len(),
             report.seconds,
             report.rows as f64 / report.seconds.max(1e-9)
@@ -98,6 +118,11 @@ pub fn run(args: Args) -> Result<()> {
         }
         for (p, e) in &report.failed {
             println!("  FAILED pixel {p}: {e}");
+        }
+        for (p, broken) in &report.partial {
+            for b in broken {
+                println!("  PARTIAL pixel {p}: written without {}", ard_ingest::broken_text(b));
+            }
         }
         for (f, e) in &report.unreadable {
             println!("  FAILED file {} (in no pixel): {e}", f.display());
@@ -112,8 +137,9 @@ pub fn run(args: Args) -> Result<()> {
         match watch {
             Some(s) => std::thread::sleep(std::time::Duration::from_secs(s.max(1))),
             None => {
-                if !report.failed.is_empty() || !report.unreadable.is_empty() {
-                    return Err(PixelsFailed(report.failed.len() + report.unreadable.len()).into());
+                let failures = report.failed.len() + report.unreadable.len() + report.partial.iter().map(|(_, b)| b.len()).sum::<usize>();
+                if failures > 0 {
+                    return Err(PixelsFailed(failures).into());
                 }
                 return Ok(());
             }

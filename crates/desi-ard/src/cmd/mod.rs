@@ -29,7 +29,7 @@ impl PixelsFailed {
 
 impl std::fmt::Display for PixelsFailed {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} pixels or files failed (see above and ARD/manifest)", self.0)
+        write!(f, "{} pixels or input files failed (see above and ARD/manifest)", self.0)
     }
 }
 

@@ -176,7 +176,14 @@ fn validate_sed(
 /// `desi-ard validate physics`.
 fn validate_physics(v: &ValidationRun, work: Option<&Path>, templates: Option<&Path>) -> Result<()> {
     let rows = v.run("physics", work, templates, |lib, sim, dir, progress| {
-        Ok(ard_validate::physics::run(lib, sim, &ard_physics::FitConfig::default(), dir, progress)?)
+        Ok(ard_validate::physics::run(
+            lib,
+            ard_validate::physics::MilkyWayInput::Corrected,
+            sim,
+            &ard_physics::FitConfig::default(),
+            dir,
+            progress,
+        )?)
     })?;
     print!("{}", ard_validate::physics::summarise(&rows).markdown());
     Ok(())
