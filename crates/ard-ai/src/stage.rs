@@ -267,6 +267,7 @@ impl Stage for PcaStage {
         for i in 0..n {
             let candidate = Candidate {
                 fibre: fibres[i],
+                redshift_file: batch.redshifts.is_some(),
                 z: z.as_ref().and_then(|c| c[i]),
                 zwarn: zwarn.as_ref().and_then(|c| c[i]),
                 spectype: None,

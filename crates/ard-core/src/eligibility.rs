@@ -7,7 +7,8 @@
 //!    writes with a negative TARGETID);
 //! 2. a good fibre: COADD_FIBERSTATUS = 0 (`bad_fibre`; desispec `maskbits.fibermask`:
 //!    bad positioning, broken or low-transmission fibres, bad petals, ...);
-//! 3. a finite redshift (`no_redshift`);
+//! 3. a finite redshift (`no_redshift_file` when the coadd came with no redshift file at
+//!    all, `no_redshift` when its row has none);
 //! 4. redrock's ZWARN = 0 (`zwarn`);
 //! 5. for the layers that model galaxies, SPECTYPE GALAXY (`not_galaxy`);
 //! 6. for layers that need one spectrum per target, DESI's primary spectrum (`not_primary`).
@@ -58,6 +59,8 @@ pub enum Ineligible {
     NotScienceFibre,
     /// COADD_FIBERSTATUS ≠ 0: the fibre was flagged in at least one coadded exposure.
     BadFibre,
+    /// The coadd came with no redshift file (no redrock partner, no zcatalog row).
+    NoRedshiftFile,
     /// No finite redshift.
     NoRedshift,
     /// Redrock flagged the redshift (ZWARN ≠ 0).
@@ -74,6 +77,7 @@ impl Ineligible {
         match self {
             Ineligible::NotScienceFibre => "not_science_fibre",
             Ineligible::BadFibre => "bad_fibre",
+            Ineligible::NoRedshiftFile => "no_redshift_file",
             Ineligible::NoRedshift => "no_redshift",
             Ineligible::Zwarn => "zwarn",
             Ineligible::NotGalaxy => "not_galaxy",
@@ -82,9 +86,10 @@ impl Ineligible {
     }
 
     /// Every reason, in check order.
-    pub const ALL: [Ineligible; 6] = [
+    pub const ALL: [Ineligible; 7] = [
         Ineligible::NotScienceFibre,
         Ineligible::BadFibre,
+        Ineligible::NoRedshiftFile,
         Ineligible::NoRedshift,
         Ineligible::Zwarn,
         Ineligible::NotGalaxy,
@@ -141,6 +146,9 @@ impl Fibre {
 pub struct Candidate<'a> {
     /// The fibre's FIBERMAP facts.
     pub fibre: Fibre,
+    /// Whether the coadd came with a redshift table at all (`false`: no redrock file and
+    /// no zcatalog row, so a missing `z` says `no_redshift_file`).
+    pub redshift_file: bool,
     /// Redshift.
     pub z: Option<f64>,
     /// Redrock ZWARN.
@@ -157,7 +165,9 @@ impl Candidate<'_> {
         if let Some(why) = self.fibre.problem() {
             return Err(why);
         }
-        let Some(z) = self.z.filter(|z| z.is_finite()) else { return Err(Ineligible::NoRedshift) };
+        let Some(z) = self.z.filter(|z| z.is_finite()) else {
+            return Err(if self.redshift_file { Ineligible::NoRedshift } else { Ineligible::NoRedshiftFile });
+        };
         if self.zwarn.is_some_and(|w| w != 0) {
             return Err(Ineligible::Zwarn);
         }
@@ -179,7 +189,7 @@ mod tests {
     #[test]
     fn the_first_failed_check_is_the_reason() {
         let f = Fibre::default();
-        let c = |z, zwarn, spectype, primary| Candidate { fibre: f, z, zwarn, spectype, primary };
+        let c = |z, zwarn, spectype, primary| Candidate { fibre: f, redshift_file: true, z, zwarn, spectype, primary };
         let g = Requirements::PRIMARY_GALAXY;
         assert_eq!(c(Some(0.1), Some(0), Some("GALAXY"), Some(true)).check(g), Ok(0.1));
         assert_eq!(c(None, Some(4), Some("STAR"), Some(false)).check(g), Err(Ineligible::NoRedshift));
@@ -190,8 +200,10 @@ mod tests {
         // The embeddings take any class; unknown SPECTYPE/ZWARN do not reject.
         assert_eq!(c(Some(2.0), Some(0), Some("QSO"), None).check(Requirements::ANY), Ok(2.0));
         assert_eq!(c(Some(0.3), None, None, None).check(Requirements::GALAXY), Ok(0.3));
-        assert_eq!(Requirements::ANY.codes(), ["not_science_fibre", "bad_fibre", "no_redshift", "zwarn"]);
-        assert_eq!(Requirements::GALAXY.codes().len(), 5);
+        assert_eq!(Requirements::ANY.codes(), ["not_science_fibre", "bad_fibre", "no_redshift_file", "no_redshift", "zwarn"]);
+        assert_eq!(Requirements::GALAXY.codes().len(), 6);
+        let no_file = Candidate { redshift_file: false, ..c(None, None, None, None) };
+        assert_eq!(no_file.check(Requirements::ANY), Err(Ineligible::NoRedshiftFile));
         assert_eq!(Requirements::PRIMARY_GALAXY.codes().last(), Some(&"not_primary"));
     }
 
@@ -211,7 +223,8 @@ mod tests {
             problems,
             [None, Some(Ineligible::NotScienceFibre), Some(Ineligible::NotScienceFibre), Some(Ineligible::BadFibre), None]
         );
-        let good_z = |fibre| Candidate { fibre, z: Some(0.3), zwarn: Some(0), spectype: Some("GALAXY"), primary: Some(true) };
+        let good_z =
+            |fibre| Candidate { fibre, redshift_file: true, z: Some(0.3), zwarn: Some(0), spectype: Some("GALAXY"), primary: Some(true) };
         assert_eq!(good_z(fibres[1]).check(Requirements::ANY), Err(Ineligible::NotScienceFibre));
         assert_eq!(good_z(fibres[3]).check(Requirements::ANY).map_err(Ineligible::code), Err("bad_fibre"));
         assert_eq!(good_z(fibres[0]).check(Requirements::PRIMARY_GALAXY), Ok(0.3));

@@ -59,6 +59,43 @@ fn column_info(f: &mut FitsFile, colnum: c_int) -> Result<ColumnInfo> {
     Ok(ColumnInfo { name: text(&ttype), unit: text(&tunit), typecode, repeat: rep, width })
 }
 
+/// Reads the `data.len()` elements of column `colnum` as cfitsio type `datatype`; with
+/// `nulls` (of the same length), cfitsio's per-element null flags (TNULLn) go there.
+/// Returns whether any element was null.
+///
+/// # Safety
+/// `E` must be the Rust type of the elements cfitsio writes for `datatype`.
+unsafe fn read_elements<E>(
+    f: &mut FitsFile,
+    colnum: c_int,
+    datatype: c_int,
+    data: &mut [E],
+    nulls: Option<&mut [c_char]>,
+    name: &str,
+) -> Result<bool> {
+    let (mut status, mut anynul) = (0, 0);
+    if data.is_empty() {
+        return Ok(false);
+    }
+    let n = data.len() as i64;
+    let out = data.as_mut_ptr() as *mut c_void;
+    match nulls {
+        Some(flags) => {
+            if flags.len() != data.len() {
+                return Err(f.invalid(format!("reading column {name}: {} null flags for {} elements", flags.len(), data.len())));
+            }
+            // SAFETY: `f.raw()` is the open handle of `f`; `out` holds `n` elements of the type `datatype` names (the caller's promise) and `flags` holds `n` flags.
+            unsafe { sys::ffgcf(f.raw(), datatype, colnum, 1, 1, n, out, flags.as_mut_ptr(), &mut anynul, &mut status) };
+        }
+        // SAFETY: as above, without the flags (a null pointer asks cfitsio for no substitution).
+        None => {
+            unsafe { sys::ffgcv(f.raw(), datatype, colnum, 1, 1, n, std::ptr::null_mut(), out, &mut anynul, &mut status) };
+        }
+    }
+    f.check(&format!("reading column {name}"), status)?;
+    Ok(anynul != 0)
+}
+
 /// Reads a numeric column. Integer columns are read with cfitsio's null flags, so that
 /// entries equal to the column's TNULLn (FITS 4.0 §7.3.2; iron's redrock files use
 /// TNULL = 999999) become Arrow nulls; floating-point columns keep NaN as NaN.
@@ -77,45 +114,9 @@ where
     let mut data = vec![T::Native::default(); n];
     let integer = !matches!(datatype, TFLOAT | TDOUBLE);
     let mut nulls = vec![0 as c_char; if integer { n } else { 0 }];
-    let mut anynul = 0;
-    if n > 0 {
-        let mut status = 0;
-        if integer {
-            // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); `data` holds exactly `n` = rows × repeat elements of the type the datatype code names, and `nulls` holds `n` flags.
-            unsafe {
-                sys::ffgcf(
-                    f.raw(),
-                    datatype,
-                    colnum,
-                    1,
-                    1,
-                    n as i64,
-                    data.as_mut_ptr() as *mut c_void,
-                    nulls.as_mut_ptr(),
-                    &mut anynul,
-                    &mut status,
-                )
-            };
-        } else {
-            // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); `data` holds exactly `n` = rows × repeat elements of the type the datatype code names.
-            unsafe {
-                sys::ffgcv(
-                    f.raw(),
-                    datatype,
-                    colnum,
-                    1,
-                    1,
-                    n as i64,
-                    std::ptr::null_mut(),
-                    data.as_mut_ptr() as *mut c_void,
-                    &mut anynul,
-                    &mut status,
-                )
-            };
-        }
-        f.check(&format!("reading column {name}"), status)?;
-    }
-    if integer && anynul != 0 {
+    // SAFETY: the callers pair each datatype code with the Arrow type of its elements (read_table's match).
+    let any_null = unsafe { read_elements(f, colnum, datatype, &mut data, integer.then_some(nulls.as_mut_slice()), name) }?;
+    if any_null && integer {
         let valid = arrow_buffer::NullBuffer::from(nulls.iter().map(|&c| c == 0).collect::<Vec<bool>>());
         return Ok(PrimitiveArray::<T>::new(data.into(), Some(valid)));
     }
@@ -153,28 +154,9 @@ fn read_strings(f: &mut FitsFile, colnum: c_int, nrows: i64, info: &ColumnInfo) 
 }
 
 fn read_logical(f: &mut FitsFile, colnum: c_int, nrows: i64, repeat: i64, name: &str) -> Result<ArrayRef> {
-    let n = (nrows * repeat) as usize;
-    let mut data = vec![0 as c_char; n];
-    if n > 0 {
-        let mut status = 0;
-        let mut anynul = 0;
-        // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); `data` holds exactly `n` = rows × repeat elements of the type the datatype code names.
-        unsafe {
-            sys::ffgcv(
-                f.raw(),
-                TLOGICAL,
-                colnum,
-                1,
-                1,
-                n as i64,
-                std::ptr::null_mut(),
-                data.as_mut_ptr() as *mut c_void,
-                &mut anynul,
-                &mut status,
-            )
-        };
-        f.check(&format!("reading column {name}"), status)?;
-    }
+    let mut data = vec![0 as c_char; (nrows * repeat) as usize];
+    // SAFETY: cfitsio writes TLOGICAL elements as C chars.
+    unsafe { read_elements(f, colnum, TLOGICAL, &mut data, None, name) }?;
     Ok(Arc::new(BooleanArray::from(data.iter().map(|&c| c != 0).collect::<Vec<_>>())))
 }
 

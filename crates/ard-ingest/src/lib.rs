@@ -451,6 +451,12 @@ fn ingest_input(pixel: u64, inp: &PixelInput, read_opts: &desi_io::ReadOptions, 
     let mut notes: Vec<ObjectNote> =
         read.issues.iter().map(|i| ObjectNote { targetid: i.targetid, file: file.clone(), note: i.problem.clone() }).collect();
     let b = &read.batch;
+    if b.redshifts.is_none() {
+        let note =
+            "no redshift file: no redrock file beside this coadd and no zcatalog row, so z is null and the layers say no_redshift_file";
+        tracing::warn!("{file}: {note}");
+        notes.push(ObjectNote { targetid: 0, file: file.clone(), note: note.into() });
+    }
     let mut core = columns::core_columns(b, read.scores.as_ref())?;
     for stage in &opts.stages {
         let extra = stage.compute_with(b, &core)?;

@@ -93,6 +93,8 @@ pub struct ObjectInput<'a> {
     /// The fibre's FIBERMAP facts (science-fibre cut). [`ObjectInput::from_batch`]
     /// leaves them unknown (no cut); the stage sets them from the FIBERMAP.
     pub fibre: Fibre,
+    /// Whether the coadd came with a redshift table ([`Candidate::redshift_file`]).
+    pub redshift_file: bool,
 }
 
 impl<'a> ObjectInput<'a> {
@@ -109,6 +111,7 @@ impl<'a> ObjectInput<'a> {
             spectype,
             zwarn,
             fibre: Fibre::default(),
+            redshift_file: batch.redshifts.is_some(),
         }
     }
 }
@@ -139,7 +142,8 @@ fn margin_for(cfg: &FitConfig, velscale: f64) -> usize {
 
 /// Measures one object (see the crate docs).
 pub fn measure(lib: &SspLibrary, cfg: &FitConfig, obj: &ObjectInput) -> Measurement {
-    let candidate = Candidate { fibre: obj.fibre, z: obj.z, zwarn: obj.zwarn, spectype: obj.spectype, primary: None };
+    let candidate =
+        Candidate { fibre: obj.fibre, redshift_file: obj.redshift_file, z: obj.z, zwarn: obj.zwarn, spectype: obj.spectype, primary: None };
     let z = match candidate.check(Requirements::GALAXY) {
         Ok(z) => z,
         Err(why) => return Measurement::empty(Status::Ineligible(why)),

@@ -27,15 +27,20 @@ fn templates() -> Option<SspLibrary> {
     }
 }
 
-#[test]
-fn reference_galaxy_matches_ppxf() {
-    let Some(lib) = templates() else { return };
-    let read = read_spectra(
+/// The SV1 tile coadd holding the reference galaxy, with its redrock file.
+fn reference_coadd() -> desi_io::ReadSpectra {
+    read_spectra(
         &testdata("coadd-4-80613-thru20210324.fits"),
         Some(&testdata("redrock-4-80613-thru20210324.fits")),
         &ReadOptions { survey: Some("sv1".into()), program: Some("dark".into()) },
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn reference_galaxy_matches_ppxf() {
+    let Some(lib) = templates() else { return };
+    let read = reference_coadd();
     let b = &read.batch;
     let i = b.index_of(39633345008634465).unwrap();
     let rs = b.redshifts.as_ref().unwrap();
@@ -111,12 +116,7 @@ fn live_ppxf_peer_agrees() {
 #[test]
 fn milky_way_correction_scales_each_line_by_the_transmission() {
     let Some(lib) = templates() else { return };
-    let read = read_spectra(
-        &testdata("coadd-4-80613-thru20210324.fits"),
-        Some(&testdata("redrock-4-80613-thru20210324.fits")),
-        &ReadOptions { survey: Some("sv1".into()), program: Some("dark".into()) },
-    )
-    .unwrap();
+    let read = reference_coadd();
     let observed = &read.batch;
     let corrected = observed.milky_way_corrected();
     let i = observed.index_of(39633345008634465).unwrap();

@@ -198,6 +198,7 @@ impl SedStage {
                 let fail = |status: SedStatus| Outcome { status, result: None, aperture: None };
                 let candidate = Candidate {
                     fibre: fibres[i],
+                    redshift_file: batch.redshifts.is_some(),
                     z: z.as_ref().and_then(|c| c[i]),
                     zwarn: zwarn.as_ref().and_then(|c| c[i]),
                     spectype: spectype.as_ref().and_then(|c| c[i].as_deref()),

@@ -40,7 +40,7 @@ pub struct OutputRecord {
 /// An object that was skipped or degraded, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObjectNote {
-    /// TARGETID.
+    /// TARGETID; 0 for a note about the whole file.
     pub targetid: i64,
     /// The input file it came from.
     pub file: String,

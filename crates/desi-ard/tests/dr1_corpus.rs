@@ -195,3 +195,37 @@ fn gzipped_coadds_and_symlinked_folders() {
     assert_eq!(r.float("z", D, "main", "bright").map(|z| (z * 1e6).round() / 1e6), Some(0.4), "read from the gzip'd redrock file");
     assert_eq!(r.str("objtype", SV3_LRG, "sv3", "dark").as_deref(), Some("TGT"));
 }
+
+/// Issue 15, item 3: a coadd whose redrock file is missing (and no zcatalog row) is
+/// reported — a warning, a manifest note and `no_redshift_file` on its rows — not silently
+/// given null redshifts.
+#[test]
+fn a_coadd_without_its_redrock_file_is_reported() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let raw = dir.path().join("raw");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/dr1");
+    assert!(Command::new("cp").arg("-r").arg(&corpus).arg(&raw).status().expect("cp").success());
+    std::fs::remove_file(raw.join("healpix/sv3/dark/272/27247/redrock-sv3-dark-27247.fits")).expect("remove");
+    let ard = dir.path().join("ard");
+    let out = Command::new(env!("CARGO_BIN_EXE_desi-ard"))
+        .args(["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet"])
+        .output()
+        .expect("run desi-ard");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("coadd-sv3-dark-27247.fits: no redshift file"), "{text}");
+    let layout = ard_store::ArdLayout::new(&ard);
+    let rec = ard_store::manifest::PixelRecord::read(&layout, PIXEL).expect("manifest").expect("record");
+    assert!(
+        rec.notes.iter().any(|n| n.targetid == 0 && n.file.ends_with("coadd-sv3-dark-27247.fits") && n.note.contains("no redshift file")),
+        "{:?}",
+        rec.notes
+    );
+    let leaf = ard_store::catalog::read_parquet(&layout.catalog_leaf(PIXEL)).expect("leaf");
+    let r = Rows::new(&leaf);
+    for col in ["physics_status", "pca_status"] {
+        assert_eq!(r.str(col, SV3_LRG, "sv3", "dark").as_deref(), Some("no_redshift_file"), "{col}");
+    }
+    assert_eq!(r.float("z", SV3_LRG, "sv3", "dark"), None);
+    assert_eq!(r.str("physics_status", D, "main", "bright").as_deref(), Some("ok"));
+}

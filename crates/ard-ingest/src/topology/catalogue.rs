@@ -64,6 +64,8 @@ pub(super) fn population(b: &RecordBatch, path: &Path) -> Result<Vec<Option<Inel
             let z = (z.is_valid(i) && ra.is_valid(i) && dec.is_valid(i)).then(|| z.value(i)).filter(|z| *z > 0.001 && *z < 1.6);
             let candidate = Candidate {
                 fibre: fibres[i],
+                // The catalogue keeps no trace of the file; a null z is `no_redshift` here.
+                redshift_file: true,
                 z,
                 zwarn: zwarn.is_valid(i).then(|| zwarn.value(i)),
                 spectype: spectype.is_valid(i).then(|| spectype.value(i)),

@@ -114,7 +114,10 @@ pub fn run(args: Args) -> Result<()> {
             report.rows as f64 / report.seconds.max(1e-9)
         );
         for n in &report.notes {
-            println!("  note: TARGETID {} ({}): {}", n.targetid, n.file, n.note);
+            match n.targetid {
+                0 => println!("  note: {}: {}", n.file, n.note),
+                t => println!("  note: TARGETID {t} ({}): {}", n.file, n.note),
+            }
         }
         for (p, e) in &report.failed {
             println!("  FAILED pixel {p}: {e}");
