@@ -87,8 +87,8 @@ unsafe fn read_elements<E>(
             // SAFETY: `f.raw()` is the open handle of `f`; `out` holds `n` elements of the type `datatype` names (the caller's promise) and `flags` holds `n` flags.
             unsafe { sys::ffgcf(f.raw(), datatype, colnum, 1, 1, n, out, flags.as_mut_ptr(), &mut anynul, &mut status) };
         }
-        // SAFETY: as above, without the flags (a null pointer asks cfitsio for no substitution).
         None => {
+            // SAFETY: as above, without the flags (a null pointer asks cfitsio for no substitution).
             unsafe { sys::ffgcv(f.raw(), datatype, colnum, 1, 1, n, std::ptr::null_mut(), out, &mut anynul, &mut status) };
         }
     }

@@ -39,7 +39,7 @@ use arrow_array::RecordBatch;
 
 pub use coadd::{read_coadd, resolve_survey_program, Camera, Coadd, ObjectIssue};
 pub use error::{DesiIoError, Result};
-pub use redshift::{read_redrock, read_zcatalog, RedshiftTable};
+pub use redshift::{is_zcatalog_name, read_redrock, read_zcatalog, RedshiftTable};
 
 /// Mask bit for brz pixels no camera covered (a camera absent from the file).
 pub const MASK_NO_CAMERA: i32 = 1 << 29;
@@ -81,11 +81,9 @@ pub fn read_spectra(coadd_path: &Path, redshift_path: Option<&Path>, options: &R
     let merged = merge::onto_brz_grid(coadd_path, merged, nspec, MASK_NO_CAMERA)?;
     let redshifts = match redshift_path {
         Some(p) => {
-            let table = match p.file_name().and_then(|n| n.to_str()) {
-                Some(n) if n.starts_with("zpix-") || n.starts_with("ztile-") => read_zcatalog(p)?,
-                _ => read_redrock(p)?,
-            };
-            Some(table.aligned_to(&coadd.targetid, &survey, &program, coadd_path)?)
+            let table = if is_zcatalog_name(p) { read_zcatalog(p)? } else { read_redrock(p)? };
+            let tileids = columns::optional_i64(&coadd.fibermap, "TILEID");
+            Some(table.aligned_to(&coadd.targetid, tileids.as_deref(), &survey, &program, coadd_path)?)
         }
         None => None,
     };
