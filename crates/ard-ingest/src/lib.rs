@@ -192,6 +192,9 @@ pub struct IngestOptions {
     pub scratch: Option<PathBuf>,
     /// Redo `partial` pixels even when none of their files changed (`--retry-failed`).
     pub retry_failed: bool,
+    /// A zcatalog (`zpix-*`, `zall-pix-*`, `ztile-*`, v1 or v2) to take every redshift
+    /// from, in place of the redrock files (`--zcatalog`).
+    pub zcatalog: Option<PathBuf>,
 }
 
 impl IngestOptions {
@@ -210,6 +213,7 @@ impl IngestOptions {
             quiet: true,
             scratch: None,
             retry_failed: false,
+            zcatalog: None,
         }
     }
 }
@@ -292,6 +296,34 @@ pub fn plan_with_problems(raw_root: &Path) -> Result<(PixelPlan, Vec<(PathBuf, S
         }
     }
     Ok((plan, problems))
+}
+
+/// Makes `zcatalog` (`ingest --zcatalog`) the redshift source of every input of the plan,
+/// in place of the redrock files: it takes precedence, and becomes an input of every pixel
+/// (a change to it re-runs them).
+pub fn use_zcatalog(plan: &mut PixelPlan, zcatalog: &Path) {
+    for inputs in plan.values_mut() {
+        for inp in inputs.iter_mut() {
+            inp.redrock = Some(zcatalog.to_path_buf());
+        }
+    }
+}
+
+/// A zcatalog, read once per process however many coadds it serves (the whole table is
+/// held in memory: reading named columns in row chunks is not done yet).
+fn shared_zcatalog(path: &Path) -> Result<Arc<desi_io::RedshiftTable>, IngestError> {
+    use std::sync::{Mutex, OnceLock};
+    static TABLES: OnceLock<Mutex<BTreeMap<PathBuf, Arc<desi_io::RedshiftTable>>>> = OnceLock::new();
+    let tables = TABLES.get_or_init(Default::default);
+    // Held while reading, so that parallel pixels wait for one read instead of each reading.
+    let mut guard = tables.lock().map_err(|_| IngestError::Usage("a thread reading the zcatalog panicked".into()))?;
+    if let Some(t) = guard.get(path) {
+        return Ok(t.clone());
+    }
+    let table = Arc::new(desi_io::read_zcatalog(path)?);
+    tracing::info!("redshifts from {} ({} rows, column {})", path.display(), table.table.num_rows(), table.z_column);
+    guard.insert(path.to_path_buf(), table.clone());
+    Ok(table)
 }
 
 /// The pixels one input contributes to.
@@ -425,7 +457,11 @@ fn select_rows(read: &mut desi_io::ReadSpectra, pixel: u64) -> Result<(), Ingest
 
 /// Reads one input of a pixel: the whole coadd, or its rows that fall in the pixel.
 fn read_input(pixel: u64, inp: &PixelInput, read_opts: &desi_io::ReadOptions) -> Result<desi_io::ReadSpectra, IngestError> {
-    let mut read = desi_io::read_spectra(&inp.coadd, inp.redrock.as_deref(), read_opts)?;
+    let mut read = match inp.redrock.as_deref() {
+        // A zcatalog serves every coadd of the run: read once.
+        Some(z) if desi_io::is_zcatalog_name(z) => desi_io::read_spectra_with_table(&inp.coadd, Some(&*shared_zcatalog(z)?), read_opts)?,
+        other => desi_io::read_spectra(&inp.coadd, other, read_opts)?,
+    };
     if !inp.whole_file {
         select_rows(&mut read, pixel)?;
     }
@@ -633,7 +669,10 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     let layout = ArdLayout::new(&opts.ard);
     std::fs::create_dir_all(&opts.ard).map_err(|e| ard_store::StoreError::io(&opts.ard, e))?;
     let raw_root = opts.raw_root.canonicalize().map_err(|e| ard_store::StoreError::io(&opts.raw_root, e))?;
-    let (plan, unreadable) = plan_with_problems(&raw_root)?;
+    let (mut plan, unreadable) = plan_with_problems(&raw_root)?;
+    if let Some(z) = &opts.zcatalog {
+        use_zcatalog(&mut plan, z);
+    }
     let mine = pixels_of_shard(&plan, opts.shard, opts.balance, &layout)?;
     // Other shards may be writing now: only this shard's pixels' leftovers (and those of
     // exited writers on this host) are removed.

@@ -62,7 +62,10 @@ pub fn ensure_pca_model(opts: &IngestOptions, refit: bool) -> Result<Option<(Arc
         return Ok(Some((Arc::new(model), report)));
     }
     let raw_root = opts.raw_root.canonicalize().map_err(|e| ard_store::StoreError::io(&opts.raw_root, e))?;
-    let plan = plan(&raw_root)?;
+    let mut plan = plan(&raw_root)?;
+    if let Some(z) = &opts.zcatalog {
+        crate::use_zcatalog(&mut plan, z);
+    }
     let mut order: Vec<(u64, u64)> = plan.keys().map(|&p| (stable_hash(p), p)).collect();
     order.sort_unstable();
     let mut pixels = Vec::new();

@@ -132,10 +132,28 @@ fn mtime_ns(meta: &std::fs::Metadata) -> u128 {
     meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_nanos()).unwrap_or(0)
 }
 
-/// Describes an input file (hashing it).
+/// Describes an input file (hashing it). A file shared by many pixels (a zcatalog) is
+/// hashed once per process: the hash is kept by (path, size, mtime).
 pub fn input_record(path: &Path) -> Result<InputRecord, StoreError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Key = (PathBuf, u64, u128);
+    static HASHES: OnceLock<Mutex<HashMap<Key, String>>> = OnceLock::new();
     let meta = std::fs::metadata(path).map_err(|e| StoreError::io(path, e))?;
-    Ok(InputRecord { path: path.to_string_lossy().into_owned(), size: meta.len(), mtime_ns: mtime_ns(&meta), sha256: sha256_file(path)? })
+    let key = (path.to_path_buf(), meta.len(), mtime_ns(&meta));
+    let cache = HASHES.get_or_init(Default::default);
+    let known = cache.lock().ok().and_then(|c| c.get(&key).cloned());
+    let sha256 = match known {
+        Some(h) => h,
+        None => {
+            let h = sha256_file(path)?;
+            if let Ok(mut c) = cache.lock() {
+                c.insert(key, h.clone());
+            }
+            h
+        }
+    };
+    Ok(InputRecord { path: path.to_string_lossy().into_owned(), size: meta.len(), mtime_ns: mtime_ns(&meta), sha256 })
 }
 
 /// Whether `path` still matches `rec`: same size and mtime, or else same hash.

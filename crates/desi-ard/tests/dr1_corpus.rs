@@ -229,3 +229,50 @@ fn a_coadd_without_its_redrock_file_is_reported() {
     assert_eq!(r.float("z", SV3_LRG, "sv3", "dark"), None);
     assert_eq!(r.str("physics_status", D, "main", "bright").as_deref(), Some("ok"));
 }
+
+/// Issue 15, item 3: `ingest --zcatalog` takes every redshift from DR1's `zall-pix` — read
+/// once per run, in place of the redrock files (here deleted, so nothing else could give
+/// them) — with the same values the redrock files give, and the zcatalog recorded as an
+/// input of the pixel.
+#[test]
+fn ingest_with_zall_pix_in_place_of_redrock_files() {
+    let (_plain, with_redrock) = ingest_corpus();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let raw = dir.path().join("raw");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/dr1");
+    assert!(Command::new("cp").arg("-r").arg(&corpus).arg(&raw).status().expect("cp").success());
+    for (s, p) in [("main", "dark"), ("main", "bright"), ("sv3", "dark")] {
+        std::fs::remove_file(raw.join(format!("healpix/{s}/{p}/272/27247/redrock-{s}-{p}-27247.fits"))).expect("remove");
+    }
+    let zall = raw.join("zcatalog/v1/zall-pix-iron.fits");
+    let ard = dir.path().join("ard");
+    let out = Command::new(env!("CARGO_BIN_EXE_desi-ard"))
+        .args(["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--zcatalog", zall.to_str().unwrap()])
+        .output()
+        .expect("run desi-ard");
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let layout = ard_store::ArdLayout::new(&ard);
+    let leaf = ard_store::catalog::read_parquet(&layout.catalog_leaf(PIXEL)).expect("leaf");
+    let (a, b) = (Rows::new(&leaf), Rows::new(&with_redrock));
+    assert_eq!(leaf.num_rows(), with_redrock.num_rows());
+    for key in b.index.keys() {
+        let (id, s, p) = key;
+        for col in ["z", "zwarn"] {
+            assert_eq!(a.float(col, *id, s, p), b.float(col, *id, s, p), "{col} of {id} {s}/{p}");
+        }
+        for col in ["zcat_primary", "zcat_nspec"] {
+            assert_eq!(a.int(col, *id, s, p), b.int(col, *id, s, p), "{col} of {id} {s}/{p}");
+        }
+        for col in ["physics_status", "pca_status"] {
+            assert_eq!(a.str(col, *id, s, p), b.str(col, *id, s, p), "{col} of {id} {s}/{p}");
+        }
+    }
+    let rec = ard_store::manifest::PixelRecord::read(&layout, PIXEL).expect("manifest").expect("record");
+    assert!(rec.inputs.iter().any(|i| i.path.ends_with("zall-pix-iron.fits")), "{:?}", rec.inputs);
+    // A file that is not a zcatalog is refused by name.
+    let out = Command::new(env!("CARGO_BIN_EXE_desi-ard"))
+        .args(["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--zcatalog", "redrock.fits"])
+        .output()
+        .expect("run desi-ard");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not a zcatalog name"));
+}

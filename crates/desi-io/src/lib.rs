@@ -74,14 +74,27 @@ pub struct ReadSpectra {
 /// disagree, misaligned grids, a TARGETID with no redshift row, or survey/program
 /// that cannot be determined.
 pub fn read_spectra(coadd_path: &Path, redshift_path: Option<&Path>, options: &ReadOptions) -> Result<ReadSpectra> {
+    let table = match redshift_path {
+        Some(p) if is_zcatalog_name(p) => Some(read_zcatalog(p)?),
+        Some(p) => Some(read_redrock(p)?),
+        None => None,
+    };
+    read_spectra_with_table(coadd_path, table.as_ref(), options)
+}
+
+/// [`read_spectra`] with the redshift rows taken from a table already read — a zcatalog
+/// read once for every coadd of a run.
+///
+/// # Errors
+/// As [`read_spectra`].
+pub fn read_spectra_with_table(coadd_path: &Path, redshifts: Option<&RedshiftTable>, options: &ReadOptions) -> Result<ReadSpectra> {
     let coadd = read_coadd(coadd_path)?;
     let (survey, program) = resolve_survey_program(&coadd, options.survey.as_deref(), options.program.as_deref())?;
     let nspec = coadd.targetid.len();
     let merged = merge::coadd_cameras(coadd_path, &coadd.cameras, nspec)?;
     let merged = merge::onto_brz_grid(coadd_path, merged, nspec, MASK_NO_CAMERA)?;
-    let redshifts = match redshift_path {
-        Some(p) => {
-            let table = if is_zcatalog_name(p) { read_zcatalog(p)? } else { read_redrock(p)? };
+    let redshifts = match redshifts {
+        Some(table) => {
             let tileids = columns::optional_i64(&coadd.fibermap, "TILEID");
             Some(table.aligned_to(&coadd.targetid, tileids.as_deref(), &survey, &program, coadd_path)?)
         }

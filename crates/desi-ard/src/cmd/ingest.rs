@@ -56,6 +56,10 @@ pub struct Args {
     /// changed (by default a broken file is retried when its size, mtime or hash changes).
     #[arg(long)]
     pub retry_failed: bool,
+    /// Take every redshift from this zcatalog (DR1 `zcatalog/v1/zall-pix-iron.fits`, a
+    /// `zpix-SURVEY-PROGRAM.fits`, a `ztile-*` or a v2 file) instead of the redrock files.
+    #[arg(long, value_name = "FILE")]
+    pub zcatalog: Option<PathBuf>,
 }
 
 /// Runs `desi-ard ingest`.
@@ -75,7 +79,16 @@ pub fn run(args: Args) -> Result<()> {
         refit_models,
         scratch,
         retry_failed,
+        zcatalog,
     } = args;
+    // Recorded in every pixel's manifest by absolute path, like the other inputs.
+    let zcatalog = match zcatalog {
+        Some(p) if !desi_io::is_zcatalog_name(&p) => {
+            anyhow::bail!("--zcatalog {}: not a zcatalog name (zpix-*, zall-*, ztile-*)", p.display())
+        }
+        Some(p) => Some(p.canonicalize().map_err(|e| anyhow::anyhow!("--zcatalog {}: {e}", p.display()))?),
+        None => None,
+    };
     let settings = layers.settings(&ard)?;
     let workers = if workers == 0 { settings.workers.unwrap_or(0) } else { workers };
     let mut opts = ard_ingest::IngestOptions {
@@ -90,6 +103,7 @@ pub fn run(args: Args) -> Result<()> {
         quiet,
         scratch,
         retry_failed,
+        zcatalog,
     };
     if fit_models_only {
         // The models step needs no stages: it only learns the shared basis.
