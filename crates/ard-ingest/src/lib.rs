@@ -310,19 +310,24 @@ pub fn use_zcatalog(plan: &mut PixelPlan, zcatalog: &Path) {
 }
 
 /// A zcatalog, read once per process however many coadds it serves (the whole table is
-/// held in memory: reading named columns in row chunks is not done yet).
+/// held in memory: reading named columns in row chunks is not done yet). Kept by path,
+/// size and mtime, so that `ingest --watch` reads a replaced file again.
 fn shared_zcatalog(path: &Path) -> Result<Arc<desi_io::RedshiftTable>, IngestError> {
     use std::sync::{Mutex, OnceLock};
-    static TABLES: OnceLock<Mutex<BTreeMap<PathBuf, Arc<desi_io::RedshiftTable>>>> = OnceLock::new();
+    type Key = (PathBuf, u64, Option<std::time::SystemTime>);
+    static TABLES: OnceLock<Mutex<BTreeMap<Key, Arc<desi_io::RedshiftTable>>>> = OnceLock::new();
+    let meta = std::fs::metadata(path).map_err(|e| StoreError::io(path, e))?;
+    let key = (path.to_path_buf(), meta.len(), meta.modified().ok());
     let tables = TABLES.get_or_init(Default::default);
     // Held while reading, so that parallel pixels wait for one read instead of each reading.
     let mut guard = tables.lock().map_err(|_| IngestError::Usage("a thread reading the zcatalog panicked".into()))?;
-    if let Some(t) = guard.get(path) {
+    if let Some(t) = guard.get(&key) {
         return Ok(t.clone());
     }
     let table = Arc::new(desi_io::read_zcatalog(path)?);
     tracing::info!("redshifts from {} ({} rows, column {})", path.display(), table.table.num_rows(), table.z_column);
-    guard.insert(path.to_path_buf(), table.clone());
+    guard.retain(|k, _| k.0 != key.0);
+    guard.insert(key, table.clone());
     Ok(table)
 }
 
