@@ -190,8 +190,9 @@ fn not_fits_reason(path: &Path) -> Option<String> {
     Some(format!("it does not begin with a FITS primary header (SIMPLE  =); {size} bytes"))
 }
 
-/// cfitsio's text for a status plus whatever is on its error-message stack.
-fn status_message(status: c_int) -> String {
+/// cfitsio's text for a status plus whatever is on its error-message stack, without the
+/// lines that only repeat (pieces of) the file's name `path` or echo unparsable bytes.
+fn status_message(status: c_int, path: &str) -> String {
     let mut text = [0 as c_char; 32];
     // SAFETY: `text` has the 31 + 1 bytes cfitsio writes at most (FLEN_STATUS) and is NUL-terminated by it.
     unsafe { sys::ffgerr(status, text.as_mut_ptr()) };
@@ -206,10 +207,12 @@ fn status_message(status: c_int) -> String {
         }
         // SAFETY: cfitsio NUL-terminated the buffer it filled; it lives until the end of this function.
         let m = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().trim().to_string();
-        // cfitsio echoes the bytes it could not parse and repeats the file name: neither
-        // helps a reader of the log (the error names the file already).
+        // cfitsio echoes the bytes it could not parse and repeats the file name, split over
+        // its 80-character lines: neither helps a reader of the log (the error names the
+        // file already).
         let readable = m.chars().all(|c| c.is_ascii_graphic() || c == ' ');
-        if readable && !m.is_empty() && !m.starts_with("file://") && !msg.contains(&m) {
+        let names_the_file = m.starts_with("file://") || (m.len() >= 3 && path.contains(&m));
+        if readable && !m.is_empty() && !names_the_file && !msg.contains(&m) {
             msg.push_str("; ");
             msg.push_str(&m);
         }
@@ -221,8 +224,9 @@ impl FitsFile {
     /// Opens an existing file read-only.
     ///
     /// # Errors
-    /// [`FitsError::Cfitsio`] when the file does not exist, is not FITS or is truncated
-    /// in its primary header.
+    /// [`FitsError::NotFits`] when its first bytes are no FITS header;
+    /// [`FitsError::Cfitsio`] when it does not exist or cfitsio cannot read its primary
+    /// header (truncated, ...).
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if !path.is_file() {
@@ -234,9 +238,6 @@ impl FitsFile {
                 message: "no such file".into(),
             });
         }
-        if let Some(reason) = not_fits_reason(&path) {
-            return Err(FitsError::NotFits { path, reason });
-        }
         // A bare path: cfitsio's extended filename syntax ([1], +2, ...) must not apply.
         let name = cstring(&path, &format!("file://{}", path.display()))?;
         let mut ptr = std::ptr::null_mut();
@@ -246,6 +247,11 @@ impl FitsFile {
         let mut f = FitsFile { ptr, path, current: Some("PRIMARY".into()) };
         if status != 0 {
             f.ptr = std::ptr::null_mut();
+            // Only now look at the first bytes: a file that is no FITS at all gets a short
+            // reason instead of cfitsio's.
+            if let Some(reason) = not_fits_reason(&f.path) {
+                return Err(FitsError::NotFits { path: f.path.clone(), reason });
+            }
             return Err(f.err_status("opening", status));
         }
         Ok(f)
@@ -280,10 +286,7 @@ impl FitsFile {
     }
 
     pub(crate) fn err_status(&self, context: &str, status: c_int) -> FitsError {
-        // cfitsio splits the file name over its message lines; the error names it once.
-        let path = self.path.display().to_string();
-        let mut message =
-            status_message(status).split("; ").filter(|part| part.len() < 3 || !path.contains(part)).collect::<Vec<_>>().join("; ");
+        let mut message = status_message(status, &self.path.display().to_string());
         // A file cut short (an interrupted copy) is the usual cause of read errors: say so.
         if let Ok(meta) = std::fs::metadata(&self.path) {
             if meta.len() % FITS_BLOCK != 0 {
@@ -658,7 +661,7 @@ impl Drop for FitsFile {
             // SAFETY: the handle is non-null (checked or owned) and is closed exactly once: the pointer is not used again.
             unsafe { sys::ffclos(self.ptr, &mut status) };
             if status != 0 {
-                tracing::warn!(path = %self.path.display(), status, "closing FITS file failed: {}", status_message(status));
+                tracing::warn!(path = %self.path.display(), status, "closing FITS file failed: {}", status_message(status, &self.path.display().to_string()));
             }
             self.ptr = std::ptr::null_mut();
         }

@@ -647,6 +647,11 @@ fn commit_pixel(
 /// ones included) changes — unless `retry_failed`.
 pub fn pixel_is_current(layout: &ArdLayout, pixel: u64, inputs: &[PixelInput], config: &str, retry_failed: bool) -> bool {
     let Ok(Some(rec)) = PixelRecord::read(layout, pixel) else { return false };
+    record_is_current(layout, &rec, inputs, config, retry_failed)
+}
+
+/// [`pixel_is_current`] for a record already read.
+fn record_is_current(layout: &ArdLayout, rec: &PixelRecord, inputs: &[PixelInput], config: &str, retry_failed: bool) -> bool {
     if !rec.status.published() || rec.config != config || (retry_failed && rec.status == PixelStatus::Partial) {
         return false;
     }
@@ -692,7 +697,21 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     }
     let staging = Staging { scratch: opts.scratch.clone() };
     let config = config_fingerprint(&opts.stages);
-    let todo: Vec<u64> = mine.iter().copied().filter(|p| !pixel_is_current(&layout, *p, &plan[p], &config, opts.retry_failed)).collect();
+    // One read of each record decides the skip and, for a skipped partial pixel, what it
+    // still lacks (reported every run).
+    let mut still_partial = Vec::new();
+    let todo: Vec<u64> = mine
+        .iter()
+        .copied()
+        .filter(|&p| {
+            let rec = PixelRecord::read(&layout, p).ok().flatten();
+            let current = rec.as_ref().is_some_and(|r| record_is_current(&layout, r, &plan[&p], &config, opts.retry_failed));
+            if let Some(r) = rec.filter(|r| current && r.status == PixelStatus::Partial) {
+                still_partial.push((p, r.broken));
+            }
+            !current
+        })
+        .collect();
     let mut report = IngestReport {
         pixels_found: plan.len(),
         pixels_in_shard: mine.len(),
@@ -756,13 +775,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
             }
         }
     }
-    // Partial pixels skipped as unchanged still lack their broken files: say so each run.
-    let redone: BTreeSet<u64> = todo.iter().copied().collect();
-    for &p in mine.iter().filter(|p| !redone.contains(p)) {
-        if let Some(rec) = PixelRecord::read(&layout, p)?.filter(|r| r.status == PixelStatus::Partial) {
-            report.partial.push((p, rec.broken));
-        }
-    }
+    report.partial.extend(still_partial);
     report.partial.sort_by_key(|(p, _)| *p);
     report.rows = rows.into_inner();
     report.seconds = t0.elapsed().as_secs_f64();

@@ -220,6 +220,12 @@ pub fn target_ebv(seed: u64, targetid: i64) -> f64 {
     Rng::new(seed ^ 0xDE57_0000_0000, targetid as u64).uniform() * MAX_EBV
 }
 
+/// The extinction curve on each camera's grid, computed once for every spectrum.
+fn camera_milky_way() -> &'static [MilkyWay] {
+    static CURVES: std::sync::OnceLock<Vec<MilkyWay>> = std::sync::OnceLock::new();
+    CURVES.get_or_init(|| CAMERAS.iter().map(|c| MilkyWay::new(&c.wavelength())).collect())
+}
+
 /// Photometric 1σ errors, nanomaggies (≈ Legacy Surveys DR9 depths).
 const PHOT_SIGMA: [f64; 5] = [0.03, 0.04, 0.08, 0.4, 1.2];
 
@@ -238,9 +244,8 @@ fn observe_row(
     // Seen through the Milky Way: spectra and photometry are reddened (desiutil's
     // transmission), as DESI's coadds and the Legacy Surveys fluxes in FIBERMAP are.
     let ebv = target_ebv(cfg.seed, t.targetid);
-    for (ci, cam) in CAMERAS.iter().enumerate() {
-        let transmission = MilkyWay::new(&cam.wavelength()).transmission(ebv);
-        obs.model[ci].iter_mut().zip(transmission).for_each(|(f, t)| *f *= t);
+    for (ci, curve) in camera_milky_way().iter().enumerate() {
+        obs.model[ci].iter_mut().zip(curve.transmission(ebv)).for_each(|(f, t)| *f *= t);
     }
     let transmission = MilkyWay::new(&obs.sed.0).transmission(ebv);
     obs.sed.1.iter_mut().zip(transmission).for_each(|(f, t)| *f *= t);
