@@ -105,12 +105,85 @@ pub enum AiError {
         /// What was found ("missing" or the shape).
         found: String,
     },
-    /// The input is not what the model takes.
-    #[error("input: {0}")]
-    Input(String),
-    /// The eigenspectrum basis could not be learned or written.
-    #[error("PCA embedding: {0}")]
-    Pca(String),
+    /// A weight or model file is not in the format expected, or a part of it cannot be decoded.
+    #[error("{}: {what}", path.display())]
+    Decode {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What it is not, or which part failed.
+        what: String,
+        /// The decoder's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A tensor's storage in a PyTorch checkpoint could not be read or turned into a tensor.
+    #[error("{}: tensor {tensor}", path.display())]
+    Storage {
+        /// The weights file.
+        path: std::path::PathBuf,
+        /// State-dict key.
+        tensor: String,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The weights' embedding tensors do not have the ranks of AstroCLIP's encoder.
+    #[error("weights: unexpected shapes: data_embed {data_embed:?}, position_embed {position_embed:?}, query {query:?} (expected ranks 2, 2, 3)")]
+    Shapes {
+        /// `backbone.data_embed.weight`.
+        data_embed: Vec<usize>,
+        /// `backbone.position_embed.weight`.
+        position_embed: Vec<usize>,
+        /// `cross_attention.query`.
+        query: Vec<usize>,
+    },
+    /// The head counts the weights imply do not divide the widths.
+    #[error("weights: head counts {num_heads} / {head_heads} do not divide widths {embed_dim} / {head_dim}")]
+    Heads {
+        /// Backbone attention heads.
+        num_heads: usize,
+        /// Cross-attention heads.
+        head_heads: usize,
+        /// Backbone width.
+        embed_dim: usize,
+        /// Head width.
+        head_dim: usize,
+    },
+    /// The encoder was asked to compute in a dtype it does not support.
+    #[error("the encoder computes in f32, f16 or bf16, not {0:?}")]
+    Dtype(candle_core::DType),
+    /// A spectrum is not on the model's grid.
+    #[error("input: spectrum {index} has {found} pixels; the model takes the {expected}-pixel brz grid")]
+    SpectrumLength {
+        /// Position in the batch.
+        index: usize,
+        /// Its pixel count.
+        found: usize,
+        /// The model's pixel count.
+        expected: usize,
+    },
+    /// A spectrum holds NaN or ±∞.
+    #[error("input: spectrum {index} has a non-finite flux at pixel {pixel}")]
+    NonFinite {
+        /// Position in the batch.
+        index: usize,
+        /// The first bad pixel.
+        pixel: usize,
+    },
+    /// Too few training spectra for the PCA basis.
+    #[error("PCA embedding: {usable} usable training spectra; at least {needed} are needed")]
+    TooFewTraining {
+        /// Training spectra given.
+        usable: usize,
+        /// The minimum.
+        needed: usize,
+    },
+    /// No rest-frame pixel is covered by enough training spectra.
+    #[error("PCA embedding: no pixel is covered by {needed} training spectra")]
+    NoCoverage {
+        /// Spectra a pixel needs.
+        needed: u32,
+    },
 }
 
 /// Result type of this crate.

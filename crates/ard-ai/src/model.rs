@@ -98,7 +98,7 @@ impl EncoderConfig {
         let query = dims("cross_attention.query")?;
         let num_layers = (0..).take_while(|l| t.contains_key(&format!("backbone.blocks.{l}.layernorm1.weight"))).count();
         if emb.len() != 2 || pos.len() != 2 || query.len() != 3 {
-            return Err(AiError::Input(format!("unexpected shapes: data_embed {emb:?}, position_embed {pos:?}, query {query:?}")));
+            return Err(AiError::Shapes { data_embed: emb, position_embed: pos, query });
         }
         Ok(EncoderConfig {
             input_dim: emb[1],
@@ -162,7 +162,7 @@ impl SpectrumEncoder {
     /// LayerNorm parameters, LayerNorm and softmax in f32, outputs returned as f32.
     pub fn new_with_dtype(cfg: EncoderConfig, tensors: HashMap<String, Tensor>, device: &Device, dtype: DType) -> Result<Self> {
         if !matches!(dtype, DType::F32 | DType::F16 | DType::BF16) {
-            return Err(AiError::Input(format!("the encoder computes in f32, f16 or bf16, not {dtype:?}")));
+            return Err(AiError::Dtype(dtype));
         }
         let mut w = HashMap::new();
         for (key, shape) in cfg.expected_tensors() {
@@ -175,10 +175,12 @@ impl SpectrumEncoder {
             w.insert(key, t.to_dtype(if keep_f32 { DType::F32 } else { dtype })?.to_device(device)?);
         }
         if !cfg.embed_dim.is_multiple_of(cfg.num_heads) || !cfg.head_dim.is_multiple_of(cfg.head_heads) {
-            return Err(AiError::Input(format!(
-                "head counts {} / {} do not divide widths {} / {}",
-                cfg.num_heads, cfg.head_heads, cfg.embed_dim, cfg.head_dim
-            )));
+            return Err(AiError::Heads {
+                num_heads: cfg.num_heads,
+                head_heads: cfg.head_heads,
+                embed_dim: cfg.embed_dim,
+                head_dim: cfg.head_dim,
+            });
         }
         Ok(SpectrumEncoder { cfg, w, device: device.clone(), dtype })
     }
@@ -220,10 +222,10 @@ impl SpectrumEncoder {
         let mut data = Vec::with_capacity(spectra.len() * n_tokens(NPIX) * FEATURES);
         for (i, s) in spectra.iter().enumerate() {
             if s.len() != NPIX {
-                return Err(AiError::Input(format!("spectrum {i} has {} pixels; the model takes the 7781-pixel brz grid", s.len())));
+                return Err(AiError::SpectrumLength { index: i, found: s.len(), expected: NPIX });
             }
             if let Some(j) = s.iter().position(|v| !v.is_finite()) {
-                return Err(AiError::Input(format!("spectrum {i} has a non-finite flux at pixel {j}")));
+                return Err(AiError::NonFinite { index: i, pixel: j });
             }
             data.extend(tokens(s));
         }

@@ -230,7 +230,7 @@ impl PcaModel {
     pub fn fit(training: &[TrainingSpectrum], selection: &str) -> Result<Self> {
         let n = training.len();
         if n < 2 {
-            return Err(AiError::Pca(format!("{n} usable training spectra; at least 2 are needed")));
+            return Err(AiError::TooFewTraining { usable: n, needed: 2 });
         }
         let m = full_grid_len();
         let mut count = vec![0u32; m];
@@ -240,8 +240,7 @@ impl PcaModel {
             }
         }
         let need = ((0.02 * n as f64).ceil() as u32).max(2);
-        let first =
-            count.iter().position(|&c| c >= need).ok_or_else(|| AiError::Pca("no pixel is covered by enough training spectra".into()))?;
+        let first = count.iter().position(|&c| c >= need).ok_or(AiError::NoCoverage { needed: need })?;
         let last = count.iter().rposition(|&c| c >= need).unwrap_or(first);
         let p = last + 1 - first;
         let k = N_COMPONENTS;
@@ -400,7 +399,7 @@ impl PcaModel {
         let st =
             safetensors::SafeTensors::deserialize(bytes).map_err(|e| AiError::File { path: path.to_path_buf(), source: Box::new(e) })?;
         let tensor = |name: &str, dt: Dtype| -> Result<Vec<[u8; 8]>> {
-            let t = st.tensor(name).map_err(|e| bad(format!("tensor {name}: {e}")))?;
+            let t = st.tensor(name).map_err(|e| crate::weights::decode_error(path, &format!("tensor {name}"), e))?;
             if t.dtype() != dt {
                 return Err(bad(format!("tensor {name}: dtype {:?}, expected {dt:?}", t.dtype())));
             }

@@ -34,6 +34,11 @@ fn weights_error(path: &Path, message: impl Into<String>) -> AiError {
     AiError::Weights { path: path.to_path_buf(), message: message.into() }
 }
 
+/// `path` is not `what` (or its part `what` cannot be decoded), keeping the decoder's error.
+pub(crate) fn decode_error(path: &Path, what: &str, e: impl std::error::Error + Send + Sync + 'static) -> AiError {
+    AiError::Decode { path: path.to_path_buf(), what: what.to_string(), source: Box::new(e) }
+}
+
 /// An error of reading `path`, keeping its cause.
 fn file_error<E: std::error::Error + Send + Sync + 'static>(path: &Path) -> impl FnOnce(E) -> AiError + '_ {
     move |e| AiError::File { path: path.to_path_buf(), source: Box::new(e) }
@@ -51,8 +56,7 @@ pub fn load(path: &Path) -> Result<LoadedWeights> {
 }
 
 fn load_safetensors(path: &Path) -> Result<LoadedWeights> {
-    let tensors =
-        candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| weights_error(path, format!("not a safetensors file: {e}")))?;
+    let tensors = candle_core::safetensors::load(path, &Device::Cpu).map_err(|e| decode_error(path, "not a safetensors file", e))?;
     // Header: u64 length + JSON with an optional `__metadata__` of strings.
     let bytes = std::fs::read(path).map_err(file_error(path))?;
     let len = u64::from_le_bytes(bytes[..8].try_into().map_err(|_| weights_error(path, "short header"))?) as usize;
@@ -68,7 +72,7 @@ fn load_safetensors(path: &Path) -> Result<LoadedWeights> {
 
 fn load_torch_zip(path: &Path) -> Result<LoadedWeights> {
     let file = std::fs::File::open(path).map_err(file_error(path))?;
-    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| weights_error(path, format!("not a torch zip: {e}")))?;
+    let mut zip = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| decode_error(path, "not a torch zip", e))?;
     let pkl_name = (0..zip.len())
         .filter_map(|i| zip.by_index(i).ok().and_then(|f| f.name().ok().map(|n| n.to_string())))
         .find(|n| n.ends_with("/data.pkl") || n == "data.pkl")
@@ -76,7 +80,7 @@ fn load_torch_zip(path: &Path) -> Result<LoadedWeights> {
     let dir = pkl_name.strip_suffix("data.pkl").unwrap_or("").to_string();
     let mut pkl = Vec::new();
     zip.by_name(&pkl_name).and_then(|mut f| f.read_to_end(&mut pkl).map_err(Into::into)).map_err(file_error(path))?;
-    let root = pickle::read(&pkl).map_err(|e| weights_error(path, format!("{pkl_name}: {e}")))?;
+    let root = pickle::read(&pkl).map_err(|e| decode_error(path, pkl_name.as_str(), e))?;
     let (state, prefix) = match root.get("state_dict") {
         Some(sd) => (sd, CHECKPOINT_PREFIX),
         None => (root.clone(), ""),
@@ -95,7 +99,10 @@ fn load_torch_zip(path: &Path) -> Result<LoadedWeights> {
         } else {
             key
         };
-        let t = rebuild_tensor(&v, &mut zip, &dir).map_err(|m| weights_error(path, format!("tensor {key}: {m}")))?;
+        let t = rebuild_tensor(&v, &mut zip, &dir).map_err(|e| match e {
+            RebuildError::Format(m) => weights_error(path, format!("tensor {key}: {m}")),
+            RebuildError::Data(source) => AiError::Storage { path: path.to_path_buf(), tensor: key.to_string(), source },
+        })?;
         tensors.insert(key.to_string(), t);
     }
     let heads = root.get("hyper_parameters").and_then(|h| find_int(&h, "num_heads", 0).zip(find_int(&h, "n_head", 0)));
@@ -126,13 +133,32 @@ fn find_int(v: &Value, key: &str, depth: usize) -> Option<usize> {
     }
 }
 
+/// Why a pickled tensor could not be rebuilt: the pickle is not a tensor this reader
+/// knows (a message), or its storage could not be read or turned into a tensor (the cause).
+enum RebuildError {
+    Format(String),
+    Data(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl From<&str> for RebuildError {
+    fn from(m: &str) -> Self {
+        RebuildError::Format(m.to_string())
+    }
+}
+
+impl From<String> for RebuildError {
+    fn from(m: String) -> Self {
+        RebuildError::Format(m)
+    }
+}
+
 /// A tensor from `torch._utils._rebuild_tensor_v2(storage, offset, size, stride, …)`,
 /// possibly wrapped in `_rebuild_parameter(tensor, requires_grad, hooks)`.
 fn rebuild_tensor<R: std::io::Read + std::io::Seek>(
     v: &Value,
     zip: &mut zip::ZipArchive<R>,
     dir: &str,
-) -> std::result::Result<Tensor, String> {
+) -> std::result::Result<Tensor, RebuildError> {
     let Value::Call(call) = v else { return Err("not a tensor".into()) };
     let call = call.borrow();
     let name = match &call.func {
@@ -144,7 +170,7 @@ fn rebuild_tensor<R: std::io::Read + std::io::Seek>(
         return rebuild_tensor(args.first().ok_or("empty _rebuild_parameter")?, zip, dir);
     }
     if name != "_rebuild_tensor_v2" {
-        return Err(format!("unsupported tensor constructor {name}"));
+        return Err(format!("unsupported tensor constructor {name}").into());
     }
     let Some(Value::PersistentId(pid)) = args.first() else { return Err("no storage reference".into()) };
     // ('storage', <torch.FloatStorage>, key, location, numel)
@@ -159,7 +185,7 @@ fn rebuild_tensor<R: std::io::Read + std::io::Seek>(
         "HalfStorage" => (DType::F16, 2),
         "BFloat16Storage" => (DType::BF16, 2),
         "DoubleStorage" => (DType::F64, 8),
-        other => return Err(format!("unsupported storage {other}")),
+        other => return Err(format!("unsupported storage {other}").into()),
     };
     let offset = args.get(1).and_then(|x| x.as_int()).ok_or("bad storage offset")? as usize;
     let shape: Vec<usize> =
@@ -169,7 +195,7 @@ fn rebuild_tensor<R: std::io::Read + std::io::Seek>(
     let mut bytes = Vec::new();
     zip.by_name(&format!("{dir}data/{key}"))
         .and_then(|mut f| f.read_to_end(&mut bytes).map_err(Into::into))
-        .map_err(|e| format!("storage {key}: {e}"))?;
+        .map_err(|e| RebuildError::Data(Box::new(e)))?;
     let numel: usize = shape.iter().product();
     // Element offsets of a strided view, row-major.
     let mut index = vec![0usize; numel];
@@ -182,7 +208,7 @@ fn rebuild_tensor<R: std::io::Read + std::io::Seek>(
         *slot = off;
     }
     if index.iter().any(|&o| (o + 1) * size_of > bytes.len()) {
-        return Err(format!("storage {key} is {} bytes, too short for shape {shape:?}", bytes.len()));
+        return Err(format!("storage {key} is {} bytes, too short for shape {shape:?}", bytes.len()).into());
     }
     let gather = |o: usize| &bytes[o * size_of..(o + 1) * size_of];
     let dev = Device::Cpu;
@@ -208,5 +234,5 @@ fn rebuild_tensor<R: std::io::Read + std::io::Seek>(
             &dev,
         ),
     };
-    t.map_err(|e| e.to_string())
+    t.map_err(|e| RebuildError::Data(Box::new(e)))
 }

@@ -52,9 +52,44 @@ pub enum ClusterError {
         /// What sbatch said.
         message: String,
     },
-    /// Bad settings.
-    #[error("{0}")]
-    Usage(String),
+    /// The ARD has no readable cluster plan.
+    #[error("{}: no cluster plan; run `desi-ard cluster plan` first", path.display())]
+    NoPlan {
+        /// The plan file expected.
+        path: PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The plan file is not a plan this version writes.
+    #[error("{}: not a cluster plan", path.display())]
+    BadPlan {
+        /// The plan file.
+        path: PathBuf,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A count setting is 0.
+    #[error("--nodes, --shards, --subvolumes and --cpus-per-task must be at least 1")]
+    ZeroCount,
+    /// A path the nodes read is relative.
+    #[error("{what} {} must be an absolute path (every node must find it)", path.display())]
+    RelativePath {
+        /// Which setting.
+        what: &'static str,
+        /// The path given.
+        path: PathBuf,
+    },
+    /// A Slurm command could not be started.
+    #[error("cannot run {program}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
     /// A plan could not be serialised.
     #[error("writing the plan {}", path.display())]
     Plan {
@@ -108,6 +143,10 @@ pub struct ChainSpec {
     pub ingest_uses_gpu: bool,
     /// Node-local scratch folder for the ingest tasks.
     pub scratch: Option<PathBuf>,
+    /// `--zcatalog FILE` of every ingest (absolute; on the shared file system).
+    pub zcatalog: Option<PathBuf>,
+    /// `--no-zcatalog`: the redrock files even where the tree publishes a zcatalog.
+    pub no_zcatalog: bool,
     /// Topology settings (`subvolumes` is the size of the topology array).
     pub topology: TopologyOptions,
     /// `config_fingerprint` of the ingest stages these flags make, when it can be known
@@ -196,9 +235,8 @@ impl Plan {
     /// Reads the newest plan of an ARD.
     pub fn read_latest(ard: &Path) -> Result<Plan, ClusterError> {
         let p = Self::latest_path(ard);
-        let text = std::fs::read_to_string(&p)
-            .map_err(|e| ClusterError::Usage(format!("{}: no cluster plan ({e}); run `desi-ard cluster plan` first", p.display())))?;
-        serde_json::from_str(&text).map_err(|e| ClusterError::Usage(format!("{}: {e}", p.display())))
+        let text = std::fs::read_to_string(&p).map_err(|source| ClusterError::NoPlan { path: p.clone(), source })?;
+        serde_json::from_str(&text).map_err(|source| ClusterError::BadPlan { path: p, source })
     }
     /// The topology settings the plan runs with.
     pub fn topology_options(&self) -> TopologyOptions {
@@ -255,7 +293,9 @@ struct Needed {
 
 fn needed(spec: &ChainSpec, resume: bool) -> Result<Needed, ClusterError> {
     let raw_root = spec.raw_root.canonicalize().map_err(io_err(&spec.raw_root))?;
-    let pixels = ard_ingest::plan(&raw_root)?;
+    let mut pixels = ard_ingest::plan(&raw_root)?;
+    // The inputs every ingest task will record, so that --resume compares like with like.
+    ard_ingest::choose_redshifts(&mut pixels, &raw_root, spec.zcatalog.as_deref(), spec.no_zcatalog)?;
     let assignment = ard_ingest::balanced_assignment(&pixels, spec.shards);
     let targets: BTreeMap<u64, usize> = pixels.iter().map(|(p, v)| (*p, v.iter().map(|i| i.n_targets).sum())).collect();
     let layout = ArdLayout::new(&spec.ard);
@@ -370,7 +410,13 @@ fn topology_args(t: &TopologyOptions) -> String {
 fn script(step: Step, spec: &ChainSpec, res: &SlurmResources, logs: &Path, array: Option<&[usize]>) -> String {
     let bin = sh_path(&spec.binary);
     let (raw, ard) = (sh_path(&spec.raw_root), sh_path(&spec.ard));
-    let extra: String = spec.ingest_args.iter().map(|a| format!(" {}", sh(a))).collect();
+    let mut extra: String = spec.ingest_args.iter().map(|a| format!(" {}", sh(a))).collect();
+    if let Some(z) = &spec.zcatalog {
+        extra += &format!(" --zcatalog {}", sh_path(z));
+    }
+    if spec.no_zcatalog {
+        extra += " --no-zcatalog";
+    }
     let scratch = spec.scratch.as_ref().map(|d| format!(" --scratch {}", sh_path(d))).unwrap_or_default();
     let whole_node = "0";
     match step {
@@ -400,11 +446,17 @@ fn script(step: Step, spec: &ChainSpec, res: &SlurmResources, logs: &Path, array
 /// `ARD/cluster/plan-K/`, and records the plan as `ARD/cluster/plan.json`.
 pub fn plan_chain(spec: &ChainSpec, res: &SlurmResources, resume: bool) -> Result<Plan, ClusterError> {
     if spec.shards == 0 || spec.topology.subvolumes == 0 || res.cpus_per_task == 0 || res.nodes == 0 {
-        return Err(ClusterError::Usage("--nodes, --shards, --subvolumes and --cpus-per-task must be at least 1".into()));
+        return Err(ClusterError::ZeroCount);
     }
-    for (what, p) in [("RAW_ROOT", &spec.raw_root), ("ARD", &spec.ard), ("--binary", &spec.binary)] {
+    let paths = [
+        ("RAW_ROOT", Some(&spec.raw_root)),
+        ("ARD", Some(&spec.ard)),
+        ("--binary", Some(&spec.binary)),
+        ("--zcatalog", spec.zcatalog.as_ref()),
+    ];
+    for (what, p) in paths.into_iter().filter_map(|(w, p)| p.map(|p| (w, p))) {
         if !p.is_absolute() {
-            return Err(ClusterError::Usage(format!("{what} {} must be an absolute path (every node must find it)", p.display())));
+            return Err(ClusterError::RelativePath { what, path: p.clone() });
         }
     }
     let need = needed(spec, resume)?;
@@ -489,8 +541,7 @@ pub fn submit(plan: &Plan, sbatch: &str) -> Result<Vec<Submitted>, ClusterError>
             cmd.arg(format!("--dependency=afterok:{}", prev.job_id)).arg("--kill-on-invalid-dep=yes");
         }
         cmd.arg(&j.script);
-        let o =
-            cmd.output().map_err(|e| ClusterError::Submit { script: j.script.clone(), message: format!("cannot run {sbatch}: {e}") })?;
+        let o = cmd.output().map_err(|source| ClusterError::Spawn { program: sbatch.to_string(), source })?;
         let text = String::from_utf8_lossy(&o.stdout);
         let id = text.trim().split(';').next().unwrap_or("").to_string();
         if !o.status.success() || id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
@@ -696,6 +747,8 @@ mod tests {
             ingest_args: vec!["--astroclip".into(), "/shared/w/astroclip.ckpt".into()],
             ingest_uses_gpu: gpu,
             scratch: Some("/local/scratch".into()),
+            zcatalog: Some("/shared/desi/iron/zcatalog/v1/zall-pix-iron.fits".into()),
+            no_zcatalog: false,
             topology,
             ingest_config: None,
         };
@@ -724,7 +777,7 @@ mod tests {
             "#SBATCH --partition=gpu\n",
             "#SBATCH --time=12:00:00\n",
             "export RAYON_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"",
-            "/shared/bin/desi-ard ingest /shared/desi/iron '/shared/ard dr1' --shard \"${SLURM_ARRAY_TASK_ID}/8\" --balance --workers \"${SLURM_CPUS_PER_TASK:-0}\" --quiet --scratch /local/scratch --astroclip /shared/w/astroclip.ckpt || rc=$?\n",
+            "/shared/bin/desi-ard ingest /shared/desi/iron '/shared/ard dr1' --shard \"${SLURM_ARRAY_TASK_ID}/8\" --balance --workers \"${SLURM_CPUS_PER_TASK:-0}\" --quiet --scratch /local/scratch --astroclip /shared/w/astroclip.ckpt --zcatalog /shared/desi/iron/zcatalog/v1/zall-pix-iron.fits || rc=$?\n",
             "if [ \"$rc\" = 3 ]; then",
         ] {
             assert!(ingest.contains(want), "missing {want:?} in\n{ingest}");
@@ -732,7 +785,13 @@ mod tests {
         assert!(!ingest.contains("--account"));
         // Only ingest runs the GPU stage; single jobs take a node's memory.
         let models = script(Step::Models, &spec, &res, logs, None);
-        assert!(models.contains("--fit-models-only") && models.contains("#SBATCH --mem=0\n") && !models.contains("gres"), "{models}");
+        assert!(
+            models.contains("--fit-models-only")
+                && models.contains("--zcatalog /shared/desi/iron/zcatalog/v1/zall-pix-iron.fits")
+                && models.contains("#SBATCH --mem=0\n")
+                && !models.contains("gres"),
+            "{models}"
+        );
         let topo = script(Step::Topology, &spec, &res, logs, Some(&[0, 1, 2, 3, 4, 5]));
         assert!(
             topo.contains(

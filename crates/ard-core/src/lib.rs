@@ -14,7 +14,7 @@
 //! * [`eligibility`] — the one rule of which objects a layer fits, and its reason codes;
 //! * [`constants`] — physical constants shared by the layers;
 //! * [`dust`] — Milky-Way extinction (Fitzpatrick 1999, as desiutil applies it);
-//! * [`special`] — special functions (erfc, normal CDF and quantile);
+//! * [`special`] — special functions (the one erf/erfc, normal CDF and quantile);
 //! * [`rng`] — the one pseudo-random generator (xoshiro256**, splitmix64 seeding);
 //! * [`web`] — the cosmic-web classes of `web_class`;
 //! * [`error`] — an error and its causes as one line, each part once.

@@ -60,16 +60,40 @@ pub enum FitsError {
         /// What is wrong.
         message: String,
     },
+    /// A file operation around cfitsio failed (replacing an existing file).
+    #[error("{path}: {context}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        context: &'static str,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The columns read from a table HDU do not make an Arrow table.
+    #[error("{path}{}: {context}", hdu_suffix(.hdu))]
+    Arrow {
+        /// The file.
+        path: PathBuf,
+        /// The HDU, if known.
+        hdu: Option<String>,
+        /// What was being done.
+        context: &'static str,
+        /// Arrow's error.
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
 }
 
 impl FitsError {
     /// The HDU the error is about, when it names one.
     pub fn hdu(&self) -> Option<&str> {
         match self {
-            FitsError::Cfitsio { hdu, .. } | FitsError::Invalid { hdu, .. } => hdu.as_deref(),
+            FitsError::Cfitsio { hdu, .. } | FitsError::Invalid { hdu, .. } | FitsError::Arrow { hdu, .. } => hdu.as_deref(),
             FitsError::MissingHdu { extname, .. } => Some(extname),
             FitsError::WrongHduType { hdu, .. } => Some(hdu),
-            FitsError::NotFits { .. } => None,
+            FitsError::NotFits { .. } | FitsError::Io { .. } => None,
         }
     }
 }

@@ -261,10 +261,10 @@ impl FitsFile {
     pub fn create(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         if path.exists() {
-            std::fs::remove_file(&path).map_err(|e| FitsError::Invalid {
+            std::fs::remove_file(&path).map_err(|source| FitsError::Io {
                 path: path.clone(),
-                hdu: None,
-                message: format!("cannot replace existing file: {e}"),
+                context: "cannot replace the existing file",
+                source,
             })?;
         }
         let name = cstring(&path, &format!("file://{}", path.display()))?;
@@ -642,6 +642,24 @@ impl FitsFile {
     /// Reads the current HDU's binary table as an Arrow record batch (see the crate docs).
     pub fn read_table(&mut self) -> Result<RecordBatch> {
         table::read_table(self)
+    }
+
+    /// The number of rows of the current HDU's binary table.
+    pub fn table_rows(&mut self) -> Result<u64> {
+        Ok(table::table_shape(self)?.1 as u64)
+    }
+
+    /// The column names of the current HDU's binary table, in file order.
+    pub fn column_names(&mut self) -> Result<Vec<String>> {
+        table::column_names(self)
+    }
+
+    /// Reads rows `rows` (0-based, end exclusive) of the named columns of the current
+    /// binary table (all columns when `columns` is `None`; names match ignoring case, and
+    /// names the table lacks are left out): a large table read in row chunks, holding in
+    /// memory only the columns asked for.
+    pub fn read_table_rows(&mut self, columns: Option<&[&str]>, rows: std::ops::Range<u64>) -> Result<RecordBatch> {
+        table::read_table_rows(self, columns, rows)
     }
 
     /// Appends a binary-table HDU named `extname` holding `batch`.

@@ -59,7 +59,8 @@ fn column_info(f: &mut FitsFile, colnum: c_int) -> Result<ColumnInfo> {
     Ok(ColumnInfo { name: text(&ttype), unit: text(&tunit), typecode, repeat: rep, width })
 }
 
-/// Reads the `data.len()` elements of column `colnum` as cfitsio type `datatype`; with
+/// Reads the `data.len()` elements of column `colnum` from row `firstrow` (1-based) on,
+/// as cfitsio type `datatype`; with
 /// `nulls` (of the same length), cfitsio's per-element null flags (TNULLn) go there.
 /// Returns whether any element was null.
 ///
@@ -68,6 +69,7 @@ fn column_info(f: &mut FitsFile, colnum: c_int) -> Result<ColumnInfo> {
 unsafe fn read_elements<E>(
     f: &mut FitsFile,
     colnum: c_int,
+    firstrow: i64,
     datatype: c_int,
     data: &mut [E],
     nulls: Option<&mut [c_char]>,
@@ -85,11 +87,11 @@ unsafe fn read_elements<E>(
                 return Err(f.invalid(format!("reading column {name}: {} null flags for {} elements", flags.len(), data.len())));
             }
             // SAFETY: `f.raw()` is the open handle of `f`; `out` holds `n` elements of the type `datatype` names (the caller's promise) and `flags` holds `n` flags.
-            unsafe { sys::ffgcf(f.raw(), datatype, colnum, 1, 1, n, out, flags.as_mut_ptr(), &mut anynul, &mut status) };
+            unsafe { sys::ffgcf(f.raw(), datatype, colnum, firstrow, 1, n, out, flags.as_mut_ptr(), &mut anynul, &mut status) };
         }
         None => {
             // SAFETY: as above, without the flags (a null pointer asks cfitsio for no substitution).
-            unsafe { sys::ffgcv(f.raw(), datatype, colnum, 1, 1, n, std::ptr::null_mut(), out, &mut anynul, &mut status) };
+            unsafe { sys::ffgcv(f.raw(), datatype, colnum, firstrow, 1, n, std::ptr::null_mut(), out, &mut anynul, &mut status) };
         }
     }
     f.check(&format!("reading column {name}"), status)?;
@@ -103,7 +105,7 @@ fn read_numeric<T: ArrowPrimitiveType>(
     f: &mut FitsFile,
     colnum: c_int,
     datatype: c_int,
-    nrows: i64,
+    (firstrow, nrows): (i64, i64),
     repeat: i64,
     name: &str,
 ) -> Result<PrimitiveArray<T>>
@@ -115,7 +117,7 @@ where
     let integer = !matches!(datatype, TFLOAT | TDOUBLE);
     let mut nulls = vec![0 as c_char; if integer { n } else { 0 }];
     // SAFETY: the callers pair each datatype code with the Arrow type of its elements (read_table's match).
-    let any_null = unsafe { read_elements(f, colnum, datatype, &mut data, integer.then_some(nulls.as_mut_slice()), name) }?;
+    let any_null = unsafe { read_elements(f, colnum, firstrow, datatype, &mut data, integer.then_some(nulls.as_mut_slice()), name) }?;
     if any_null && integer {
         let valid = arrow_buffer::NullBuffer::from(nulls.iter().map(|&c| c == 0).collect::<Vec<bool>>());
         return Ok(PrimitiveArray::<T>::new(data.into(), Some(valid)));
@@ -123,7 +125,7 @@ where
     Ok(PrimitiveArray::<T>::from_iter_values(data))
 }
 
-fn read_strings(f: &mut FitsFile, colnum: c_int, nrows: i64, info: &ColumnInfo) -> Result<ArrayRef> {
+fn read_strings(f: &mut FitsFile, colnum: c_int, (firstrow, nrows): (i64, i64), info: &ColumnInfo) -> Result<ArrayRef> {
     let width = info.width.max(1) as usize;
     let per_row = (info.repeat as usize / width).max(1);
     let total = nrows as usize * per_row;
@@ -135,7 +137,9 @@ fn read_strings(f: &mut FitsFile, colnum: c_int, nrows: i64, info: &ColumnInfo) 
         let mut anynul = 0;
         let mut nulstr = [0 as c_char; 2];
         // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); `ptrs` holds `total` pointers, each to `width + 1` bytes of `storage` (a string and its NUL).
-        unsafe { sys::ffgcvs(f.raw(), colnum, 1, 1, total as i64, nulstr.as_mut_ptr(), ptrs.as_mut_ptr(), &mut anynul, &mut status) };
+        unsafe {
+            sys::ffgcvs(f.raw(), colnum, firstrow, 1, total as i64, nulstr.as_mut_ptr(), ptrs.as_mut_ptr(), &mut anynul, &mut status)
+        };
         f.check(&format!("reading column {}", info.name), status)?;
     }
     let mut b = StringBuilder::with_capacity(total, total * width);
@@ -153,14 +157,15 @@ fn read_strings(f: &mut FitsFile, colnum: c_int, nrows: i64, info: &ColumnInfo) 
     }
 }
 
-fn read_logical(f: &mut FitsFile, colnum: c_int, nrows: i64, repeat: i64, name: &str) -> Result<ArrayRef> {
+fn read_logical(f: &mut FitsFile, colnum: c_int, (firstrow, nrows): (i64, i64), repeat: i64, name: &str) -> Result<ArrayRef> {
     let mut data = vec![0 as c_char; (nrows * repeat) as usize];
     // SAFETY: cfitsio writes TLOGICAL elements as C chars.
-    unsafe { read_elements(f, colnum, TLOGICAL, &mut data, None, name) }?;
+    unsafe { read_elements(f, colnum, firstrow, TLOGICAL, &mut data, None, name) }?;
     Ok(Arc::new(BooleanArray::from(data.iter().map(|&c| c != 0).collect::<Vec<_>>())))
 }
 
-pub(crate) fn read_table(f: &mut FitsFile) -> Result<RecordBatch> {
+/// Rows and columns of the current HDU, which must be a binary table.
+pub(crate) fn table_shape(f: &mut FitsFile) -> Result<(c_int, i64)> {
     match f.hdu_kind()? {
         HduKind::BinaryTable => {}
         other => {
@@ -180,35 +185,112 @@ pub(crate) fn read_table(f: &mut FitsFile) -> Result<RecordBatch> {
     // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); the out-pointers are to locals.
     unsafe { sys::ffgnrwll(f.raw(), &mut nrows, &mut status) };
     f.check("reading the table size", status)?;
+    Ok((ncols, nrows))
+}
 
-    let mut fields = Vec::new();
-    let mut arrays: Vec<ArrayRef> = Vec::new();
+pub(crate) fn read_table(f: &mut FitsFile) -> Result<RecordBatch> {
+    let (_, nrows) = table_shape(f)?;
+    read_table_rows(f, None, 0..nrows as u64)
+}
+
+/// The names of the current table's columns, in file order.
+pub(crate) fn column_names(f: &mut FitsFile) -> Result<Vec<String>> {
+    let (ncols, _) = table_shape(f)?;
+    (1..=ncols).map(|c| column_info(f, c).map(|i| i.name)).collect()
+}
+
+/// The FITS types this reader maps (see the crate docs).
+const READ_TYPES: [c_int; 14] =
+    [TSTRING, TLOGICAL, TBYTE, TSBYTE, TSHORT, TUSHORT, TINT, TLONG, TUINT, TULONG, TLONGLONG, TULONGLONG, TFLOAT, TDOUBLE];
+
+/// The rows cfitsio's I/O buffers hold at once (`ffgrsz`). Reading every column of such a
+/// group before the next reads each block of a row-major table once, not once per column.
+fn rows_per_group(f: &mut FitsFile) -> Result<i64> {
+    let (mut n, mut status): (std::os::raw::c_long, c_int) = (0, 0);
+    // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); the out-pointers are to locals.
+    unsafe { sys::ffgrsz(f.raw(), &mut n, &mut status) };
+    f.check("reading the optimal number of rows", status)?;
+    Ok((n as i64).max(1))
+}
+
+/// One column's elements for rows `span` (1-based first row, count), before a repeat count
+/// makes them a FixedSizeList.
+fn read_base(f: &mut FitsFile, colnum: c_int, info: &ColumnInfo, span: (i64, i64)) -> Result<ArrayRef> {
+    let (r, name) = (info.repeat, info.name.as_str());
+    Ok(match info.typecode {
+        TSTRING => read_strings(f, colnum, span, info)?,
+        TLOGICAL => read_logical(f, colnum, span, r, name)?,
+        TBYTE => Arc::new(read_numeric::<UInt8Type>(f, colnum, TBYTE, span, r, name)?),
+        TSBYTE => Arc::new(read_numeric::<Int8Type>(f, colnum, TSBYTE, span, r, name)?),
+        TSHORT => Arc::new(read_numeric::<Int16Type>(f, colnum, TSHORT, span, r, name)?),
+        TUSHORT => Arc::new(read_numeric::<UInt16Type>(f, colnum, TUSHORT, span, r, name)?),
+        // 'J' columns: cfitsio's TLONG is a C long (8 bytes here), so read as TINT.
+        TINT | TLONG => Arc::new(read_numeric::<Int32Type>(f, colnum, TINT, span, r, name)?),
+        TUINT | TULONG => Arc::new(read_numeric::<UInt32Type>(f, colnum, TUINT, span, r, name)?),
+        TLONGLONG => Arc::new(read_numeric::<Int64Type>(f, colnum, TLONGLONG, span, r, name)?),
+        TULONGLONG => Arc::new(read_numeric::<UInt64Type>(f, colnum, TULONGLONG, span, r, name)?),
+        TFLOAT => Arc::new(read_numeric::<Float32Type>(f, colnum, TFLOAT, span, r, name)?),
+        // TDOUBLE, the last of READ_TYPES (the only codes the caller passes).
+        _ => Arc::new(read_numeric::<Float64Type>(f, colnum, TDOUBLE, span, r, name)?),
+    })
+}
+
+/// Rows `rows` (0-based, end exclusive) of the columns named in `columns` (all when
+/// `None`; names compared ignoring case, as FITS does; names the table lacks are left
+/// out, so callers check the ones they require), in file order. Read in groups of
+/// [`rows_per_group`] rows, every selected column of a group at a time.
+pub(crate) fn read_table_rows(f: &mut FitsFile, columns: Option<&[&str]>, rows: std::ops::Range<u64>) -> Result<RecordBatch> {
+    let (ncols, total) = table_shape(f)?;
+    if rows.start > rows.end || rows.end > total as u64 {
+        return Err(f.invalid(format!("rows {}..{} asked of a table of {total} rows", rows.start, rows.end)));
+    }
+    let nrows = (rows.end - rows.start) as i64;
+    let mut selected = Vec::new();
     for colnum in 1..=ncols {
         let info = column_info(f, colnum)?;
+        if columns.is_some_and(|want| !want.iter().any(|w| w.eq_ignore_ascii_case(&info.name))) {
+            continue;
+        }
         if info.repeat <= 0 || info.typecode < 0 {
             tracing::debug!(file = %f.path().display(), column = %info.name, "skipping empty or variable-length column");
             continue;
         }
-        let (r, name) = (info.repeat, info.name.as_str());
-        let base: ArrayRef = match info.typecode {
-            TSTRING => read_strings(f, colnum, nrows, &info)?,
-            TLOGICAL => read_logical(f, colnum, nrows, r, name)?,
-            TBYTE => Arc::new(read_numeric::<UInt8Type>(f, colnum, TBYTE, nrows, r, name)?),
-            TSBYTE => Arc::new(read_numeric::<Int8Type>(f, colnum, TSBYTE, nrows, r, name)?),
-            TSHORT => Arc::new(read_numeric::<Int16Type>(f, colnum, TSHORT, nrows, r, name)?),
-            TUSHORT => Arc::new(read_numeric::<UInt16Type>(f, colnum, TUSHORT, nrows, r, name)?),
-            // 'J' columns: cfitsio's TLONG is a C long (8 bytes here), so read as TINT.
-            TINT | TLONG => Arc::new(read_numeric::<Int32Type>(f, colnum, TINT, nrows, r, name)?),
-            TUINT | TULONG => Arc::new(read_numeric::<UInt32Type>(f, colnum, TUINT, nrows, r, name)?),
-            TLONGLONG => Arc::new(read_numeric::<Int64Type>(f, colnum, TLONGLONG, nrows, r, name)?),
-            TULONGLONG => Arc::new(read_numeric::<UInt64Type>(f, colnum, TULONGLONG, nrows, r, name)?),
-            TFLOAT => Arc::new(read_numeric::<Float32Type>(f, colnum, TFLOAT, nrows, r, name)?),
-            TDOUBLE => Arc::new(read_numeric::<Float64Type>(f, colnum, TDOUBLE, nrows, r, name)?),
-            other => {
-                tracing::warn!(file = %f.path().display(), column = %info.name, typecode = other, "skipping column of unsupported FITS type");
-                continue;
+        if !READ_TYPES.contains(&info.typecode) {
+            tracing::warn!(file = %f.path().display(), column = %info.name, typecode = info.typecode, "skipping column of unsupported FITS type");
+            continue;
+        }
+        selected.push((colnum, info));
+    }
+    let group = rows_per_group(f)?;
+    let mut parts: Vec<Vec<ArrayRef>> = vec![Vec::new(); selected.len()];
+    let mut first = rows.start as i64 + 1;
+    let end = rows.end as i64 + 1;
+    loop {
+        let n = group.min(end - first);
+        for ((colnum, info), part) in selected.iter().zip(&mut parts) {
+            part.push(read_base(f, *colnum, info, (first, n))?);
+        }
+        first += n;
+        if first >= end {
+            break;
+        }
+    }
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for ((_, info), part) in selected.iter().zip(parts) {
+        let base = match part.as_slice() {
+            [one] => one.clone(),
+            many => {
+                let refs: Vec<&dyn Array> = many.iter().map(|a| a.as_ref()).collect();
+                arrow_select::concat::concat(&refs).map_err(|source| FitsError::Arrow {
+                    path: f.path.clone(),
+                    hdu: f.current.clone(),
+                    context: "joining the row groups of a column",
+                    source,
+                })?
             }
         };
+        let r = info.repeat;
         let array: ArrayRef = if info.typecode != TSTRING && r > 1 {
             let item = Arc::new(Field::new("item", base.data_type().clone(), base.null_count() > 0));
             Arc::new(FixedSizeListArray::new(item, r as i32, base, None))
@@ -225,7 +307,12 @@ pub(crate) fn read_table(f: &mut FitsFile) -> Result<RecordBatch> {
     }
     let schema = Arc::new(Schema::new(fields));
     let options = arrow_array::RecordBatchOptions::new().with_row_count(Some(nrows as usize));
-    RecordBatch::try_new_with_options(schema, arrays, &options).map_err(|e| f.invalid(format!("assembling table: {e}")))
+    RecordBatch::try_new_with_options(schema, arrays, &options).map_err(|source| FitsError::Arrow {
+        path: f.path.clone(),
+        hdu: f.current.clone(),
+        context: "assembling the table",
+        source,
+    })
 }
 
 /// The FITS TFORM letter and cfitsio datatype for an Arrow primitive type.

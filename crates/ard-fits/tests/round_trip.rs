@@ -211,3 +211,59 @@ fn tnull_entries_read_as_null() {
     assert!(fl.null_count() == 0 && fl.value(1).is_nan());
     assert!(t.schema().field_with_name("NPIX").unwrap().is_nullable());
 }
+
+/// A large table is read in row chunks of the columns asked for (a 28 M-row zcatalog
+/// never held whole): every chunk equals the same rows of the full read, for each
+/// type, names matched ignoring case, and a range past the end is an error naming it.
+#[test]
+fn row_chunks_of_named_columns_equal_the_full_read() {
+    let n = 1000usize;
+    let ids = prim::<Int64Type>((0..n as i64).map(|i| 39_633_345_008_634_465 + i).collect());
+    let z = prim::<Float64Type>((0..n).map(|i| i as f64 * 1e-3).collect());
+    let zwarn = prim::<Int32Type>((0..n as i32).map(|i| i % 5).collect());
+    let spectype = Arc::new(StringArray::from((0..n).map(|i| ["GALAXY", "QSO", "STAR"][i % 3]).collect::<Vec<_>>())) as ArrayRef;
+    let primary = Arc::new(BooleanArray::from((0..n).map(|i| i % 2 == 0).collect::<Vec<_>>())) as ArrayRef;
+    let coeff = FixedSizeListArray::new(
+        Arc::new(Field::new("item", DataType::Float32, false)),
+        3,
+        prim::<Float32Type>((0..3 * n).map(|i| i as f32).collect()),
+        None,
+    );
+    let batch = RecordBatch::try_from_iter([
+        ("TARGETID", ids),
+        ("Z", z),
+        ("ZWARN", zwarn),
+        ("SPECTYPE", spectype),
+        ("ZCAT_PRIMARY", primary),
+        ("COEFF", Arc::new(coeff) as ArrayRef),
+    ])
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("zcat.fits");
+    let mut f = FitsFile::create(&path).unwrap();
+    f.write_primary(&[]).unwrap();
+    f.write_table("ZCATALOG", &batch, &[]).unwrap();
+    f.close().unwrap();
+
+    let mut f = FitsFile::open(&path).unwrap();
+    f.move_to("ZCATALOG").unwrap();
+    assert_eq!(f.table_rows().unwrap(), n as u64);
+    assert_eq!(f.column_names().unwrap(), ["TARGETID", "Z", "ZWARN", "SPECTYPE", "ZCAT_PRIMARY", "COEFF"]);
+    let full = f.read_table().unwrap();
+    let wanted = ["coeff", "targetid", "SPECTYPE", "ZCAT_PRIMARY", "ZWARN", "NOT_THERE"];
+    let mut start = 0u64;
+    for len in [1u64, 299, 0, 400, 300] {
+        let chunk = f.read_table_rows(Some(&wanted), start..start + len).unwrap();
+        assert_eq!(chunk.num_rows() as u64, len);
+        let names: Vec<String> = chunk.schema().fields().iter().map(|c| c.name().clone()).collect();
+        assert_eq!(names, ["TARGETID", "ZWARN", "SPECTYPE", "ZCAT_PRIMARY", "COEFF"], "file order, only the columns asked for");
+        for name in &names {
+            let want = full.column_by_name(name).unwrap().slice(start as usize, len as usize);
+            assert_eq!(chunk.column_by_name(name).unwrap().to_data(), want.to_data(), "{name} rows {start}..{}", start + len);
+        }
+        start += len;
+    }
+    assert_eq!(start, n as u64);
+    let err = f.read_table_rows(None, 900..1001).unwrap_err().to_string();
+    assert!(err.contains("rows 900..1001") && err.contains("1000 rows") && err.contains("zcat.fits"), "{err}");
+}

@@ -18,7 +18,7 @@ use crate::IngestError;
 
 /// Code version of the core columns (see `pipeline::LAYERS`): bump it with any change
 /// to how they are computed.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// Targeting-bit columns carried over from FIBERMAP (null where a survey lacks them).
 /// The first four are the main survey's ([`MAIN_TARGET_COLUMNS`]).
@@ -77,6 +77,12 @@ pub fn core_specs() -> Vec<ColumnSpec> {
         ),
         ColumnSpec::new("fa_type", DataType::Int16, "", "fiberassign target type bits (FIBERMAP FA_TYPE); null where the FIBERMAP has none"),
         ColumnSpec::new("z", DataType::Float64, "", "redshift (redrock REDSHIFTS Z or zcatalog)"),
+        ColumnSpec::new(
+            "z_source",
+            DataType::Utf8,
+            "",
+            "where z came from: FILE[HDU] COLUMN, e.g. redrock-main-dark-27247.fits[REDSHIFTS] Z, zall-pix-iron.fits[ZCATALOG] Z, zpix-main-dark.fits[ZCATALOG] Z_BEST; null without a redshift file",
+        ),
         ColumnSpec::new("zerr", DataType::Float32, "", "redshift error (ZERR)"),
         ColumnSpec::new("zwarn", DataType::Int64, "", "redrock warning bits (ZWARN); 0 = no problem"),
         ColumnSpec::new("spectype", DataType::Utf8, "", "redrock spectral type (GALAXY, QSO, STAR)"),
@@ -233,6 +239,8 @@ pub fn core_columns(batch: &SpectrumBatch, scores: Option<&RecordBatch>) -> Resu
         None => (0..n).for_each(|_| zb.append_null()),
     }
     cols.push(Arc::new(zb.finish()));
+    let source = z.and_then(|t| t.schema().metadata().get(desi_io::Z_SOURCE_KEY).cloned());
+    cols.push(str_col(source.map(|s| vec![s; n]), n));
     cols.push(f32_col(zf("ZERR"), n));
     cols.push(int_col::<Int64Type>(z.and_then(|t| nullable_i64(t, "ZWARN")), n, |x| x));
     cols.push(str_col(z.and_then(|t| optional_str(t, "SPECTYPE")), n));

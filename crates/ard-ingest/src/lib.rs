@@ -108,9 +108,76 @@ pub enum IngestError {
     /// The stellar-population templates could not be loaded.
     #[error(transparent)]
     Templates(#[from] ssp::SspError),
-    /// Bad arguments.
-    #[error("{0}")]
-    Usage(String),
+    /// The raw directory holds no coadds.
+    #[error("{}: no coadd-*.fits or coadd-*.fits.gz files found", root.display())]
+    NoCoadds {
+        /// The directory searched.
+        root: PathBuf,
+    },
+    /// A thread panicked while reading the shared redshift catalogue.
+    #[error("{}: a thread reading this zcatalog panicked", path.display())]
+    ZcatalogPoisoned {
+        /// The catalogue.
+        path: PathBuf,
+    },
+    /// `finalize` found no pixel to publish.
+    #[error("{}: no successfully ingested pixels to finalize", ard.display())]
+    NothingToFinalize {
+        /// The ARD.
+        ard: PathBuf,
+    },
+    /// The published zcatalog folder holds several `zall-pix-*` files: which to use is
+    /// the user's choice (`--zcatalog FILE`).
+    #[error("{}: several zall-pix files ({}); choose one with --zcatalog FILE", dir.display(), found.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    AmbiguousZcatalog {
+        /// The folder.
+        dir: PathBuf,
+        /// The files found.
+        found: Vec<PathBuf>,
+    },
+    /// `--subvolumes 0`.
+    #[error("--subvolumes must be at least 1")]
+    NoSubvolumes,
+    /// `--subvolume` past the last sub-volume.
+    #[error("--subvolume {index} is out of range: there are {count} (0-based)")]
+    SubvolumeOutOfRange {
+        /// The index given.
+        index: usize,
+        /// The sub-volumes.
+        count: usize,
+    },
+    /// A sub-volume's result was asked for before it was computed.
+    #[error("{}: sub-volume {index} of {count} has no result; run `desi-ard topology {} --subvolumes {count} --subvolume {index}` first", path.display(), ard.display())]
+    NoSubvolumeResult {
+        /// The result file expected.
+        path: PathBuf,
+        /// The ARD.
+        ard: PathBuf,
+        /// The sub-volume.
+        index: usize,
+        /// The sub-volumes.
+        count: usize,
+    },
+    /// The topology merge found sub-volumes missing or stale.
+    #[error("{}: cannot merge: {}; run `desi-ard topology {} --subvolumes {count} --subvolume i` for each", ard.display(), reasons.join("; "), ard.display())]
+    MergeNotReady {
+        /// The ARD.
+        ard: PathBuf,
+        /// The sub-volumes.
+        count: usize,
+        /// One line per sub-volume not ready.
+        reasons: Vec<String>,
+    },
+    /// Too few galaxies define the density field.
+    #[error("{}: {found} galaxies in the density-defining population (primary GALAXY coadds with ZWARN = 0); the topology needs at least {needed}", ard.display())]
+    TooFewGalaxies {
+        /// The ARD.
+        ard: PathBuf,
+        /// Galaxies found.
+        found: usize,
+        /// The minimum.
+        needed: usize,
+    },
     /// Every input of a pixel failed (each reason, one per input).
     #[error("every input failed: {}", reasons.join(" | "))]
     InputsFailed {
@@ -195,6 +262,9 @@ pub struct IngestOptions {
     /// A zcatalog (`zpix-*`, `zall-pix-*`, `ztile-*`, v1 or v2) to take every redshift
     /// from, in place of the redrock files (`--zcatalog`).
     pub zcatalog: Option<PathBuf>,
+    /// Use the redrock files even where DR1 publishes a zcatalog beside the tree
+    /// (`--no-zcatalog`; see [`choose_redshifts`]).
+    pub no_zcatalog: bool,
 }
 
 impl IngestOptions {
@@ -214,6 +284,7 @@ impl IngestOptions {
             scratch: None,
             retry_failed: false,
             zcatalog: None,
+            no_zcatalog: false,
         }
     }
 }
@@ -273,7 +344,7 @@ pub fn plan_with_problems(raw_root: &Path) -> Result<(PixelPlan, Vec<(PathBuf, S
     let found = desi_io::layout::discover_with_problems(raw_root)?;
     let (inputs, mut problems) = (found.inputs, found.problems);
     if inputs.is_empty() {
-        return Err(IngestError::Usage(format!("{}: no coadd-*.fits or coadd-*.fits.gz files found", raw_root.display())));
+        return Err(IngestError::NoCoadds { root: raw_root.to_path_buf() });
     }
     let mut plan: PixelPlan = BTreeMap::new();
     for inp in inputs {
@@ -298,6 +369,63 @@ pub fn plan_with_problems(raw_root: &Path) -> Result<(PixelPlan, Vec<(PathBuf, S
     Ok((plan, problems))
 }
 
+/// The folder DR1 publishes its redshift catalogues in, beside a healpix tree:
+/// `ROOT/zcatalog/v1/`, where ROOT is the raw root or, when the raw root is the
+/// `healpix/` folder itself, its parent.
+pub fn published_zcatalog_dir(raw_root: &Path) -> Option<PathBuf> {
+    let mut roots = vec![raw_root.to_path_buf()];
+    if raw_root.file_name().is_some_and(|n| n == "healpix") {
+        roots.extend(raw_root.parent().map(Path::to_path_buf));
+    }
+    roots.into_iter().map(|r| r.join("zcatalog").join("v1")).find(|d| d.is_dir())
+}
+
+/// Points every input of the plan at the run's redshift source, in this order:
+/// `zcatalog` (`--zcatalog FILE`); else, unless `no_zcatalog`, what DR1 publishes in
+/// [`published_zcatalog_dir`] — its one `zall-pix-*.fits` for every input, or failing
+/// that each input's `zpix-SURVEY-PROGRAM.fits` where it exists; else the redrock file
+/// beside each coadd. Returns the zcatalogs used. The catalogue's `z_source` column says
+/// per row which file and column a redshift came from.
+///
+/// # Errors
+/// [`IngestError::AmbiguousZcatalog`] when the folder holds several `zall-pix-*.fits`.
+pub fn choose_redshifts(
+    plan: &mut PixelPlan,
+    raw_root: &Path,
+    zcatalog: Option<&Path>,
+    no_zcatalog: bool,
+) -> Result<Vec<PathBuf>, IngestError> {
+    if let Some(z) = zcatalog {
+        use_zcatalog(plan, z);
+        return Ok(vec![z.to_path_buf()]);
+    }
+    let Some(dir) = published_zcatalog_dir(raw_root).filter(|_| !no_zcatalog) else { return Ok(Vec::new()) };
+    let listing = std::fs::read_dir(&dir).map_err(|e| StoreError::io(&dir, e))?;
+    let mut zall: Vec<PathBuf> = listing
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("zall-pix-") && n.ends_with(".fits")))
+        .collect();
+    zall.sort();
+    match zall.len() {
+        0 => {}
+        1 => {
+            use_zcatalog(plan, &zall[0]);
+            return Ok(zall);
+        }
+        _ => return Err(IngestError::AmbiguousZcatalog { dir, found: zall }),
+    }
+    let mut used = BTreeSet::new();
+    for inp in plan.values_mut().flatten() {
+        let Some(name) = desi_io::layout::parse_coadd_name(&inp.coadd) else { continue };
+        let zpix = dir.join(format!("zpix-{}-{}.fits", name.survey, name.program));
+        if zpix.is_file() {
+            inp.redrock = Some(zpix.clone());
+            used.insert(zpix);
+        }
+    }
+    Ok(used.into_iter().collect())
+}
+
 /// Makes `zcatalog` (`ingest --zcatalog`) the redshift source of every input of the plan,
 /// in place of the redrock files: it takes precedence, and becomes an input of every pixel
 /// (a change to it re-runs them).
@@ -309,25 +437,44 @@ pub fn use_zcatalog(plan: &mut PixelPlan, zcatalog: &Path) {
     }
 }
 
-/// A zcatalog, read once per process however many coadds it serves (the whole table is
-/// held in memory: reading named columns in row chunks is not done yet). Kept by path,
-/// size and mtime, so that `ingest --watch` reads a replaced file again.
-fn shared_zcatalog(path: &Path) -> Result<Arc<desi_io::RedshiftTable>, IngestError> {
+/// The rows of a zcatalog for a set of pixels.
+struct ZcatalogRows {
+    pixels: BTreeSet<u64>,
+    table: Arc<desi_io::RedshiftTable>,
+}
+
+/// A zcatalog's rows for `pixel`, read once per process for every pixel of the run
+/// (`run_pixels`) however many coadds they serve: named columns in row chunks, keeping
+/// only those pixels' rows ([`desi_io::read_zcatalog_for_pixels`]), so a 28 M-row
+/// `zall-pix` costs its chunk and the rows kept. A pixel outside the rows held (a later
+/// `--watch` round) reads the file again for both. Kept by path, size and mtime, so that
+/// a replaced file is read again.
+fn shared_zcatalog(path: &Path, pixel: u64, run_pixels: &BTreeSet<u64>) -> Result<Arc<desi_io::RedshiftTable>, IngestError> {
     use std::sync::{Mutex, OnceLock};
     type Key = (PathBuf, u64, Option<std::time::SystemTime>);
-    static TABLES: OnceLock<Mutex<BTreeMap<Key, Arc<desi_io::RedshiftTable>>>> = OnceLock::new();
+    static TABLES: OnceLock<Mutex<BTreeMap<Key, ZcatalogRows>>> = OnceLock::new();
     let meta = std::fs::metadata(path).map_err(|e| StoreError::io(path, e))?;
     let key = (path.to_path_buf(), meta.len(), meta.modified().ok());
     let tables = TABLES.get_or_init(Default::default);
     // Held while reading, so that parallel pixels wait for one read instead of each reading.
-    let mut guard = tables.lock().map_err(|_| IngestError::Usage("a thread reading the zcatalog panicked".into()))?;
-    if let Some(t) = guard.get(&key) {
-        return Ok(t.clone());
+    let mut guard = tables.lock().map_err(|_| IngestError::ZcatalogPoisoned { path: path.to_path_buf() })?;
+    let mut pixels: BTreeSet<u64> = run_pixels.iter().copied().chain([pixel]).collect();
+    if let Some(held) = guard.get(&key) {
+        if held.pixels.contains(&pixel) {
+            return Ok(held.table.clone());
+        }
+        pixels.extend(&held.pixels);
     }
-    let table = Arc::new(desi_io::read_zcatalog(path)?);
-    tracing::info!("redshifts from {} ({} rows, column {})", path.display(), table.table.num_rows(), table.z_column);
+    let table = Arc::new(desi_io::read_zcatalog_for_pixels(path, Some(&pixels))?);
+    tracing::info!(
+        "redshifts from {} ({} rows of {} pixels, column {})",
+        path.display(),
+        table.table.num_rows(),
+        pixels.len(),
+        table.z_column
+    );
     guard.retain(|k, _| k.0 != key.0);
-    guard.insert(key, table.clone());
+    guard.insert(key, ZcatalogRows { pixels, table: table.clone() });
     Ok(table)
 }
 
@@ -461,10 +608,18 @@ fn select_rows(read: &mut desi_io::ReadSpectra, pixel: u64) -> Result<(), Ingest
 }
 
 /// Reads one input of a pixel: the whole coadd, or its rows that fall in the pixel.
-fn read_input(pixel: u64, inp: &PixelInput, read_opts: &desi_io::ReadOptions) -> Result<desi_io::ReadSpectra, IngestError> {
+/// `run_pixels` are the pixels this run reads, whose zcatalog rows are read together.
+pub(crate) fn read_input(
+    pixel: u64,
+    inp: &PixelInput,
+    read_opts: &desi_io::ReadOptions,
+    run_pixels: &BTreeSet<u64>,
+) -> Result<desi_io::ReadSpectra, IngestError> {
     let mut read = match inp.redrock.as_deref() {
         // A zcatalog serves every coadd of the run: read once.
-        Some(z) if desi_io::is_zcatalog_name(z) => desi_io::read_spectra_with_table(&inp.coadd, Some(&*shared_zcatalog(z)?), read_opts)?,
+        Some(z) if desi_io::is_zcatalog_name(z) => {
+            desi_io::read_spectra_with_table(&inp.coadd, Some(&*shared_zcatalog(z, pixel, run_pixels)?), read_opts)?
+        }
         other => desi_io::read_spectra(&inp.coadd, other, read_opts)?,
     };
     if !inp.whole_file {
@@ -486,8 +641,14 @@ struct InputPart {
 }
 
 /// Reads one input of a pixel and runs every stage on it: the unit of failure.
-fn ingest_input(pixel: u64, inp: &PixelInput, read_opts: &desi_io::ReadOptions, opts: &IngestOptions) -> Result<InputPart, IngestError> {
-    let read = read_input(pixel, inp, read_opts)?;
+fn ingest_input(
+    pixel: u64,
+    inp: &PixelInput,
+    read_opts: &desi_io::ReadOptions,
+    opts: &IngestOptions,
+    run_pixels: &BTreeSet<u64>,
+) -> Result<InputPart, IngestError> {
+    let read = read_input(pixel, inp, read_opts, run_pixels)?;
     let file = inp.coadd.to_string_lossy().into_owned();
     let mut notes: Vec<ObjectNote> =
         read.issues.iter().map(|i| ObjectNote { targetid: i.targetid, file: file.clone(), note: i.problem.clone() }).collect();
@@ -545,7 +706,7 @@ fn broken_input(inp: &PixelInput, e: &IngestError) -> BrokenInput {
 
 /// Ingests every input of a pixel. An input that fails is left out and listed in
 /// `broken` (the pixel is then `partial`); the pixel fails only when every input does.
-fn process_pixel(pixel: u64, inputs: &[PixelInput], opts: &IngestOptions) -> Result<PixelOutput, IngestError> {
+fn process_pixel(pixel: u64, inputs: &[PixelInput], opts: &IngestOptions, run_pixels: &BTreeSet<u64>) -> Result<PixelOutput, IngestError> {
     let read_opts = desi_io::ReadOptions { survey: opts.survey.clone(), program: opts.program.clone() };
     let mut catalogs = Vec::new();
     let mut exposures = Vec::new();
@@ -554,7 +715,7 @@ fn process_pixel(pixel: u64, inputs: &[PixelInput], opts: &IngestOptions) -> Res
     let mut wavelength = Vec::new();
     let mut errors = Vec::new();
     for inp in inputs {
-        match ingest_input(pixel, inp, &read_opts, opts) {
+        match ingest_input(pixel, inp, &read_opts, opts, run_pixels) {
             Ok(part) => {
                 catalogs.push(part.catalog);
                 exposures.extend(part.exposures);
@@ -680,8 +841,8 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     std::fs::create_dir_all(&opts.ard).map_err(|e| ard_store::StoreError::io(&opts.ard, e))?;
     let raw_root = opts.raw_root.canonicalize().map_err(|e| ard_store::StoreError::io(&opts.raw_root, e))?;
     let (mut plan, unreadable) = plan_with_problems(&raw_root)?;
-    if let Some(z) = &opts.zcatalog {
-        use_zcatalog(&mut plan, z);
+    for z in choose_redshifts(&mut plan, &raw_root, opts.zcatalog.as_deref(), opts.no_zcatalog)? {
+        tracing::info!("redshifts from {} (it takes precedence over the redrock files)", z.display());
     }
     let mine = pixels_of_shard(&plan, opts.shard, opts.balance, &layout)?;
     // Other shards may be writing now: only this shard's pixels' leftovers (and those of
@@ -728,11 +889,12 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
             .progress_chars("=> "),
     );
     let rows = AtomicU64::new(0);
+    let run_pixels: BTreeSet<u64> = todo.iter().copied().collect();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.workers).build()?;
     let results: Vec<(u64, Result<PixelRecord, IngestError>)> = pool.install(|| {
         todo.par_iter()
             .map(|&p| {
-                let r = process_pixel(p, &plan[&p], opts)
+                let r = process_pixel(p, &plan[&p], opts, &run_pixels)
                     .and_then(|out| commit_pixel(&layout, &staging, p, &plan[&p], out, &config, &opts.stages));
                 let n: u64 = plan[&p].iter().map(|i| i.n_targets as u64).sum();
                 bar.inc(n);
@@ -827,7 +989,7 @@ pub fn finalize(ard: &Path) -> Result<FinalizeReport, IngestError> {
         }
     }
     if done.is_empty() {
-        return Err(IngestError::Usage(format!("{}: no successfully ingested pixels to finalize", ard.display())));
+        return Err(IngestError::NothingToFinalize { ard: ard.to_path_buf() });
     }
     let extra = vec![
         ("desi_ard_cosmology".to_string(), "flat LCDM, Planck 2018: H0=67.66, Om0=0.3111".to_string()),

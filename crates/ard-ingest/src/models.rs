@@ -63,9 +63,7 @@ pub fn ensure_pca_model(opts: &IngestOptions, refit: bool) -> Result<Option<(Arc
     }
     let raw_root = opts.raw_root.canonicalize().map_err(|e| ard_store::StoreError::io(&opts.raw_root, e))?;
     let mut plan = plan(&raw_root)?;
-    if let Some(z) = &opts.zcatalog {
-        crate::use_zcatalog(&mut plan, z);
-    }
+    crate::choose_redshifts(&mut plan, &raw_root, opts.zcatalog.as_deref(), opts.no_zcatalog)?;
     let mut order: Vec<(u64, u64)> = plan.keys().map(|&p| (stable_hash(p), p)).collect();
     order.sort_unstable();
     let mut pixels = Vec::new();
@@ -78,6 +76,7 @@ pub fn ensure_pca_model(opts: &IngestOptions, refit: bool) -> Result<Option<(Arc
         pixels.push(p);
     }
     let read_opts = desi_io::ReadOptions { survey: opts.survey.clone(), program: opts.program.clone() };
+    let run_pixels: std::collections::BTreeSet<u64> = pixels.iter().copied().collect();
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.workers).build()?;
     let per_pixel: Vec<Vec<(u64, TrainingSpectrum)>> = pool.install(|| {
         pixels
@@ -86,7 +85,7 @@ pub fn ensure_pca_model(opts: &IngestOptions, refit: bool) -> Result<Option<(Arc
                 let mut out = Vec::new();
                 for inp in &plan[&p] {
                     // An unreadable input is reported by the per-pixel pass; training skips it.
-                    let Ok(r) = read_input(p, inp, &read_opts) else { continue };
+                    let Ok(r) = read_input(p, inp, &read_opts, &run_pixels) else { continue };
                     let b = &r.batch;
                     let Some(rs) = &b.redshifts else { continue };
                     let z = ard_core::columns::nullable_f64(rs, "Z").unwrap_or_default();

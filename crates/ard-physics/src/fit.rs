@@ -32,6 +32,7 @@
 //! pixel is clipped (the iterative clipping of C17 §3.5).
 
 use ard_core::cosmology::C_KM_S;
+use ard_core::special::erf;
 use realfft::num_complex::Complex;
 
 use crate::linalg::{nnls, spd_inverse, spd_solve, SparseColumns};
@@ -210,7 +211,7 @@ fn legendre_values(m: usize, x: f64) -> Vec<f64> {
 /// falls in [a, b].
 fn gaussian_fraction(a: f64, b: f64, u0: f64, s: f64) -> f64 {
     let r = std::f64::consts::SQRT_2 * s;
-    0.5 * (libm::erf((b - u0) / r) - libm::erf((a - u0) / r))
+    0.5 * (erf((b - u0) / r) - erf((a - u0) / r))
 }
 
 /// Pixel-integrated Gaussian of unit flux (per rest Å) centred at ln λ = `u0` with

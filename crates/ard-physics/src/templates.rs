@@ -21,9 +21,6 @@ use ssp::SspLibrary;
 
 use crate::prepare::Prepared;
 
-/// FWHM / σ of a Gaussian.
-const FWHM_PER_SIGMA: f64 = 2.354_820_045;
-
 /// Templates for one spectrum.
 pub struct TemplateSet {
     /// Number of templates.
@@ -88,7 +85,7 @@ pub fn prepare_templates(lib: &SspLibrary, spec: &Prepared, margin: usize) -> Re
         let k = ((w.ln() - spec.ln_start) / spec.dln).round();
         spec.sigma_inst[(k.max(0.0) as usize).min(n - 1)]
     };
-    let sigma_tpl_at = |i: usize| -> f64 { C_KM_S * lib.fwhm[i] as f64 / FWHM_PER_SIGMA / lib.wave[i] };
+    let sigma_tpl_at = |i: usize| -> f64 { C_KM_S * lib.fwhm[i] as f64 / ard_core::constants::FWHM_PER_SIGMA / lib.wave[i] };
     // Broadening kernel per native pixel (σ in native pixels), zero where the templates are broader.
     let kernel: Vec<f64> = (i0..i1)
         .map(|i| {

@@ -44,15 +44,32 @@ use datafusion::scalar::ScalarValue;
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
     /// Not an ARD, or one without a catalogue.
-    #[error("{0}")]
-    NotAnArd(String),
+    #[error("{}: not an ARD (no catalog/desi_ard/dataset/_common_metadata); run `desi-ard ingest RAW {}` first", ard.display(), ard.display())]
+    NotAnArd {
+        /// The directory given.
+        ard: std::path::PathBuf,
+    },
     /// DataFusion rejected or failed the query (malformed SQL, unknown table or column).
     #[error("{}", .0.strip_backtrace())]
     Sql(#[source] DataFusionError),
-    /// A query that is not allowed (not read-only) or asks for what cannot be (not an
-    /// embedding column, an object not in the catalogue).
-    #[error("{0}")]
-    Invalid(String),
+    /// The SQL is a statement, DDL or DML: the ARD is read-only.
+    #[error("the ARD is read-only: only queries (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE) are allowed")]
+    ReadOnly(#[source] DataFusionError),
+    /// `similar()` or `--column` names a column that is not an embedding.
+    #[error("{column:?} is not an embedding column (emb_pca, emb_specformer, emb_astroclip)")]
+    NotEmbeddingColumn {
+        /// The column named.
+        column: String,
+    },
+    /// The `--where` filter of a similarity search failed.
+    #[error("--where {clause:?}")]
+    Where {
+        /// The filter as given.
+        clause: String,
+        /// Why it failed.
+        #[source]
+        source: Box<QueryError>,
+    },
     /// An Arrow kernel (cast, concatenation, formatting, a writer) failed.
     #[error("{context}")]
     Arrow {
@@ -71,18 +88,78 @@ pub enum QueryError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// The request cannot be answered as asked (a format that needs --output, nothing to plot).
-    #[error("{0}")]
-    Output(String),
-    /// The ARD lacks what a command needs (columns of a layer not run yet, an object).
-    #[error("{0}")]
-    Missing(String),
+    /// A binary output format was asked for without a file to write.
+    #[error("--format {format} needs --output FILE")]
+    NeedsOutput {
+        /// The format.
+        format: &'static str,
+    },
+    /// The query produced no schema to write.
+    #[error("the query returned no schema")]
+    NoSchema,
+    /// A spectrum plot has no pixel with ivar > 0.
+    #[error("no pixel with ivar > 0 to plot")]
+    NoPlottablePixel,
+    /// A stacked plot was given no spectra.
+    #[error("no spectrum to plot")]
+    NoSpectrum,
+    /// A binned plot has no finite bin.
+    #[error("{}: no bin has data to plot", path.display())]
+    EmptyBins {
+        /// The plot file.
+        path: std::path::PathBuf,
+    },
+    /// Another query panicked while holding the index cache.
+    #[error("the index cache was poisoned by a panic in another query")]
+    IndexCachePoisoned,
+    /// A result batch lacks a column the command reads.
+    #[error("no column {column}")]
+    NoColumn {
+        /// The column.
+        column: String,
+    },
+    /// The embedding column is null in every row.
+    #[error("{column} is null in every row of this ARD ({}); emb_pca is always filled", if column == "emb_pca" { "no model could be learned" } else { "it was ingested without --astroclip weights" })]
+    EmptyEmbedding {
+        /// The column.
+        column: String,
+    },
+    /// The query object is not in the catalogue or has a null embedding.
+    #[error("TARGETID {targetid}{} has no {column} (not in the catalogue, or its embedding is null: see its status column)", match (survey, program) { (None, None) => String::new(), _ => format!(" ({} {})", survey.as_deref().unwrap_or("*"), program.as_deref().unwrap_or("*")) })]
+    NoEmbedding {
+        /// The object.
+        targetid: i64,
+        /// Its survey, when given.
+        survey: Option<String>,
+        /// Its program, when given.
+        program: Option<String>,
+        /// The embedding column.
+        column: String,
+    },
+    /// The Green Pea workflow has no object to start from.
+    #[error("{}", match column { Some(c) => format!("no simulated Green Pea has a {c} embedding in this ARD"), None => "give --targetid of a Green Pea (or --truth to start from a simulated one)".to_string() })]
+    NoGreenPea {
+        /// The embedding column searched, when a truth table was given.
+        column: Option<String>,
+    },
+    /// A workflow needs columns of layers this ARD was not ingested with.
+    #[error("this ARD has no {}: run those layers first (on a simulated sample, --truth OUT/truth/truth.parquet uses the simulator's values instead)", columns.join(", "))]
+    MissingLayers {
+        /// The missing columns.
+        columns: Vec<String>,
+    },
+    /// The quenching workflow found no galaxy with every column it needs.
+    #[error("no galaxy has stellar mass, SFR and web class")]
+    NoGalaxies,
     /// The similarity index could not be loaded or searched.
     #[error(transparent)]
     Index(#[from] ard_search::SearchError),
     /// Reading the ARD's files failed.
     #[error(transparent)]
     Store(#[from] ard_store::StoreError),
+    /// The query engine's threads could not be started.
+    #[error("starting the query runtime")]
+    Runtime(#[source] std::io::Error),
 }
 
 impl QueryError {
@@ -201,14 +278,9 @@ impl ArdQuery {
         let layout = ArdLayout::new(ard);
         let dataset = layout.catalog().join("dataset");
         if !dataset.join("_common_metadata").exists() {
-            return Err(QueryError::NotAnArd(format!(
-                "{}: not an ARD (no catalog/desi_ard/dataset/_common_metadata); run `desi-ard ingest RAW {}` first",
-                ard.display(),
-                ard.display()
-            )));
+            return Err(QueryError::NotAnArd { ard: ard.to_path_buf() });
         }
-        let runtime =
-            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(|e| QueryError::write(ard, e))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(QueryError::Runtime)?;
         let mut config = SessionConfig::new().with_information_schema(true);
         // Plain Utf8 strings: every output format (FITS, CSV) takes them.
         config.options_mut().execution.parquet.schema_force_view_types = false;
@@ -242,9 +314,7 @@ impl ArdQuery {
             let df = self.ctx.sql_with_options(sql, options).await.map_err(|e| {
                 let msg = e.strip_backtrace();
                 if msg.contains("not supported") && (msg.contains("DDL") || msg.contains("DML") || msg.contains("Statement")) {
-                    QueryError::Invalid(format!(
-                        "the ARD is read-only: only queries (SELECT, WITH, EXPLAIN, SHOW, DESCRIBE) are allowed ({msg})"
-                    ))
+                    QueryError::ReadOnly(e)
                 } else {
                     QueryError::Sql(e)
                 }

@@ -94,14 +94,14 @@ pub fn write(batches: &[RecordBatch], format: Format, out: Option<&Path>) -> Res
             text_or_file(buf, out)
         }
         Format::Parquet => {
-            let p = out.ok_or_else(|| QueryError::Output("--format parquet needs --output FILE".into()))?;
-            let Some(all) = concat(batches)? else { return Err(QueryError::Output("the query returned no schema".into())) };
+            let p = out.ok_or(QueryError::NeedsOutput { format: "parquet" })?;
+            let Some(all) = concat(batches)? else { return Err(QueryError::NoSchema) };
             ard_store::catalog::write_parquet(p, &all)?;
             Ok(None)
         }
         Format::Fits => {
-            let p = out.ok_or_else(|| QueryError::Output("--format fits needs --output FILE".into()))?;
-            let Some(all) = concat(batches)? else { return Err(QueryError::Output("the query returned no schema".into())) };
+            let p = out.ok_or(QueryError::NeedsOutput { format: "fits" })?;
+            let Some(all) = concat(batches)? else { return Err(QueryError::NoSchema) };
             let all = fits_compatible(&all)?;
             let fits = |e: ard_fits::FitsError| QueryError::write(p, e);
             let mut f = ard_fits::FitsFile::create(p).map_err(fits)?;

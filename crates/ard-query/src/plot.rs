@@ -63,7 +63,7 @@ pub fn plot_spectrum(out: &Path, title: &str, wave: &[f64], flux: &[f32], ivar: 
     let ys: Vec<f64> = binned.iter().map(|b| b.1).collect();
     let sig: Vec<f64> = binned.iter().map(|b| b.2).collect();
     if xs.is_empty() {
-        return Err(QueryError::Output("no pixel with ivar > 0 to plot".into()));
+        return Err(QueryError::NoPlottablePixel);
     }
     let mut sorted: Vec<f64> = ys.clone();
     sorted.sort_by(f64::total_cmp);
@@ -152,7 +152,7 @@ pub struct StackedSpectrum<'a> {
 pub fn plot_stack(out: &Path, title: &str, spectra: &[StackedSpectrum], smooth: usize) -> Result<(), QueryError> {
     register_font();
     if spectra.is_empty() {
-        return Err(QueryError::Output("no spectrum to plot".into()));
+        return Err(QueryError::NoSpectrum);
     }
     let k = smooth.max(1);
     let mut curves: Vec<Vec<(f64, f64)>> = Vec::new();
@@ -168,7 +168,7 @@ pub fn plot_stack(out: &Path, title: &str, spectra: &[StackedSpectrum], smooth: 
     let xmin = curves.iter().filter_map(|c| c.first().map(|p| p.0)).fold(f64::INFINITY, f64::min);
     let xmax = curves.iter().filter_map(|c| c.last().map(|p| p.0)).fold(f64::NEG_INFINITY, f64::max);
     if !(xmin < xmax) {
-        return Err(QueryError::Output("no pixel with ivar > 0 to plot".into()));
+        return Err(QueryError::NoPlottablePixel);
     }
     // Each spectrum gets a band of height `step`; peaks above it are clipped, not hidden.
     let step = 3.0;
@@ -241,7 +241,7 @@ pub fn plot_binned(out: &Path, title: &str, x_label: &str, y_label: &str, series
     register_font();
     let all: Vec<&(f64, f64, f64)> = series.iter().flat_map(|s| &s.points).filter(|p| p.0.is_finite() && p.1.is_finite()).collect();
     if all.is_empty() {
-        return Err(QueryError::Output(format!("{}: no bin has data to plot", out.display())));
+        return Err(QueryError::EmptyBins { path: out.to_path_buf() });
     }
     let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
     for p in &all {

@@ -41,10 +41,9 @@ impl IndexCache {
 
     pub(crate) fn get(&self, column: &str) -> Result<Arc<EmbeddingIndex>, QueryError> {
         if !column.starts_with("emb_") {
-            return Err(QueryError::Invalid(format!("{column:?} is not an embedding column (emb_pca, emb_specformer, emb_astroclip)")));
+            return Err(QueryError::NotEmbeddingColumn { column: column.to_string() });
         }
-        let mut map =
-            self.loaded.lock().map_err(|_| QueryError::Output("the index cache was poisoned by a panic in another query".into()))?;
+        let mut map = self.loaded.lock().map_err(|_| QueryError::IndexCachePoisoned)?;
         if let Some(ix) = map.get(column) {
             return Ok(ix.clone());
         }
@@ -94,21 +93,13 @@ pub struct SimilarResult {
 
 fn row_of(ix: &EmbeddingIndex, q: &SimilarQuery) -> Result<usize, QueryError> {
     if ix.is_empty() {
-        return Err(QueryError::Missing(format!(
-            "{} is null in every row of this ARD ({}); emb_pca is always filled",
-            ix.column,
-            if ix.column == "emb_pca" { "no model could be learned" } else { "it was ingested without --astroclip weights" }
-        )));
+        return Err(QueryError::EmptyEmbedding { column: ix.column.clone() });
     }
-    ix.find(q.targetid, q.survey.as_deref(), q.program.as_deref()).ok_or_else(|| {
-        let which = match (&q.survey, &q.program) {
-            (None, None) => String::new(),
-            _ => format!(" ({} {})", q.survey.as_deref().unwrap_or("*"), q.program.as_deref().unwrap_or("*")),
-        };
-        QueryError::Missing(format!(
-            "TARGETID {}{which} has no {} (not in the catalogue, or its embedding is null: see its status column)",
-            q.targetid, ix.column
-        ))
+    ix.find(q.targetid, q.survey.as_deref(), q.program.as_deref()).ok_or_else(|| QueryError::NoEmbedding {
+        targetid: q.targetid,
+        survey: q.survey.clone(),
+        program: q.program.clone(),
+        column: ix.column.clone(),
     })
 }
 
@@ -125,7 +116,7 @@ impl ArdQuery {
             Some(w) => {
                 let keys = self
                     .sql(&format!("SELECT targetid, survey, program FROM catalog WHERE {w}"))
-                    .map_err(|e| QueryError::Invalid(format!("--where {w:?}: {}", ard_core::error::chain(&e))))?;
+                    .map_err(|e| QueryError::Where { clause: w.clone(), source: Box::new(e) })?;
                 let mut set = HashSet::new();
                 for b in &keys {
                     let t = b.column(0).as_primitive::<Int64Type>();

@@ -41,14 +41,14 @@ pub fn catalog_columns(q: &ArdQuery) -> Result<Vec<String>, QueryError> {
 }
 
 fn f64_values(b: &RecordBatch, name: &str) -> Result<Vec<Option<f64>>, QueryError> {
-    let c = b.column_by_name(name).ok_or_else(|| QueryError::Missing(format!("no column {name}")))?;
+    let c = b.column_by_name(name).ok_or_else(|| QueryError::NoColumn { column: name.to_string() })?;
     let c = arrow_cast::cast(c, &DataType::Float64).map_err(|e| QueryError::arrow(format!("column {name} as Float64"), e))?;
     let a = c.as_primitive::<Float64Type>();
     Ok((0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i))).collect())
 }
 
 fn i64_values(b: &RecordBatch, name: &str) -> Result<Vec<Option<i64>>, QueryError> {
-    let c = b.column_by_name(name).ok_or_else(|| QueryError::Missing(format!("no column {name}")))?;
+    let c = b.column_by_name(name).ok_or_else(|| QueryError::NoColumn { column: name.to_string() })?;
     let c = arrow_cast::cast(c, &DataType::Int64).map_err(|e| QueryError::arrow(format!("column {name} as Int64"), e))?;
     let a = c.as_primitive::<Int64Type>();
     Ok((0..a.len()).map(|i| (!a.is_null(i)).then(|| a.value(i))).collect())
@@ -135,10 +135,8 @@ pub fn green_pea_hunt(q: &ArdQuery, opts: &GreenPeaOptions) -> Result<GreenPeaRe
             .with_flag("is_green_pea")
             .into_iter()
             .find(|t| ix.find(*t, None, None).is_some())
-            .ok_or_else(|| QueryError::Missing(format!("no simulated Green Pea has a {} embedding in this ARD", opts.column)))?,
-        (None, None) => {
-            return Err(QueryError::Missing("give --targetid of a Green Pea (or --truth to start from a simulated one)".into()))
-        }
+            .ok_or_else(|| QueryError::NoGreenPea { column: Some(opts.column.clone()) })?,
+        (None, None) => return Err(QueryError::NoGreenPea { column: None }),
     };
     let have = catalog_columns(q)?;
     let wanted = ["z", "zwarn", "spectype", "flux_r", "oiii_5007_flux", "h_beta_flux", "h_alpha_flux"];
@@ -356,13 +354,10 @@ pub fn environmental_quenching(q: &ArdQuery, truth: Option<&Path>, out_dir: &Pat
         }
         (rows, format!("SIMULATOR TRUTH ({}: logm_total, logsfr_100myr, web_class) standing in for {}", t.display(), missing.join(", ")))
     } else {
-        return Err(QueryError::Missing(format!(
-            "this ARD has no {}: run those layers first (on a simulated sample, --truth OUT/truth/truth.parquet uses the simulator's values instead)",
-            missing.join(", ")
-        )));
+        return Err(QueryError::MissingLayers { columns: missing });
     };
     if rows.is_empty() {
-        return Err(QueryError::Missing("no galaxy has stellar mass, SFR and web class".into()));
+        return Err(QueryError::NoGalaxies);
     }
     let bins = bin_quenching(&rows, 0.5, 5);
     std::fs::create_dir_all(out_dir).map_err(|e| out_err(out_dir, e))?;

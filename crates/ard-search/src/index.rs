@@ -136,7 +136,7 @@ impl EmbeddingIndex {
         let mut vectors = Vec::with_capacity(rows.len() * dim);
         for (k, p, v) in rows {
             if v.len() != dim {
-                return Err(SearchError::Data(format!("{column}: TARGETID {} has {} values, expected {dim}", k.targetid, v.len())));
+                return Err(SearchError::VectorLength { column: column.to_string(), targetid: k.targetid, found: v.len(), expected: dim });
             }
             vectors.extend_from_slice(&v);
             keys.push(k);
@@ -204,15 +204,15 @@ impl EmbeddingIndex {
     pub fn search(&self, queries: &[Vec<f32>], k: usize, allowed: Option<&[bool]>) -> Result<Vec<Vec<Neighbour>>, SearchError> {
         for (i, q) in queries.iter().enumerate() {
             if q.len() != self.dim {
-                return Err(SearchError::Query(format!("query {i} has {} values; {} has {}", q.len(), self.column, self.dim)));
+                return Err(SearchError::QueryLength { query: i, found: q.len(), column: self.column.clone(), expected: self.dim });
             }
             if q.iter().any(|x| !x.is_finite()) {
-                return Err(SearchError::Query(format!("query {i} has a non-finite value")));
+                return Err(SearchError::NonFiniteQuery { query: i });
             }
         }
         if let Some(a) = allowed {
             if a.len() != self.len() {
-                return Err(SearchError::Query(format!("filter has {} entries for {} rows", a.len(), self.len())));
+                return Err(SearchError::FilterLength { found: a.len(), expected: self.len() });
             }
         }
         if queries.is_empty() {

@@ -29,15 +29,80 @@ pub enum SearchError {
         /// The error.
         source: std::io::Error,
     },
-    /// The catalogue's data are not what the search needs.
-    #[error("{0}")]
-    Data(String),
-    /// A catalogue leaf could not be read, or lacks a column of the type the search needs.
+    /// The directory holds no catalogue leaves.
+    #[error("{}: no catalogue partitions (is this an ARD? run `desi-ard ingest` first)", ard.display())]
+    NoPartitions {
+        /// The directory given as the ARD.
+        ard: std::path::PathBuf,
+    },
+    /// A catalogue leaf could not be read.
     #[error(transparent)]
     Store(#[from] ard_store::StoreError),
-    /// The request is wrong (unknown column or object, bad vector).
-    #[error("{0}")]
-    Query(String),
+    /// The catalogue has no such column.
+    #[error("the catalogue has no column {column:?}{}", if embedding_columns.is_empty() { String::new() } else { format!(" (embedding columns: {})", embedding_columns.join(", ")) })]
+    NoColumn {
+        /// The column asked for.
+        column: String,
+        /// The embedding columns it does have (listed when an embedding was asked for).
+        embedding_columns: Vec<String>,
+    },
+    /// The column is not an embedding (a fixed-size list of Float16 or Float32).
+    #[error("{}: {column} holds {found}, not a fixed-size list of Float16 or Float32", path.display())]
+    NotEmbedding {
+        /// The leaf.
+        path: std::path::PathBuf,
+        /// The column.
+        column: String,
+        /// Its Arrow type.
+        found: arrow_schema::DataType,
+    },
+    /// One row's vector has another length than the column's.
+    #[error("{column}: TARGETID {targetid} has {found} values, expected {expected}")]
+    VectorLength {
+        /// The column.
+        column: String,
+        /// The row.
+        targetid: i64,
+        /// Its length.
+        found: usize,
+        /// The column's.
+        expected: usize,
+    },
+    /// A query vector has another length than the column's.
+    #[error("query {query} has {found} values; {column} has {expected}")]
+    QueryLength {
+        /// Position of the query.
+        query: usize,
+        /// Its length.
+        found: usize,
+        /// The column searched.
+        column: String,
+        /// The column's length.
+        expected: usize,
+    },
+    /// A query vector holds NaN or ±∞.
+    #[error("query {query} has a non-finite value")]
+    NonFiniteQuery {
+        /// Position of the query.
+        query: usize,
+    },
+    /// The row filter does not have one entry per row.
+    #[error("filter has {found} entries for {expected} rows")]
+    FilterLength {
+        /// Entries given.
+        found: usize,
+        /// Rows of the index.
+        expected: usize,
+    },
+    /// The FAISS peer exited without a result.
+    #[error("faiss peer failed: {stderr}")]
+    Peer {
+        /// The last line it wrote to stderr.
+        stderr: String,
+    },
+    /// The FAISS peer's result line is not the JSON expected.
+    #[error("faiss peer output")]
+    PeerOutput(#[source] serde_json::Error),
 }
 
 impl SearchError {

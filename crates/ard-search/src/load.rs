@@ -33,7 +33,7 @@ fn leaves(ard: &Path) -> Result<Vec<PathBuf>, SearchError> {
     let dir = ard_store::ArdLayout::new(ard).catalog().join("dataset");
     let files = ard_store::layout::list_pixel_files(&dir, "parquet").map_err(|e| SearchError::io(&dir, e))?;
     if files.is_empty() {
-        return Err(SearchError::Data(format!("{}: no catalogue partitions (is this an ARD? run `desi-ard ingest` first)", ard.display())));
+        return Err(SearchError::NoPartitions { ard: ard.to_path_buf() });
     }
     Ok(files.into_iter().map(|(_, p)| p).collect())
 }
@@ -53,7 +53,7 @@ fn fingerprint(leaves: &[PathBuf], column: &str) -> Result<String, SearchError> 
 pub fn embedding_columns(ard: &Path) -> Result<Vec<(String, usize)>, SearchError> {
     let leaf = leaves(ard)?.remove(0);
     let file = std::fs::File::open(&leaf).map_err(|e| SearchError::io(&leaf, e))?;
-    let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| SearchError::Data(format!("{}: {e}", leaf.display())))?;
+    let b = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| SearchError::Store(ard_store::StoreError::parquet(&leaf, e)))?;
     Ok(b.schema()
         .fields()
         .iter()
@@ -77,11 +77,8 @@ fn read_leaf(path: &Path, column: &str) -> Result<Vec<RecordBatch>, SearchError>
             Ok(i) => roots.push(i),
             Err(_) if name == "zcat_primary" => {}
             Err(_) => {
-                let have: Vec<String> = embedding_columns_of(&schema);
-                return Err(SearchError::Query(format!(
-                    "the catalogue has no column {name:?}{}",
-                    if name == column { format!(" (embedding columns: {})", have.join(", ")) } else { String::new() }
-                )));
+                let embedding_columns = if name == column { embedding_columns_of(&schema) } else { Vec::new() };
+                return Err(SearchError::NoColumn { column: name.to_string(), embedding_columns });
             }
         }
     }
@@ -114,10 +111,12 @@ pub fn load_from_catalog(ard: &Path, column: &str) -> Result<EmbeddingIndex, Sea
                     let c = ard_store::catalog::Columns::new(p, &b);
                     let (tid, survey, program) = (c.i64("targetid")?, c.str("survey")?, c.str("program")?);
                     let primary = c.bool("zcat_primary").ok();
-                    let emb = b.column_by_name(column).and_then(|c| c.as_fixed_size_list_opt().cloned());
-                    let Some(emb) = emb else {
-                        return Err(SearchError::Query(format!("{column} is not a fixed-size list column")));
-                    };
+                    let not_embedding =
+                        |found: &DataType| SearchError::NotEmbedding { path: p.clone(), column: column.to_string(), found: found.clone() };
+                    let array = b
+                        .column_by_name(column)
+                        .ok_or_else(|| SearchError::NoColumn { column: column.to_string(), embedding_columns: Vec::new() })?;
+                    let emb = array.as_fixed_size_list_opt().cloned().ok_or_else(|| not_embedding(array.data_type()))?;
                     dim = emb.value_length() as usize;
                     for i in 0..b.num_rows() {
                         if emb.is_null(i) {
@@ -128,7 +127,7 @@ pub fn load_from_catalog(ard: &Path, column: &str) -> Result<EmbeddingIndex, Sea
                         let values: Vec<f16> = match v.data_type() {
                             DataType::Float16 => v.as_primitive::<Float16Type>().values().to_vec(),
                             DataType::Float32 => v.as_primitive::<Float32Type>().values().iter().map(|x| f16::from_f32(*x)).collect(),
-                            other => return Err(SearchError::Query(format!("{column} holds {other}, not Float16"))),
+                            _ => return Err(not_embedding(array.data_type())),
                         };
                         if v.null_count() > 0 {
                             n_null += 1;

@@ -68,8 +68,10 @@ pub fn run_faiss(
     let out = cmd.output().map_err(|e| SearchError::io(python, e))?;
     let _ = std::fs::remove_file(&vpath);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().rev().find(|l| l.starts_with('{')).ok_or_else(|| {
-        SearchError::Data(format!("faiss peer failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("")))
-    })?;
-    serde_json::from_str(line).map_err(|e| SearchError::Data(format!("faiss peer output: {e}")))
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .ok_or_else(|| SearchError::Peer { stderr: String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("").to_string() })?;
+    serde_json::from_str(line).map_err(SearchError::PeerOutput)
 }

@@ -93,7 +93,11 @@ fn bagpipes_peer(python: &str, b: &ard_core::SpectrumBatch, z: f64, per_call: f6
         }
         let sigma_pix = (s2 / s0 - (s1 / s0).powi(2)).max(0.01).sqrt();
         let dl = if j + 1 < nw { b.wavelength[j + 1] - b.wavelength[j] } else { b.wavelength[j] - b.wavelength[j - 1] };
-        rcurve.push_str(&format!("{:.3} {:.1}\n", b.wavelength[j], b.wavelength[j] / (2.354_82 * sigma_pix * dl)));
+        rcurve.push_str(&format!(
+            "{:.3} {:.1}\n",
+            b.wavelength[j],
+            b.wavelength[j] / (ard_core::constants::FWHM_PER_SIGMA * sigma_pix * dl)
+        ));
     }
     let (sp, rc) = (dir.path().join("spectrum.txt"), dir.path().join("rcurve.txt"));
     std::fs::write(&sp, spec).expect("write spectrum");

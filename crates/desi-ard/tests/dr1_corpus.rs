@@ -24,10 +24,16 @@ const G1: i64 = 39627000000001001;
 const SV3_LRG: i64 = 39627000000001010;
 
 fn ingest_corpus() -> (tempfile::TempDir, RecordBatch) {
+    ingest_corpus_with(&[])
+}
+
+/// The corpus ingested with extra `desi-ard ingest` flags.
+fn ingest_corpus_with(flags: &[&str]) -> (tempfile::TempDir, RecordBatch) {
     let raw = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/dr1");
     let ard = tempfile::tempdir().expect("temp dir");
     let out = Command::new(env!("CARGO_BIN_EXE_desi-ard"))
         .args(["ingest", raw.to_str().expect("path"), ard.path().to_str().expect("path"), "--quiet"])
+        .args(flags)
         .output()
         .expect("run desi-ard");
     assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -183,7 +189,7 @@ fn gzipped_coadds_and_symlinked_folders() {
     std::os::unix::fs::symlink(raw.join("healpix"), raw.join("healpix/main/loop")).expect("link");
     let ard = dir.path().join("ard");
     let out = Command::new(env!("CARGO_BIN_EXE_desi-ard"))
-        .args(["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics"])
+        .args(["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics", "--no-zcatalog"])
         .output()
         .expect("run desi-ard");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -193,6 +199,7 @@ fn gzipped_coadds_and_symlinked_folders() {
     let r = Rows::new(&leaf);
     assert_eq!(leaf.num_rows(), 11, "every coadd once");
     assert_eq!(r.float("z", D, "main", "bright").map(|z| (z * 1e6).round() / 1e6), Some(0.4), "read from the gzip'd redrock file");
+    assert_eq!(r.str("z_source", D, "main", "bright").as_deref(), Some("redrock-main-bright-27247.fits.gz[REDSHIFTS] Z"));
     assert_eq!(r.str("objtype", SV3_LRG, "sv3", "dark").as_deref(), Some("TGT"));
 }
 
@@ -208,7 +215,7 @@ fn a_coadd_without_its_redrock_file_is_reported() {
     std::fs::remove_file(raw.join("healpix/sv3/dark/272/27247/redrock-sv3-dark-27247.fits")).expect("remove");
     let ard = dir.path().join("ard");
     let out = Command::new(env!("CARGO_BIN_EXE_desi-ard"))
-        .args(["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet"])
+        .args(["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-zcatalog"])
         .output()
         .expect("run desi-ard");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -227,6 +234,7 @@ fn a_coadd_without_its_redrock_file_is_reported() {
         assert_eq!(r.str(col, SV3_LRG, "sv3", "dark").as_deref(), Some("no_redshift_file"), "{col}");
     }
     assert_eq!(r.float("z", SV3_LRG, "sv3", "dark"), None);
+    assert_eq!(r.str("z_source", SV3_LRG, "sv3", "dark"), None);
     assert_eq!(r.str("physics_status", D, "main", "bright").as_deref(), Some("ok"));
 }
 
@@ -236,7 +244,7 @@ fn a_coadd_without_its_redrock_file_is_reported() {
 /// input of the pixel.
 #[test]
 fn ingest_with_zall_pix_in_place_of_redrock_files() {
-    let (_plain, with_redrock) = ingest_corpus();
+    let (_plain, with_redrock) = ingest_corpus_with(&["--no-zcatalog"]);
     let dir = tempfile::tempdir().expect("temp dir");
     let raw = dir.path().join("raw");
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/dr1");
@@ -266,6 +274,8 @@ fn ingest_with_zall_pix_in_place_of_redrock_files() {
         for col in ["physics_status", "pca_status"] {
             assert_eq!(a.str(col, *id, s, p), b.str(col, *id, s, p), "{col} of {id} {s}/{p}");
         }
+        assert_eq!(a.str("z_source", *id, s, p).as_deref(), Some("zall-pix-iron.fits[ZCATALOG] Z"));
+        assert_eq!(b.str("z_source", *id, s, p), Some(format!("redrock-{s}-{p}-27247.fits[REDSHIFTS] Z")));
     }
     let rec = ard_store::manifest::PixelRecord::read(&layout, PIXEL).expect("manifest").expect("record");
     assert!(rec.inputs.iter().any(|i| i.path.ends_with("zall-pix-iron.fits")), "{:?}", rec.inputs);
@@ -275,4 +285,42 @@ fn ingest_with_zall_pix_in_place_of_redrock_files() {
         .output()
         .expect("run desi-ard");
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("not a zcatalog name"));
+}
+
+/// Issue 15, item 3: without `--zcatalog`, the zcatalog DR1 publishes beside the tree
+/// (`ROOT/zcatalog/v1/`) takes precedence — its `zall-pix-*.fits`, or failing that each
+/// input's `zpix-SURVEY-PROGRAM.fits` (here a v2 file, read under its `Z_BEST` name) with
+/// the redrock files for the rest — and `z_source` names the file and column of each row;
+/// `--no-zcatalog` keeps the redrock files.
+#[test]
+fn the_published_zcatalog_beside_the_tree_is_found() {
+    let (_ard, auto) = ingest_corpus();
+    let r = Rows::new(&auto);
+    for (id, s, p) in r.index.keys() {
+        assert_eq!(r.str("z_source", *id, s, p).as_deref(), Some("zall-pix-iron.fits[ZCATALOG] Z"), "{id} {s}/{p}");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let raw = dir.path().join("raw");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/dr1");
+    assert!(Command::new("cp").arg("-r").arg(&corpus).arg(&raw).status().expect("cp").success());
+    std::fs::remove_file(raw.join("zcatalog/v1/zall-pix-iron.fits")).expect("remove");
+    std::fs::rename(raw.join("zcatalog/v2/zpix-main-dark.fits"), raw.join("zcatalog/v1/zpix-main-dark.fits")).expect("move");
+    let ard = dir.path().join("ard");
+    let out = Command::new(env!("CARGO_BIN_EXE_desi-ard"))
+        .args(["ingest", raw.join("healpix").to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics"])
+        .output()
+        .expect("run desi-ard");
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let leaf = ard_store::catalog::read_parquet(&ard_store::ArdLayout::new(&ard).catalog_leaf(PIXEL)).expect("leaf");
+    let z = Rows::new(&leaf);
+    assert_eq!(
+        z.str("z_source", D, "main", "dark").as_deref(),
+        Some("zpix-main-dark.fits[ZCATALOG] Z_BEST"),
+        "raw root = healpix/: its parent's zcatalog"
+    );
+    assert_eq!(z.int("zwarn", D, "main", "dark"), Some(4));
+    assert_eq!(z.str("z_source", D, "main", "bright").as_deref(), Some("redrock-main-bright-27247.fits[REDSHIFTS] Z"));
+    let (_ard, redrock) = ingest_corpus_with(&["--no-zcatalog"]);
+    let r = Rows::new(&redrock);
+    assert_eq!(r.str("z_source", D, "main", "dark").as_deref(), Some("redrock-main-dark-27247.fits[REDSHIFTS] Z"));
 }

@@ -3,7 +3,8 @@
 //! `testdata/dr1` gets a garbage coadd beside its good ones and one of its good coadds is
 //! cut short. The others are written; the pixel is `partial` in the manifest with each
 //! broken file, its HDU and a readable reason; `info` shows it; ingest exits 3; a re-run
-//! skips it until a broken file changes, or with `--retry-failed`.
+//! skips it until a broken file changes, or with `--retry-failed`. The runs use the
+//! redrock files (`--no-zcatalog`), so each input is a coadd + redrock pair.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -56,7 +57,7 @@ fn a_broken_coadd_leaves_out_only_itself() {
     let whole = std::fs::read(&sv3).expect("read");
     std::fs::write(&sv3, &whole[..whole.len() * 2 / 3]).expect("truncate");
 
-    let (code, out) = run(&["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics"]);
+    let (code, out) = run(&["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics", "--no-zcatalog"]);
     assert_eq!(code, Some(3), "{out}");
     assert!(out.contains(&format!("PARTIAL pixel {PIXEL}")), "{out}");
     assert!(out.contains(&format!("{}: not a FITS file", garbage.display())), "{out}");
@@ -78,23 +79,23 @@ fn a_broken_coadd_leaves_out_only_itself() {
     assert!(info.contains("1 partial pixels") && info.contains("coadd-special-dark-27247.fits"), "{info}");
 
     // Unchanged: skipped, and still reported (exit 3).
-    let (code, out) = run(&["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics"]);
+    let (code, out) = run(&["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics", "--no-zcatalog"]);
     assert_eq!(code, Some(3), "{out}");
     assert!(out.contains("0 processed") && out.contains("1 unchanged") && out.contains("PARTIAL pixel"), "{out}");
     // --retry-failed redoes it (still partial: nothing was mended).
-    let (code, out) = run(&["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics", "--retry-failed"]);
+    let (code, out) = run(&["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics", "--no-zcatalog", "--retry-failed"]);
     assert_eq!(code, Some(3), "{out}");
     assert!(out.contains("1 processed"), "{out}");
     // The truncated file mended (its size changes): retried without asking, and it is back.
     std::fs::write(&sv3, &whole).expect("restore");
-    let (code, out) = run(&["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics"]);
+    let (code, out) = run(&["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics", "--no-zcatalog"]);
     assert_eq!(code, Some(3), "{out}");
     assert!(out.contains("1 processed"), "{out}");
     assert_eq!(rows(&ard), 11);
     assert_eq!(record(&ard).broken.len(), 1);
     // The garbage removed: done, exit 0.
     std::fs::remove_file(&garbage).expect("remove");
-    let (code, out) = run(&["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics"]);
+    let (code, out) = run(&["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics", "--no-zcatalog"]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(record(&ard).status, ard_store::manifest::PixelStatus::Done);
     assert_eq!(rows(&ard), 11);

@@ -58,6 +58,17 @@ pub enum DesiIoError {
         /// What is missing.
         message: String,
     },
+    /// An Arrow kernel failed on a table read from the file.
+    #[error("{path}: {context}")]
+    Arrow {
+        /// The file.
+        path: PathBuf,
+        /// What was being done.
+        context: &'static str,
+        /// Arrow's error.
+        #[source]
+        source: arrow_schema::ArrowError,
+    },
     /// A directory could not be listed.
     #[error("{path}: {source}")]
     Io {
@@ -74,7 +85,7 @@ impl DesiIoError {
         match self {
             DesiIoError::Fits(e) => e.hdu(),
             DesiIoError::Shape { hdu, .. } | DesiIoError::MissingColumn { hdu, .. } | DesiIoError::MissingRedshift { hdu, .. } => Some(hdu),
-            DesiIoError::Grid { .. } | DesiIoError::Metadata { .. } | DesiIoError::Io { .. } => None,
+            DesiIoError::Grid { .. } | DesiIoError::Metadata { .. } | DesiIoError::Arrow { .. } | DesiIoError::Io { .. } => None,
         }
     }
 }

@@ -39,7 +39,10 @@ use arrow_array::RecordBatch;
 
 pub use coadd::{read_coadd, resolve_survey_program, Camera, Coadd, ObjectIssue};
 pub use error::{DesiIoError, Result};
-pub use redshift::{is_zcatalog_name, read_redrock, read_zcatalog, RedshiftTable};
+pub use redshift::{
+    is_zcatalog_name, read_redrock, read_zcatalog, read_zcatalog_for_pixels, read_zcatalog_in_chunks, RedshiftTable, ZCATALOG_COLUMNS,
+    Z_SOURCE_KEY,
+};
 
 /// Mask bit for brz pixels no camera covered (a camera absent from the file).
 pub const MASK_NO_CAMERA: i32 = 1 << 29;
@@ -74,12 +77,27 @@ pub struct ReadSpectra {
 /// disagree, misaligned grids, a TARGETID with no redshift row, or survey/program
 /// that cannot be determined.
 pub fn read_spectra(coadd_path: &Path, redshift_path: Option<&Path>, options: &ReadOptions) -> Result<ReadSpectra> {
+    let coadd = read_coadd(coadd_path)?;
     let table = match redshift_path {
-        Some(p) if is_zcatalog_name(p) => Some(read_zcatalog(p)?),
+        // Only the rows of this coadd's pixels: DR1's zall-pix holds 28 M.
+        Some(p) if is_zcatalog_name(p) => Some(read_zcatalog_for_pixels(p, Some(&coadd_pixels(&coadd, coadd_path)))?),
         Some(p) => Some(read_redrock(p)?),
         None => None,
     };
-    read_spectra_with_table(coadd_path, table.as_ref(), options)
+    assemble(coadd_path, coadd, table.as_ref(), options)
+}
+
+/// The nside-64 pixels a coadd's rows lie in: its HPXPIXEL (or the pixel its name gives)
+/// for a healpix coadd, else those of its FIBERMAP TARGET_RA/TARGET_DEC.
+fn coadd_pixels(coadd: &coadd::Coadd, path: &Path) -> std::collections::BTreeSet<u64> {
+    match coadd.keywords.healpix.or_else(|| layout::parse_coadd_name(path).map(|n| n.pixel)) {
+        Some(p) => [p as u64].into(),
+        None => {
+            let ra = columns::optional_f64(&coadd.fibermap, "TARGET_RA").unwrap_or_default();
+            let dec = columns::optional_f64(&coadd.fibermap, "TARGET_DEC").unwrap_or_default();
+            ra.iter().zip(&dec).filter(|(r, d)| r.is_finite() && d.is_finite()).map(|(r, d)| layout::nside64_pixel(*r, *d) as u64).collect()
+        }
+    }
 }
 
 /// [`read_spectra`] with the redshift rows taken from a table already read — a zcatalog
@@ -88,7 +106,11 @@ pub fn read_spectra(coadd_path: &Path, redshift_path: Option<&Path>, options: &R
 /// # Errors
 /// As [`read_spectra`].
 pub fn read_spectra_with_table(coadd_path: &Path, redshifts: Option<&RedshiftTable>, options: &ReadOptions) -> Result<ReadSpectra> {
-    let coadd = read_coadd(coadd_path)?;
+    assemble(coadd_path, read_coadd(coadd_path)?, redshifts, options)
+}
+
+/// A coadd read, merged onto the brz grid and joined to its redshift rows.
+fn assemble(coadd_path: &Path, coadd: coadd::Coadd, redshifts: Option<&RedshiftTable>, options: &ReadOptions) -> Result<ReadSpectra> {
     let (survey, program) = resolve_survey_program(&coadd, options.survey.as_deref(), options.program.as_deref())?;
     let nspec = coadd.targetid.len();
     let merged = merge::coadd_cameras(coadd_path, &coadd.cameras, nspec)?;

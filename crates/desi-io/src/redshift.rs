@@ -6,10 +6,10 @@
 //! TARGETID, Z, ZERR, ZWARN, SPECTYPE are required. zcatalog v2 names its redrock columns
 //! `Z_BEST`, `ZWARN_BEST`, `SPECTYPE_BEST`, ...: they are read under the v1 names.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use arrow_array::{RecordBatch, UInt32Array};
+use arrow_array::{BooleanArray, RecordBatch, UInt32Array};
 
 use crate::columns::{column_i64, optional_str};
 use crate::error::{DesiIoError, Result};
@@ -45,14 +45,33 @@ fn with_v1_names(table: RecordBatch) -> RecordBatch {
     RecordBatch::try_new(std::sync::Arc::new(renamed), table.columns().to_vec()).unwrap_or(table)
 }
 
+/// Schema-metadata key of a redshift table (and of every row selection of it) naming where
+/// its redshifts came from: `FILE[HDU] COLUMN` (the catalogue's `z_source`).
+pub const Z_SOURCE_KEY: &str = "desi_ard.z_source";
+
 const REQUIRED: [&str; 5] = ["TARGETID", "Z", "ZERR", "ZWARN", "SPECTYPE"];
 
 fn read_hdu(path: &Path, hdu: &str) -> Result<RedshiftTable> {
     let mut f = ard_fits::FitsFile::open(path)?;
     f.move_to(hdu)?;
     let table = f.read_table()?;
+    redshift_table(path, hdu, table)
+}
+
+/// The checks and v1 names every redshift table gets, however it was read.
+fn redshift_table(path: &Path, hdu: &str, table: RecordBatch) -> Result<RedshiftTable> {
     let z_column = if table.column_by_name("Z").is_none() && table.column_by_name("Z_BEST").is_some() { "Z_BEST" } else { "Z" };
     let table = with_v1_names(table);
+    let file = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let mut meta = table.schema().metadata().clone();
+    meta.insert(Z_SOURCE_KEY.into(), format!("{file}[{hdu}] {z_column}"));
+    let schema = std::sync::Arc::new(table.schema().as_ref().clone().with_metadata(meta));
+    let rows = arrow_array::RecordBatchOptions::new().with_row_count(Some(table.num_rows()));
+    let table = RecordBatch::try_new_with_options(schema, table.columns().to_vec(), &rows).map_err(|source| DesiIoError::Arrow {
+        path: path.into(),
+        context: "recording the redshift source",
+        source,
+    })?;
     for c in REQUIRED {
         if table.column_by_name(c).is_none() {
             return Err(DesiIoError::MissingColumn { path: path.into(), hdu: hdu.into(), column: c.into() });
@@ -72,9 +91,98 @@ pub fn is_zcatalog_name(path: &Path) -> bool {
     path.file_name().and_then(|n| n.to_str()).is_some_and(|n| ["zpix-", "ztile-", "zall-"].iter().any(|p| n.starts_with(p)))
 }
 
-/// Reads the `ZCATALOG` HDU of a DR1 zcatalog file.
+/// The zcatalog columns desi-ard uses: the redshift fit (v1 and v2 names), the keys rows
+/// are joined on, and what gives a row's pixel. The rest of a zcatalog (≈ 120 columns
+/// of targeting and photometry, which the coadd's FIBERMAP already holds) is never read.
+pub const ZCATALOG_COLUMNS: [&str; 19] = [
+    "TARGETID",
+    "SURVEY",
+    "PROGRAM",
+    "TILEID",
+    "HEALPIX",
+    "TARGET_RA",
+    "TARGET_DEC",
+    "Z",
+    "ZERR",
+    "ZWARN",
+    "SPECTYPE",
+    "SUBTYPE",
+    "DELTACHI2",
+    "Z_BEST",
+    "ZERR_BEST",
+    "ZWARN_BEST",
+    "SPECTYPE_BEST",
+    "SUBTYPE_BEST",
+    "DELTACHI2_BEST",
+];
+
+/// Rows read from a zcatalog at a time: with the 19 columns above, a chunk is ≈ 40 MB
+/// whatever the file's length.
+pub const ZCATALOG_CHUNK_ROWS: u64 = 262_144;
+
+/// Reads the `ZCATALOG` HDU of a DR1 zcatalog file (the [`ZCATALOG_COLUMNS`], every row).
 pub fn read_zcatalog(path: impl AsRef<Path>) -> Result<RedshiftTable> {
-    read_hdu(path.as_ref(), "ZCATALOG")
+    read_zcatalog_for_pixels(path, None)
+}
+
+/// Reads the [`ZCATALOG_COLUMNS`] of a zcatalog in chunks of [`ZCATALOG_CHUNK_ROWS`] rows,
+/// keeping only the rows in `pixels` (nside-64 nested healpix, DESI's pixels; all rows
+/// when `None`): memory is one chunk plus the rows kept, not the file (`zall-pix-iron`
+/// has 28 M rows). A row's pixel is its HEALPIX column (zpix, zall-pix), else the pixel
+/// of TARGET_RA/TARGET_DEC (ztile); a table with neither keeps every row.
+pub fn read_zcatalog_for_pixels(path: impl AsRef<Path>, pixels: Option<&BTreeSet<u64>>) -> Result<RedshiftTable> {
+    read_zcatalog_in_chunks(path.as_ref(), pixels, ZCATALOG_CHUNK_ROWS)
+}
+
+/// [`read_zcatalog_for_pixels`] with `chunk_rows` rows read at a time (tests use small
+/// chunks to cross chunk boundaries).
+pub fn read_zcatalog_in_chunks(path: &Path, pixels: Option<&BTreeSet<u64>>, chunk_rows: u64) -> Result<RedshiftTable> {
+    let chunk_rows = chunk_rows.max(1);
+    let mut f = ard_fits::FitsFile::open(path)?;
+    f.move_to("ZCATALOG")?;
+    let total = f.table_rows()?;
+    let empty = f.read_table_rows(Some(&ZCATALOG_COLUMNS), 0..0)?;
+    let mut kept = Vec::new();
+    let mut start = 0;
+    while start < total {
+        let end = (start + chunk_rows).min(total);
+        let chunk = f.read_table_rows(Some(&ZCATALOG_COLUMNS), start..end)?;
+        let chunk = match pixels {
+            Some(set) => rows_in_pixels(path, chunk, set)?,
+            None => chunk,
+        };
+        if chunk.num_rows() > 0 {
+            kept.push(chunk);
+        }
+        start = end;
+    }
+    let table = arrow_select::concat::concat_batches(&empty.schema(), &kept).map_err(|source| DesiIoError::Arrow {
+        path: path.into(),
+        context: "joining the zcatalog's row chunks",
+        source,
+    })?;
+    redshift_table(path, "ZCATALOG", table)
+}
+
+/// The rows of `chunk` whose pixel is in `pixels`.
+fn rows_in_pixels(path: &Path, chunk: RecordBatch, pixels: &BTreeSet<u64>) -> Result<RecordBatch> {
+    let keep: Vec<bool> = if let Some(hpx) = crate::columns::optional_i64(&chunk, "HEALPIX") {
+        hpx.iter().map(|&p| p >= 0 && pixels.contains(&(p as u64))).collect()
+    } else if let (Some(ra), Some(dec)) =
+        (crate::columns::optional_f64(&chunk, "TARGET_RA"), crate::columns::optional_f64(&chunk, "TARGET_DEC"))
+    {
+        ra.iter()
+            .zip(&dec)
+            .map(|(&r, &d)| r.is_finite() && d.is_finite() && pixels.contains(&(crate::layout::nside64_pixel(r, d) as u64)))
+            .collect()
+    } else {
+        return Ok(chunk);
+    };
+    arrow_select::filter::filter_record_batch(&chunk, &BooleanArray::from(keep)).map_err(|source| DesiIoError::Arrow {
+        path: path.into(),
+        context: "selecting the zcatalog rows of the pixels ingested",
+        source,
+    })
 }
 
 impl RedshiftTable {
@@ -127,7 +235,10 @@ impl RedshiftTable {
             }
         }
         let indices = UInt32Array::from(take);
-        arrow_select::take::take_record_batch(&self.table, &indices)
-            .map_err(|e| DesiIoError::Metadata { path: self.path.clone(), message: format!("selecting redshift rows: {e}") })
+        arrow_select::take::take_record_batch(&self.table, &indices).map_err(|source| DesiIoError::Arrow {
+            path: self.path.clone(),
+            context: "selecting redshift rows",
+            source,
+        })
     }
 }

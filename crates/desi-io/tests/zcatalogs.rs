@@ -65,3 +65,53 @@ fn ztile_joins_on_targetid_and_tileid() {
     let err = read_spectra(&coadd("main", "dark"), Some(&ztile), &ReadOptions::default()).unwrap_err().to_string();
     assert!(err.contains("TILEID") && err.contains("coadd-main-dark-27247.fits"), "{err}");
 }
+
+/// A zcatalog is read in row chunks of the columns desi-ard uses, keeping only the rows of
+/// the pixels ingested: by HEALPIX where the file has it (zpix, zall-pix), else by the
+/// pixel of TARGET_RA/TARGET_DEC (ztile). Chunks of 2 rows cross every boundary.
+#[test]
+fn zcatalog_rows_are_kept_for_the_pixels_ingested_only() {
+    use arrow_array::{ArrayRef, Float64Array, Int32Array, Int64Array, RecordBatch, StringArray};
+    use std::collections::BTreeSet;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    // (TARGETID, HEALPIX, TARGET_RA, TARGET_DEC): 1, 3, 5 lie in 27247.
+    let rows = [
+        (1i64, 27247i32, 149.465404248889, 1.7936467486355945),
+        (2, 27246, 10.0, 10.0),
+        (3, 27247, 149.465404248889, 1.7936467486355945),
+        (4, 1000, 200.0, -20.0),
+        (5, 27247, 149.465404248889, 1.7936467486355945),
+    ];
+    let n = rows.len();
+    let col = |f: &dyn Fn(usize) -> f64| Arc::new(Float64Array::from((0..n).map(f).collect::<Vec<_>>())) as ArrayRef;
+    let common: Vec<(&str, ArrayRef)> = vec![
+        ("TARGETID", Arc::new(Int64Array::from(rows.iter().map(|r| r.0).collect::<Vec<_>>()))),
+        ("Z", col(&|i| 0.1 * i as f64)),
+        ("ZERR", col(&|_| 1e-4)),
+        ("ZWARN", Arc::new(Int64Array::from(vec![0; n]))),
+        ("SPECTYPE", Arc::new(StringArray::from(vec!["GALAXY"; n]))),
+        ("FLUX_G", col(&|_| 1.0)),
+    ];
+    let write = |name: &str, extra: Vec<(&str, ArrayRef)>| {
+        let path = dir.path().join(name);
+        let batch = RecordBatch::try_from_iter(common.iter().cloned().chain(extra)).unwrap();
+        let mut f = ard_fits::FitsFile::create(&path).unwrap();
+        f.write_primary(&[]).unwrap();
+        f.write_table("ZCATALOG", &batch, &[]).unwrap();
+        f.close().unwrap();
+        path
+    };
+    let zpix = write("zpix-main-dark.fits", vec![("HEALPIX", Arc::new(Int32Array::from(rows.iter().map(|r| r.1).collect::<Vec<_>>())))]);
+    let ztile = write("ztile-main-dark-cumulative.fits", vec![("TARGET_RA", col(&|i| rows[i].2)), ("TARGET_DEC", col(&|i| rows[i].3))]);
+    let want = BTreeSet::from([27247u64]);
+    for path in [&zpix, &ztile] {
+        let t = desi_io::read_zcatalog_in_chunks(path, Some(&want), 2).unwrap();
+        assert_eq!(optional_i64(&t.table, "TARGETID").unwrap(), [1, 3, 5], "{}", path.display());
+        assert!(t.table.column_by_name("FLUX_G").is_none(), "only the columns desi-ard uses are read");
+        let all = desi_io::read_zcatalog_in_chunks(path, None, 2).unwrap();
+        assert_eq!(all.table.num_rows(), n);
+    }
+    let none = desi_io::read_zcatalog_in_chunks(&zpix, Some(&BTreeSet::from([7u64])), 2).unwrap();
+    assert_eq!((none.table.num_rows(), none.z_column.as_str()), (0, "Z"), "no row of the pixel: an empty table, still checked");
+}

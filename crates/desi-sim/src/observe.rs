@@ -2,7 +2,9 @@
 //! nebular lines, redshift, fibre aperture, flux-conserving resampling onto the three
 //! cameras' 0.8 Å pixels, the resolution matrix, and sky + read noise into ivar.
 
+use ard_core::constants::sigma_of_fwhm;
 use ard_core::cosmology::{C_KM_S, PLANCK18};
+use ard_core::special::erf;
 use ard_core::wavelength::air_to_vacuum;
 use ssp::ops::{apply_resolution, edges_from_centers, gaussian_convolve_variable, gaussian_resolution, rebin, LogGrid};
 use ssp::SspLibrary;
@@ -12,10 +14,8 @@ use crate::rng::Rng;
 
 /// Solar luminosity, erg/s (IAU 2015 B3): the workspace constant.
 pub use ard_core::constants::L_SUN_ERG_S as L_SUN;
-/// Megaparsec, cm. Rounded to 10 digits, unlike `ard_core::constants::MPC_CM`: kept,
-/// because the sample's simulated fluxes were made with it (the difference, 3e-10
-/// relative, is far below the noise, but changing it would change the sample's bytes).
-pub const MPC_CM: f64 = 3.085_677_581e24;
+/// Megaparsec, cm: the workspace constant.
+pub use ard_core::constants::MPC_CM;
 /// DESI fibre diameter, arcsec.
 pub const FIBRE_DIAMETER: f64 = 1.5;
 /// Seeing FWHM assumed for fibre-aperture losses, arcsec.
@@ -118,23 +118,12 @@ pub fn add_noise(model: &[f64], wave: &[f64], exptime: f64, nexp: usize, rng: &m
 /// of half-light radius `r_half_arcsec` convolved with the seeing; fraction within
 /// radius R of a 2-D Gaussian is 1 − exp(−R²/2σ²).
 pub fn fibre_fraction(r_half_arcsec: f64) -> f64 {
-    let sigma_seeing = SEEING_FWHM / 2.354_820_045;
-    let sigma_gal = r_half_arcsec / 1.177_410_023;
+    let sigma_seeing = sigma_of_fwhm(SEEING_FWHM);
+    // A Gaussian's half-light radius is its half width at half maximum.
+    let sigma_gal = sigma_of_fwhm(2.0 * r_half_arcsec);
     let s2 = sigma_seeing.powi(2) + sigma_gal.powi(2);
     let r = 0.5 * FIBRE_DIAMETER;
     1.0 - (-r * r / (2.0 * s2)).exp()
-}
-
-/// Error function (Abramowitz & Stegun 1964, 7.1.26; |ε| < 1.5e-7).
-pub fn erf(x: f64) -> f64 {
-    let t = 1.0 / (1.0 + 0.327_591_1 * x.abs());
-    let y =
-        1.0 - (((((1.061_405_429 * t - 1.453_152_027) * t) + 1.421_413_741) * t - 0.284_496_736) * t + 0.254_829_592) * t * (-x * x).exp();
-    if x >= 0.0 {
-        y
-    } else {
-        -y
-    }
 }
 
 /// Switches for tests that isolate one step.
@@ -201,7 +190,7 @@ pub fn observe(lib: &SspLibrary, p: &GalaxyParams, model: &StellarModel, z: f64,
         .centers()
         .iter()
         .map(|&w| {
-            let s_tpl = C_KM_S * ssp::emiles_fwhm(ard_core::wavelength::vacuum_to_air(w)) / 2.354_820_045 / w;
+            let s_tpl = C_KM_S * sigma_of_fwhm(ssp::emiles_fwhm(ard_core::wavelength::vacuum_to_air(w))) / w;
             (p.sigma_star.powi(2) - s_tpl * s_tpl).max(0.0).sqrt() / VELSCALE
         })
         .collect();
@@ -258,7 +247,7 @@ pub const BANDS: [(&str, f64, f64); 5] =
 pub fn photometry(w: &[f64], f: &[f64]) -> [f64; 5] {
     let mut out = [0.0; 5];
     for (k, (_, c, fwhm)) in BANDS.iter().enumerate() {
-        let s = fwhm / 2.354_820_045;
+        let s = sigma_of_fwhm(*fwhm);
         let (mut num, mut den) = (0.0, 0.0);
         for i in 1..w.len() {
             let dl = w[i] - w[i - 1];

@@ -70,9 +70,27 @@ impl Default for Options {
 /// Errors of a run.
 #[derive(Debug, thiserror::Error)]
 pub enum NestedError {
-    /// Bad settings.
-    #[error("nested sampling: {0}")]
-    Options(String),
+    /// The problem has no parameters.
+    #[error("nested sampling: dimension 0")]
+    NoDimensions,
+    /// Too few live points to fit the bounding ellipsoids.
+    #[error("nested sampling: {n_live} live points are too few for {dim} dimensions (need ≥ {needed})")]
+    TooFewLivePoints {
+        /// Live points asked for.
+        n_live: usize,
+        /// Dimensions.
+        dim: usize,
+        /// The minimum, 2 (dim + 1).
+        needed: usize,
+    },
+    /// The stopping tolerance or ellipsoid enlargement is out of range.
+    #[error("nested sampling: dlogz must be > 0 and enlarge ≥ 1 (given dlogz = {dlogz}, enlarge = {enlarge})")]
+    BadTolerance {
+        /// The stopping tolerance given.
+        dlogz: f64,
+        /// The enlargement given.
+        enlarge: f64,
+    },
     /// The likelihood returned NaN or +∞.
     #[error("nested sampling: the log-likelihood is {value} at {point:?}")]
     BadLikelihood {
@@ -205,14 +223,14 @@ pub fn run(dim: usize, log_likelihood: &mut dyn FnMut(&[f64]) -> f64, opts: &Opt
 
 fn validate(dim: usize, opts: &Options) -> Result<(), NestedError> {
     if dim == 0 {
-        return Err(NestedError::Options("dimension 0".into()));
+        return Err(NestedError::NoDimensions);
     }
     let n = opts.n_live;
     if n < 2 * (dim + 1) {
-        return Err(NestedError::Options(format!("{n} live points are too few for {dim} dimensions (need ≥ {})", 2 * (dim + 1))));
+        return Err(NestedError::TooFewLivePoints { n_live: n, dim, needed: 2 * (dim + 1) });
     }
     if !(opts.dlogz > 0.0) || !(opts.enlarge >= 1.0) {
-        return Err(NestedError::Options("dlogz must be > 0 and enlarge ≥ 1".into()));
+        return Err(NestedError::BadTolerance { dlogz: opts.dlogz, enlarge: opts.enlarge });
     }
     Ok(())
 }

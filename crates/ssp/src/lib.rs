@@ -207,7 +207,7 @@ pub fn emiles_fwhm(w: f64) -> f64 {
     } else if w <= 8950.0 {
         2.51
     } else {
-        2.354_820_045 * 60.0 / ard_core::cosmology::C_KM_S * w
+        ard_core::constants::FWHM_PER_SIGMA * 60.0 / ard_core::cosmology::C_KM_S * w
     }
 }
 

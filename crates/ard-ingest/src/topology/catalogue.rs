@@ -40,12 +40,9 @@ pub(super) fn read_catalogue(layout: &ArdLayout) -> Result<Catalogue, IngestErro
         galaxies.extend(galaxies_of(&Columns::new(&path, &b), members)?);
         leaves.push((r.pixel, path));
     }
-    if galaxies.len() < 5 {
-        return Err(IngestError::Usage(format!(
-            "{}: {} galaxies in the density-defining population (primary GALAXY coadds with ZWARN = 0); the topology needs more",
-            layout.root.display(),
-            galaxies.len()
-        )));
+    const MIN_GALAXIES: usize = 5;
+    if galaxies.len() < MIN_GALAXIES {
+        return Err(IngestError::TooFewGalaxies { ard: layout.root.clone(), found: galaxies.len(), needed: MIN_GALAXIES });
     }
     let pixels = leaves.iter().map(|l| l.0).collect();
     Ok(Catalogue { leaves, galaxies, pixels })

@@ -78,7 +78,7 @@ pub fn column_specs() -> Vec<ColumnSpec> {
 }
 
 /// Code version of the topology columns (see `pipeline::LAYERS`).
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// The ingest stage that gives every new leaf the topology columns, null and
 /// `pending`, so that every leaf has the same schema before `desi-ard topology` runs.
@@ -231,12 +231,10 @@ pub fn run(
 
 fn check_step(opts: &TopologyOptions, step: TopologyStep) -> Result<(), IngestError> {
     if opts.subvolumes == 0 {
-        return Err(IngestError::Usage("--subvolumes must be at least 1".into()));
+        return Err(IngestError::NoSubvolumes);
     }
     match step {
-        TopologyStep::One(i) if i >= opts.subvolumes => {
-            Err(IngestError::Usage(format!("--subvolume {i} is out of range: there are {} (0-based)", opts.subvolumes)))
-        }
+        TopologyStep::One(i) if i >= opts.subvolumes => Err(IngestError::SubvolumeOutOfRange { index: i, count: opts.subvolumes }),
         _ => Ok(()),
     }
 }

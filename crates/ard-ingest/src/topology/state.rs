@@ -154,12 +154,7 @@ pub(super) fn require_mergeable(ard: &Path, opts: &TopologyOptions, fp: &str) ->
     if not_ready.is_empty() {
         return Ok(());
     }
-    Err(IngestError::Usage(format!(
-        "{}: cannot merge: {}; run `desi-ard topology {} --subvolumes {n} --subvolume i` for each",
-        ard.display(),
-        not_ready.join("; "),
-        ard.display()
-    )))
+    Err(IngestError::MergeNotReady { ard: ard.to_path_buf(), count: n, reasons: not_ready })
 }
 
 /// Records a finished merge: the leaves it wrote and its settings and figures.

@@ -237,11 +237,7 @@ pub(super) type EnvByKey = HashMap<(i64, String, String), Env>;
 pub(super) fn read_sub(ard: &Path, n: usize, i: usize) -> Result<EnvByKey, IngestError> {
     let path = sub_path(ard, n, i);
     if !path.exists() {
-        return Err(IngestError::Usage(format!(
-            "{}: sub-volume {i} of {n} has no result; run `desi-ard topology {} --subvolumes {n} --subvolume {i}` first",
-            path.display(),
-            ard.display()
-        )));
+        return Err(IngestError::NoSubvolumeResult { path, ard: ard.to_path_buf(), index: i, count: n });
     }
     let b = ard_store::catalog::read_parquet(&path)?;
     let c = Columns::new(&path, &b);

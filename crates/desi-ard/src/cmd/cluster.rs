@@ -70,6 +70,13 @@ pub struct PlanArgs {
     /// Node-local scratch folder for the ingest tasks' files (copied into the ARD).
     #[arg(long)]
     pub scratch: Option<PathBuf>,
+    /// Take every redshift from this zcatalog (see `desi-ard ingest --zcatalog`; it must be
+    /// on a shared path).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_zcatalog")]
+    pub zcatalog: Option<PathBuf>,
+    /// Use the redrock files even where RAW_ROOT/zcatalog/v1/ publishes a zcatalog.
+    #[arg(long)]
+    pub no_zcatalog: bool,
     /// The desi-ard binary the nodes run (default: this one; it must be on a shared path).
     #[arg(long)]
     pub binary: Option<PathBuf>,
@@ -126,6 +133,8 @@ fn plan(a: PlanArgs) -> Result<()> {
         ingest_args: a.layers.to_args()?,
         ingest_uses_gpu: settings.astroclip.is_some(),
         scratch,
+        zcatalog: super::ingest::zcatalog_path(a.zcatalog.clone())?,
+        no_zcatalog: a.no_zcatalog,
         topology: a.topology.options(subvolumes),
         ingest_config,
     };

@@ -58,8 +58,26 @@ pub struct Args {
     pub retry_failed: bool,
     /// Take every redshift from this zcatalog (DR1 `zcatalog/v1/zall-pix-iron.fits`, a
     /// `zpix-SURVEY-PROGRAM.fits`, a `ztile-*` or a v2 file) instead of the redrock files.
-    #[arg(long, value_name = "FILE")]
+    /// Without it, the zcatalog DR1 publishes beside the tree (RAW_ROOT/zcatalog/v1/) is used
+    /// where there is one.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_zcatalog")]
     pub zcatalog: Option<PathBuf>,
+    /// Use the redrock files beside the coadds even where RAW_ROOT/zcatalog/v1/ publishes a
+    /// zcatalog.
+    #[arg(long)]
+    pub no_zcatalog: bool,
+}
+
+/// `--zcatalog FILE` checked and made absolute (it is recorded in every pixel's manifest,
+/// like the other inputs, and read on every node of a cluster).
+pub fn zcatalog_path(zcatalog: Option<PathBuf>) -> Result<Option<PathBuf>> {
+    match zcatalog {
+        Some(p) if !desi_io::is_zcatalog_name(&p) => {
+            anyhow::bail!("--zcatalog {}: not a zcatalog name (zpix-*, zall-*, ztile-*)", p.display())
+        }
+        Some(p) => Ok(Some(p.canonicalize().map_err(|e| anyhow::anyhow!("--zcatalog {}: {e}", p.display()))?)),
+        None => Ok(None),
+    }
 }
 
 /// Runs `desi-ard ingest`.
@@ -80,15 +98,9 @@ pub fn run(args: Args) -> Result<()> {
         scratch,
         retry_failed,
         zcatalog,
+        no_zcatalog,
     } = args;
-    // Recorded in every pixel's manifest by absolute path, like the other inputs.
-    let zcatalog = match zcatalog {
-        Some(p) if !desi_io::is_zcatalog_name(&p) => {
-            anyhow::bail!("--zcatalog {}: not a zcatalog name (zpix-*, zall-*, ztile-*)", p.display())
-        }
-        Some(p) => Some(p.canonicalize().map_err(|e| anyhow::anyhow!("--zcatalog {}: {e}", p.display()))?),
-        None => None,
-    };
+    let zcatalog = zcatalog_path(zcatalog)?;
     let settings = layers.settings(&ard)?;
     let workers = if workers == 0 { settings.workers.unwrap_or(0) } else { workers };
     let mut opts = ard_ingest::IngestOptions {
@@ -104,6 +116,7 @@ pub fn run(args: Args) -> Result<()> {
         scratch,
         retry_failed,
         zcatalog,
+        no_zcatalog,
     };
     if fit_models_only {
         // The models step needs no stages: it only learns the shared basis.
