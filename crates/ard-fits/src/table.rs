@@ -206,11 +206,12 @@ const READ_TYPES: [c_int; 14] =
 /// The rows cfitsio's I/O buffers hold at once (`ffgrsz`). Reading every column of such a
 /// group before the next reads each block of a row-major table once, not once per column.
 fn rows_per_group(f: &mut FitsFile) -> Result<i64> {
-    let (mut n, mut status): (std::os::raw::c_long, c_int) = (0, 0);
+    // i64: the C long of the 64-bit targets cfitsio is built for here.
+    let (mut n, mut status): (i64, c_int) = (0, 0);
     // SAFETY: `f.raw()` is the open handle of `f` (non-null while the FitsFile lives); the out-pointers are to locals.
     unsafe { sys::ffgrsz(f.raw(), &mut n, &mut status) };
     f.check("reading the optimal number of rows", status)?;
-    Ok((n as i64).max(1))
+    Ok(n.max(1))
 }
 
 /// One column's elements for rows `span` (1-based first row, count), before a repeat count
