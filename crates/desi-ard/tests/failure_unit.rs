@@ -83,7 +83,8 @@ fn a_broken_coadd_leaves_out_only_itself() {
     assert_eq!(code, Some(3), "{out}");
     assert!(out.contains("0 processed") && out.contains("1 unchanged") && out.contains("PARTIAL pixel"), "{out}");
     // --retry-failed redoes it (still partial: nothing was mended).
-    let (code, out) = run(&["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics", "--no-zcatalog", "--retry-failed"]);
+    let (code, out) =
+        run(&["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics", "--no-zcatalog", "--retry-failed"]);
     assert_eq!(code, Some(3), "{out}");
     assert!(out.contains("1 processed"), "{out}");
     // The truncated file mended (its size changes): retried without asking, and it is back.
