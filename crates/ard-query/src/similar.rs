@@ -119,10 +119,13 @@ impl ArdQuery {
                     .map_err(|e| QueryError::Where { clause: w.clone(), source: Box::new(e) })?;
                 let mut set = HashSet::new();
                 for b in &keys {
-                    let t = b.column(0).as_primitive::<Int64Type>();
-                    let s = arrow_cast::cast(b.column(1), &DataType::Utf8).map_err(|e| QueryError::arrow("reading the query rows", e))?;
-                    let p = arrow_cast::cast(b.column(2), &DataType::Utf8).map_err(|e| QueryError::arrow("reading the query rows", e))?;
-                    let (s, p) = (s.as_string::<i32>(), p.as_string::<i32>());
+                    // The leaves' types come from disk: cast rather than downcast, so a
+                    // foreign width is an error (or converted), never a panic.
+                    let cast = |i: usize, dt: &DataType| {
+                        arrow_cast::cast(b.column(i), dt).map_err(|e| QueryError::arrow("reading the query rows", e))
+                    };
+                    let (t, s, p) = (cast(0, &DataType::Int64)?, cast(1, &DataType::Utf8)?, cast(2, &DataType::Utf8)?);
+                    let (t, s, p) = (t.as_primitive::<Int64Type>(), s.as_string::<i32>(), p.as_string::<i32>());
                     for i in 0..b.num_rows() {
                         set.insert(RowKey { targetid: t.value(i), survey: s.value(i).to_string(), program: p.value(i).to_string() });
                     }
