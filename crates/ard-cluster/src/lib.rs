@@ -147,6 +147,8 @@ pub struct ChainSpec {
     pub zcatalog: Option<PathBuf>,
     /// `--no-zcatalog`: the redrock files even where the tree publishes a zcatalog.
     pub no_zcatalog: bool,
+    /// `--vac FILE` of every ingest (absolute; on the shared file system).
+    pub vac: Vec<PathBuf>,
     /// Topology settings (`subvolumes` is the size of the topology array).
     pub topology: TopologyOptions,
     /// `config_fingerprint` of the ingest stages these flags make, when it can be known
@@ -296,6 +298,7 @@ fn needed(spec: &ChainSpec, resume: bool) -> Result<Needed, ClusterError> {
     let mut pixels = ard_ingest::plan(&raw_root)?;
     // The inputs every ingest task will record, so that --resume compares like with like.
     ard_ingest::choose_redshifts(&mut pixels, &raw_root, spec.zcatalog.as_deref(), spec.no_zcatalog)?;
+    ard_ingest::joins::attach_vacs(&mut pixels, &spec.vac)?;
     let assignment = ard_ingest::balanced_assignment(&pixels, spec.shards);
     let targets: BTreeMap<u64, usize> = pixels.iter().map(|(p, v)| (*p, v.iter().map(|i| i.n_targets).sum())).collect();
     let layout = ArdLayout::new(&spec.ard);
@@ -416,6 +419,9 @@ fn script(step: Step, spec: &ChainSpec, res: &SlurmResources, logs: &Path, array
     }
     if spec.no_zcatalog {
         extra += " --no-zcatalog";
+    }
+    for v in &spec.vac {
+        extra += &format!(" --vac {}", sh_path(v));
     }
     let scratch = spec.scratch.as_ref().map(|d| format!(" --scratch {}", sh_path(d))).unwrap_or_default();
     let whole_node = "0";
@@ -749,6 +755,7 @@ mod tests {
             scratch: Some("/local/scratch".into()),
             zcatalog: Some("/shared/desi/iron/zcatalog/v1/zall-pix-iron.fits".into()),
             no_zcatalog: false,
+            vac: vec!["/shared/desi/vac/fastspec-iron-main-dark.fits".into()],
             topology,
             ingest_config: None,
         };
@@ -777,7 +784,7 @@ mod tests {
             "#SBATCH --partition=gpu\n",
             "#SBATCH --time=12:00:00\n",
             "export RAYON_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"",
-            "/shared/bin/desi-ard ingest /shared/desi/iron '/shared/ard dr1' --shard \"${SLURM_ARRAY_TASK_ID}/8\" --balance --workers \"${SLURM_CPUS_PER_TASK:-0}\" --quiet --scratch /local/scratch --astroclip /shared/w/astroclip.ckpt --zcatalog /shared/desi/iron/zcatalog/v1/zall-pix-iron.fits || rc=$?\n",
+            "/shared/bin/desi-ard ingest /shared/desi/iron '/shared/ard dr1' --shard \"${SLURM_ARRAY_TASK_ID}/8\" --balance --workers \"${SLURM_CPUS_PER_TASK:-0}\" --quiet --scratch /local/scratch --astroclip /shared/w/astroclip.ckpt --zcatalog /shared/desi/iron/zcatalog/v1/zall-pix-iron.fits --vac /shared/desi/vac/fastspec-iron-main-dark.fits || rc=$?\n",
             "if [ \"$rc\" = 3 ]; then",
         ] {
             assert!(ingest.contains(want), "missing {want:?} in\n{ingest}");

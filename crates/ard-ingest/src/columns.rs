@@ -18,7 +18,7 @@ use crate::IngestError;
 
 /// Code version of the core columns (see `pipeline::LAYERS`): bump it with any change
 /// to how they are computed.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// Targeting-bit columns carried over from FIBERMAP (null where a survey lacks them).
 /// The first four are the main survey's ([`MAIN_TARGET_COLUMNS`]).
@@ -158,6 +158,7 @@ pub fn core_specs() -> Vec<ColumnSpec> {
         "",
         "DESI's primary coadd of the TARGETID (desispec zcatalog.find_primary_spectra): ZWARN = 0 first, then highest tsnr2_lrg",
     ));
+    v.extend(crate::joins::column_specs());
     v
 }
 
@@ -211,9 +212,14 @@ fn median_snr(batch: &SpectrumBatch, i: usize, lo: f64, hi: f64) -> Option<f64> 
     Some(s[s.len() / 2])
 }
 
-/// Core columns of one coadd's objects; `zcat_nspec`/`zcat_primary` are filled per
-/// pixel later by [`mark_primary`] (here 1/true).
-pub fn core_columns(batch: &SpectrumBatch, scores: Option<&RecordBatch>) -> Result<RecordBatch, IngestError> {
+/// Core columns of one coadd's objects, with the afterburner and VAC columns of `joined`
+/// ([`crate::joins`]); `zcat_nspec`/`zcat_primary` are filled per pixel later by
+/// [`mark_primary`] (here 1/true).
+pub fn core_columns(
+    batch: &SpectrumBatch,
+    scores: Option<&RecordBatch>,
+    joined: &[Arc<desi_io::joins::JoinTable>],
+) -> Result<RecordBatch, IngestError> {
     let n = batch.len();
     let fm = &batch.fibermap;
     let missing =
@@ -292,6 +298,7 @@ pub fn core_columns(batch: &SpectrumBatch, scores: Option<&RecordBatch>) -> Resu
     }
     cols.push(Arc::new(arrow_array::Int16Array::from(vec![1i16; n])));
     cols.push(Arc::new(BooleanArray::from(vec![true; n])));
+    cols.extend(crate::joins::columns(joined, &batch.targetid, &batch.survey, &batch.program)?);
     Ok(RecordBatch::try_new(core_schema(), cols).map_err(|e| StoreError::arrow("the core columns", e))?)
 }
 

@@ -10,6 +10,7 @@
 #![deny(missing_docs)]
 
 pub mod columns;
+pub mod joins;
 pub mod models;
 pub mod pipeline;
 pub mod topology;
@@ -114,10 +115,16 @@ pub enum IngestError {
         /// The directory searched.
         root: PathBuf,
     },
-    /// A thread panicked while reading the shared redshift catalogue.
-    #[error("{}: a thread reading this zcatalog panicked", path.display())]
-    ZcatalogPoisoned {
-        /// The catalogue.
+    /// A thread panicked while reading a table shared by the run's pixels (a zcatalog, a VAC).
+    #[error("{}: a thread reading this table panicked", path.display())]
+    SharedTablePoisoned {
+        /// The table.
+        path: PathBuf,
+    },
+    /// `--vac` names a file that is not a fastspecfit VAC (no METADATA and FASTSPEC HDUs).
+    #[error("{}: not a fastspecfit VAC (--vac wants fastspec-*.fits, with HDUs METADATA, SPECPHOT, FASTSPEC)", path.display())]
+    NotAVac {
+        /// The file.
         path: PathBuf,
     },
     /// `finalize` found no pixel to publish.
@@ -265,6 +272,8 @@ pub struct IngestOptions {
     /// Use the redrock files even where DR1 publishes a zcatalog beside the tree
     /// (`--no-zcatalog`; see [`choose_redshifts`]).
     pub no_zcatalog: bool,
+    /// fastspecfit VACs joined onto the rows (`--vac`; see [`joins`]).
+    pub vac: Vec<PathBuf>,
 }
 
 impl IngestOptions {
@@ -285,6 +294,7 @@ impl IngestOptions {
             retry_failed: false,
             zcatalog: None,
             no_zcatalog: false,
+            vac: Vec::new(),
         }
     }
 }
@@ -301,6 +311,10 @@ pub struct PixelInput {
     pub whole_file: bool,
     /// Number of targets of this pixel in the file.
     pub n_targets: usize,
+    /// Files joined onto its rows: the afterburners beside the coadd and the VACs
+    /// (see [`joins`]).
+    #[serde(default)]
+    pub joins: Vec<PathBuf>,
 }
 
 /// The inputs of every pixel found.
@@ -361,6 +375,7 @@ pub fn plan_with_problems(raw_root: &Path) -> Result<(PixelPlan, Vec<(PathBuf, S
                     redrock: inp.redrock,
                     whole_file: true,
                     n_targets: 0,
+                    joins: Vec::new(),
                 }),
                 None => problems.push((inp.coadd, e.to_string())),
             },
@@ -437,45 +452,23 @@ pub fn use_zcatalog(plan: &mut PixelPlan, zcatalog: &Path) {
     }
 }
 
-/// The rows of a zcatalog for a set of pixels.
-struct ZcatalogRows {
-    pixels: BTreeSet<u64>,
-    table: Arc<desi_io::RedshiftTable>,
-}
-
 /// A zcatalog's rows for `pixel`, read once per process for every pixel of the run
-/// (`run_pixels`) however many coadds they serve: named columns in row chunks, keeping
-/// only those pixels' rows ([`desi_io::read_zcatalog_for_pixels`]), so a 28 M-row
-/// `zall-pix` costs its chunk and the rows kept. A pixel outside the rows held (a later
-/// `--watch` round) reads the file again for both. Kept by path, size and mtime, so that
-/// a replaced file is read again.
+/// (`run_pixels`; see [`joins::shared_rows`]): named columns in row chunks, keeping only
+/// those pixels' rows ([`desi_io::read_zcatalog_for_pixels`]), so a 28 M-row `zall-pix`
+/// costs its chunk and the rows kept.
 fn shared_zcatalog(path: &Path, pixel: u64, run_pixels: &BTreeSet<u64>) -> Result<Arc<desi_io::RedshiftTable>, IngestError> {
-    use std::sync::{Mutex, OnceLock};
-    type Key = (PathBuf, u64, Option<std::time::SystemTime>);
-    static TABLES: OnceLock<Mutex<BTreeMap<Key, ZcatalogRows>>> = OnceLock::new();
-    let meta = std::fs::metadata(path).map_err(|e| StoreError::io(path, e))?;
-    let key = (path.to_path_buf(), meta.len(), meta.modified().ok());
-    let tables = TABLES.get_or_init(Default::default);
-    // Held while reading, so that parallel pixels wait for one read instead of each reading.
-    let mut guard = tables.lock().map_err(|_| IngestError::ZcatalogPoisoned { path: path.to_path_buf() })?;
-    let mut pixels: BTreeSet<u64> = run_pixels.iter().copied().chain([pixel]).collect();
-    if let Some(held) = guard.get(&key) {
-        if held.pixels.contains(&pixel) {
-            return Ok(held.table.clone());
-        }
-        pixels.extend(&held.pixels);
-    }
-    let table = Arc::new(desi_io::read_zcatalog_for_pixels(path, Some(&pixels))?);
-    tracing::info!(
-        "redshifts from {} ({} rows of {} pixels, column {})",
-        path.display(),
-        table.table.num_rows(),
-        pixels.len(),
-        table.z_column
-    );
-    guard.retain(|k, _| k.0 != key.0);
-    guard.insert(key, ZcatalogRows { pixels, table: table.clone() });
-    Ok(table)
+    static TABLES: joins::RowsCache<desi_io::RedshiftTable> = std::sync::OnceLock::new();
+    joins::shared_rows(&TABLES, path, pixel, run_pixels, |pixels| {
+        let table = desi_io::read_zcatalog_for_pixels(path, Some(pixels))?;
+        tracing::info!(
+            "redshifts from {} ({} rows of {} pixels, column {})",
+            path.display(),
+            table.table.num_rows(),
+            pixels.len(),
+            table.z_column
+        );
+        Ok(table)
+    })
 }
 
 /// The pixels one input contributes to.
@@ -488,7 +481,11 @@ fn plan_input(inp: &desi_io::layout::CoaddInput) -> Result<Vec<(u64, PixelInput)
         // Healpix coadds: pixel from the header or name; rows from the header.
         Some(p) => {
             let n = f.read_key_i64("NAXIS2").map_err(desi_io::DesiIoError::from)?.unwrap_or(0) as usize;
-            Ok(vec![(p as u64, PixelInput { coadd: inp.coadd.clone(), redrock: inp.redrock.clone(), whole_file: true, n_targets: n })])
+            let joins = joins::afterburners_of(&inp.coadd);
+            Ok(vec![(
+                p as u64,
+                PixelInput { coadd: inp.coadd.clone(), redrock: inp.redrock.clone(), whole_file: true, n_targets: n, joins },
+            )])
         }
         None => {
             let fm = f.read_table().map_err(desi_io::DesiIoError::from)?;
@@ -500,7 +497,10 @@ fn plan_input(inp: &desi_io::layout::CoaddInput) -> Result<Vec<(u64, PixelInput)
             }
             Ok(counts
                 .into_iter()
-                .map(|(p, n)| (p, PixelInput { coadd: inp.coadd.clone(), redrock: inp.redrock.clone(), whole_file: false, n_targets: n }))
+                .map(|(p, n)| {
+                    let (coadd, redrock) = (inp.coadd.clone(), inp.redrock.clone());
+                    (p, PixelInput { coadd, redrock, whole_file: false, n_targets: n, joins: joins::afterburners_of(&inp.coadd) })
+                })
                 .collect())
         }
     }
@@ -659,7 +659,9 @@ fn ingest_input(
         tracing::warn!("{file}: {note}");
         notes.push(ObjectNote { targetid: 0, file: file.clone(), note: note.into() });
     }
-    let mut core = columns::core_columns(b, read.scores.as_ref())?;
+    let (joined, join_notes) = joins::tables_of(&inp.joins, pixel, run_pixels)?;
+    notes.extend(join_notes.into_iter().map(|note| ObjectNote { targetid: 0, file: file.clone(), note }));
+    let mut core = columns::core_columns(b, read.scores.as_ref(), &joined)?;
     for stage in &opts.stages {
         let extra = stage.compute_with(b, &core)?;
         for n in extra.notes {
@@ -774,7 +776,7 @@ fn commit_pixel(
     let mut ins = Vec::new();
     let mut seen = BTreeSet::new();
     for i in inputs {
-        for p in [Some(&i.coadd), i.redrock.as_ref()].into_iter().flatten() {
+        for p in input_files(i) {
             if seen.insert(p.clone()) {
                 ins.push(input_record(p)?);
             }
@@ -802,6 +804,11 @@ fn commit_pixel(
     Ok(record)
 }
 
+/// Every file an input reads: coadd, redrock (or zcatalog) and joined files.
+fn input_files(i: &PixelInput) -> impl Iterator<Item = &PathBuf> {
+    std::iter::once(&i.coadd).chain(i.redrock.as_ref()).chain(&i.joins)
+}
+
 /// Whether `pixel` is ingested from exactly `inputs` (unchanged since) with the stage
 /// configuration `config` ([`config_fingerprint`]) and its outputs are present: then
 /// ingest skips it. A `partial` pixel is current too until one of its files (broken
@@ -816,11 +823,7 @@ fn record_is_current(layout: &ArdLayout, rec: &PixelRecord, inputs: &[PixelInput
     if !rec.status.published() || rec.config != config || (retry_failed && rec.status == PixelStatus::Partial) {
         return false;
     }
-    let mut wanted: Vec<String> = inputs
-        .iter()
-        .flat_map(|i| [Some(i.coadd.to_string_lossy().into_owned()), i.redrock.as_ref().map(|p| p.to_string_lossy().into_owned())])
-        .flatten()
-        .collect();
+    let mut wanted: Vec<String> = inputs.iter().flat_map(input_files).map(|p| p.to_string_lossy().into_owned()).collect();
     wanted.sort();
     wanted.dedup();
     let recorded: Vec<String> = rec.inputs.iter().map(|i| i.path.clone()).collect();
@@ -844,6 +847,7 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     for z in choose_redshifts(&mut plan, &raw_root, opts.zcatalog.as_deref(), opts.no_zcatalog)? {
         tracing::info!("redshifts from {} (it takes precedence over the redrock files)", z.display());
     }
+    joins::attach_vacs(&mut plan, &opts.vac)?;
     let mine = pixels_of_shard(&plan, opts.shard, opts.balance, &layout)?;
     // Other shards may be writing now: only this shard's pixels' leftovers (and those of
     // exited writers on this host) are removed.

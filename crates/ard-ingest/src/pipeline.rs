@@ -41,11 +41,16 @@ pub struct Layer {
 pub const LAYERS: [Layer; 6] = [
     Layer {
         name: "core",
-        title: "identity, redshift, photometry, targeting, S/N",
+        title: "identity, redshift, photometry, targeting, S/N, DESI afterburners and VACs joined",
         version: crate::columns::VERSION,
         columns: crate::columns::core_specs,
         code: "crates/ard-ingest/src/columns.rs",
-        sources: &["crates/ard-ingest/src/columns.rs", "crates/desi-io", "crates/ard-store/src/catalog.rs"],
+        sources: &[
+            "crates/ard-ingest/src/columns.rs",
+            "crates/ard-ingest/src/joins.rs",
+            "crates/desi-io",
+            "crates/ard-store/src/catalog.rs",
+        ],
     },
     Layer {
         name: "astroclip",

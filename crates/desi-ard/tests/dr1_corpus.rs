@@ -324,3 +324,77 @@ fn the_published_zcatalog_beside_the_tree_is_found() {
     let r = Rows::new(&redrock);
     assert_eq!(r.str("z_source", D, "main", "dark").as_deref(), Some("redrock-main-dark-27247.fits[REDSHIFTS] Z"));
 }
+
+/// Issue 15, item 5: the afterburners beside a coadd (`emline-*`, `qso_mgii-*`,
+/// `qso_qn-*`) and the fastspecfit VACs given with `--vac` are joined on (TARGETID,
+/// survey, program) as the `rr_*`, `mgii_*`, `qn_*` and `fsf_*` columns; an absent file or
+/// row gives nulls; an unreadable afterburner gives nulls and a note, not a failure; a
+/// file that is not a VAC is refused by name. Values are those `make_dr1_joins.py` wrote.
+#[test]
+fn afterburners_and_fastspec_vacs_are_joined() {
+    let vac = |p: &str| Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../testdata/dr1/vac/fastspec-iron-main-{p}.fits"));
+    let (dark, bright) = (vac("dark"), vac("bright"));
+    let (_ard, batch) = ingest_corpus_with(&["--vac", dark.to_str().unwrap(), "--vac", bright.to_str().unwrap()]);
+    let r = Rows::new(&batch);
+    let close = |v: Option<f64>, want: f64| v.is_some_and(|v| (v - want).abs() < 1e-4);
+    // emline: HALPHA_FLUX = 60 + the redrock row (G1 row 0, QSO row 5); BADPOS has no row.
+    assert!(close(r.float("rr_halpha_flux", G1, "main", "dark"), 60.0));
+    assert!(close(r.float("rr_halpha_flux", QSO, "main", "dark"), 65.0));
+    assert_eq!(r.float("rr_halpha_flux", BADPOS, "main", "dark"), None);
+    // No afterburner files in main/bright and sv3/dark: nulls.
+    assert_eq!(r.float("rr_oii_flux", D, "main", "bright"), None);
+    assert_eq!(r.float("rr_oii_flux", G1, "sv3", "dark"), None);
+    assert_eq!(r.int("mgii_is_qso_mgii", QSO, "main", "dark"), Some(1));
+    assert_eq!(r.int("mgii_is_qso_mgii", G1, "main", "dark"), Some(0));
+    assert!(close(r.float("qn_z_new", QSO, "main", "dark"), 2.12));
+    // fastspec: the same TARGETID in two programs gets each program's row.
+    assert!(close(r.float("fsf_logmstar", G1, "main", "dark"), 10.8));
+    assert!(close(r.float("fsf_logmstar", D, "main", "dark"), 11.1));
+    assert!(close(r.float("fsf_logmstar", D, "main", "bright"), 10.2));
+    assert!(close(r.float("fsf_vdisp", G1, "main", "dark"), 208.0));
+    assert!(close(r.float("fsf_halpha_flux", G1, "main", "dark"), 54.0));
+    assert_eq!(r.float("fsf_logmstar", G1, "sv3", "dark"), None);
+    // Without --vac the columns are there, null.
+    let (_plain, plain) = ingest_corpus();
+    let p = Rows::new(&plain);
+    assert_eq!(p.float("fsf_logmstar", G1, "main", "dark"), None);
+    assert!(close(p.float("rr_halpha_flux", G1, "main", "dark"), 60.0));
+
+    // An unreadable emline file beside good ones: the coadd is still ingested, rr_* null,
+    // and the manifest notes which file and why.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let raw = dir.path().join("raw");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/dr1");
+    assert!(Command::new("cp").arg("-r").arg(&corpus).arg(&raw).status().expect("cp").success());
+    std::fs::write(raw.join("healpix/main/dark/272/27247/emline-main-dark-27247.fits"), b"not FITS at all").expect("garbage");
+    let ard = dir.path().join("ard");
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_desi-ard"))
+            .args(["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics"])
+            .args(extra)
+            .output()
+            .expect("run desi-ard")
+    };
+    let out = run(&[]);
+    assert!(out.status.success(), "{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let layout = ard_store::ArdLayout::new(&ard);
+    let leaf = ard_store::catalog::read_parquet(&layout.catalog_leaf(PIXEL)).expect("leaf");
+    let g = Rows::new(&leaf);
+    assert_eq!(g.float("rr_halpha_flux", G1, "main", "dark"), None);
+    assert!(close(g.float("qn_z_new", QSO, "main", "dark"), 2.12), "the other afterburners still join");
+    let rec = ard_store::manifest::PixelRecord::read(&layout, PIXEL).expect("manifest").expect("record");
+    assert!(
+        rec.notes.iter().any(|n| n.note.contains("emline not joined") && n.note.contains("emline-main-dark-27247.fits")),
+        "{:?}",
+        rec.notes
+    );
+    // A VAC given later re-runs the pixel; a file that is not a VAC is refused by name.
+    let out = run(&["--vac", dark.to_str().unwrap()]);
+    assert!(out.status.success());
+    let leaf = ard_store::catalog::read_parquet(&layout.catalog_leaf(PIXEL)).expect("leaf");
+    assert!(close(Rows::new(&leaf).float("fsf_logmstar", G1, "main", "dark"), 10.8), "the pixel was re-run with the VAC");
+    let not_vac = raw.join("zcatalog/v1/zall-pix-iron.fits");
+    let out = run(&["--vac", not_vac.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("zall-pix-iron.fits") && err.contains("not a fastspecfit VAC"), "{err}");
+}

@@ -7,6 +7,7 @@
 //! * [`coadd`] — coadd files (FIBERMAP, EXP_FIBERMAP, SCORES, B/R/Z arrays), with
 //!   survey/program resolution for files whose headers lack them;
 //! * [`redshift`] — redrock `REDSHIFTS` and DR1 `ZCATALOG` tables;
+//! * [`joins`] — DESI's afterburners (emline, qso_mgii, qso_qn) and the fastspecfit VAC;
 //! * [`merge`] — the b/r/z → brz camera merge of desispec's `coadd_cameras`;
 //! * [`write`] — the writers.
 //!
@@ -27,6 +28,7 @@
 pub mod coadd;
 pub mod columns;
 mod error;
+pub mod joins;
 pub mod layout;
 pub mod merge;
 pub mod redshift;

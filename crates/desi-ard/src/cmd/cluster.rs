@@ -77,6 +77,9 @@ pub struct PlanArgs {
     /// Use the redrock files even where RAW_ROOT/zcatalog/v1/ publishes a zcatalog.
     #[arg(long)]
     pub no_zcatalog: bool,
+    /// Join these fastspecfit VACs (see `desi-ard ingest --vac`; on a shared path).
+    #[arg(long, value_name = "FILE")]
+    pub vac: Vec<PathBuf>,
     /// The desi-ard binary the nodes run (default: this one; it must be on a shared path).
     #[arg(long)]
     pub binary: Option<PathBuf>,
@@ -135,6 +138,7 @@ fn plan(a: PlanArgs) -> Result<()> {
         scratch,
         zcatalog: super::ingest::zcatalog_path(a.zcatalog.clone())?,
         no_zcatalog: a.no_zcatalog,
+        vac: a.vac.iter().map(|v| v.canonicalize().map_err(|e| anyhow::anyhow!("--vac {}: {e}", v.display()))).collect::<Result<_>>()?,
         topology: a.topology.options(subvolumes),
         ingest_config,
     };

@@ -66,6 +66,11 @@ pub struct Args {
     /// zcatalog.
     #[arg(long)]
     pub no_zcatalog: bool,
+    /// Join a fastspecfit VAC (`fastspec-iron-main-dark.fits`, HDUs METADATA, SPECPHOT,
+    /// FASTSPEC) onto the rows, as the `fsf_*` columns; repeat for several. The
+    /// afterburners beside each coadd (emline, qso_mgii, qso_qn) are joined without a flag.
+    #[arg(long, value_name = "FILE")]
+    pub vac: Vec<PathBuf>,
 }
 
 /// `--zcatalog FILE` checked and made absolute (it is recorded in every pixel's manifest,
@@ -99,6 +104,7 @@ pub fn run(args: Args) -> Result<()> {
         retry_failed,
         zcatalog,
         no_zcatalog,
+        vac,
     } = args;
     let zcatalog = zcatalog_path(zcatalog)?;
     let settings = layers.settings(&ard)?;
@@ -117,6 +123,7 @@ pub fn run(args: Args) -> Result<()> {
         retry_failed,
         zcatalog,
         no_zcatalog,
+        vac,
     };
     if fit_models_only {
         // The models step needs no stages: it only learns the shared basis.
