@@ -485,17 +485,29 @@ impl FitsFile {
     /// order. Works for plain, BZERO-scaled and tile-compressed images alike.
     pub fn read_image<T: Pixel>(&mut self) -> Result<(Vec<T>, Vec<usize>)> {
         let shape = self.image_shape()?;
-        let n: usize = if shape.is_empty() { 0 } else { shape.iter().product() };
+        let rows = shape.first().copied().unwrap_or(0);
+        let data = self.read_image_rows::<T>(&shape, 0..rows)?;
+        Ok((data, shape))
+    }
+
+    /// Reads rows `rows` (along the slowest axis, numpy's first) of the current image
+    /// HDU, whose shape [`FitsFile::image_shape`] gave, converted to `T`: the pixels are
+    /// contiguous on disk, so a chunk of spectra costs only its own memory.
+    ///
+    /// # Errors
+    /// [`FitsError::Invalid`] when `rows` runs past the image; cfitsio's errors.
+    pub fn read_image_rows<T: Pixel>(&mut self, shape: &[usize], rows: std::ops::Range<usize>) -> Result<Vec<T>> {
+        let (first, n) = self.row_span(shape, &rows)?;
         let mut data = vec![T::default(); n];
         if n > 0 {
             let mut status = 0;
             let mut anynul = 0;
-            // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `data` holds exactly `n` elements of the type the datatype code names, the product of the image's axes.
+            // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `data` holds exactly `n` elements of the type the datatype code names, and `first + n - 1` lies inside the image (checked by `row_span`).
             unsafe {
                 sys::ffgpv(
                     self.ptr,
                     T::DATATYPE,
-                    1,
+                    first,
                     n as i64,
                     std::ptr::null_mut(),
                     data.as_mut_ptr() as *mut c_void,
@@ -505,7 +517,21 @@ impl FitsFile {
             };
             self.check("reading image data", status)?;
         }
-        Ok((data, shape))
+        Ok(data)
+    }
+
+    /// First pixel (1-based) and pixel count of `rows` of an image of `shape`.
+    fn row_span(&self, shape: &[usize], rows: &std::ops::Range<usize>) -> Result<(i64, usize)> {
+        let nrows = shape.first().copied().unwrap_or(0);
+        if shape.is_empty() || rows.start > rows.end || rows.end > nrows {
+            return Err(FitsError::Invalid {
+                path: self.path.clone(),
+                hdu: self.current.clone(),
+                message: format!("rows {}..{} are not inside an image of shape {shape:?}", rows.start, rows.end),
+            });
+        }
+        let per_row: usize = shape[1..].iter().product();
+        Ok(((rows.start * per_row) as i64 + 1, rows.len() * per_row))
     }
 
     /// Reads an integer bit-mask image as 32-bit patterns. Masks are stored as
@@ -513,37 +539,44 @@ impl FitsFile {
     /// reading an unsigned mask as signed would overflow on bit 31, so the on-disk
     /// equivalent type picks the conversion and the bits are kept as they are.
     pub fn read_mask_image(&mut self) -> Result<(Vec<i32>, Vec<usize>)> {
+        let shape = self.image_shape()?;
+        let rows = shape.first().copied().unwrap_or(0);
+        let data = self.read_mask_image_rows(&shape, 0..rows)?;
+        Ok((data, shape))
+    }
+
+    /// [`FitsFile::read_mask_image`] for rows `rows` of an image of `shape` (see
+    /// [`FitsFile::read_image_rows`]).
+    pub fn read_mask_image_rows(&mut self, shape: &[usize], rows: std::ops::Range<usize>) -> Result<Vec<i32>> {
         let mut status = 0;
         let mut eqtype = 0;
-        let shape = self.image_shape()?;
         // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); the out-pointers are to locals.
         unsafe { sys::ffgiet(self.ptr, &mut eqtype, &mut status) };
         self.check("reading the image type", status)?;
         const ULONG_IMG: c_int = 40;
-        if eqtype == ULONG_IMG {
-            let n: usize = shape.iter().product();
-            let mut data = vec![0u32; n];
-            let mut anynul = 0;
-            if n > 0 {
-                // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `data` holds exactly `n` elements of the type the datatype code names, the product of the image's axes.
-                unsafe {
-                    sys::ffgpv(
-                        self.ptr,
-                        TUINT,
-                        1,
-                        n as i64,
-                        std::ptr::null_mut(),
-                        data.as_mut_ptr() as *mut c_void,
-                        &mut anynul,
-                        &mut status,
-                    )
-                };
-                self.check("reading mask data", status)?;
-            }
-            Ok((data.into_iter().map(|v| v as i32).collect(), shape))
-        } else {
-            self.read_image::<i32>()
+        if eqtype != ULONG_IMG {
+            return self.read_image_rows::<i32>(shape, rows);
         }
+        let (first, n) = self.row_span(shape, &rows)?;
+        let mut data = vec![0u32; n];
+        let mut anynul = 0;
+        if n > 0 {
+            // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `data` holds exactly `n` elements of the type the datatype code names, and `first + n - 1` lies inside the image (checked by `row_span`).
+            unsafe {
+                sys::ffgpv(
+                    self.ptr,
+                    TUINT,
+                    first,
+                    n as i64,
+                    std::ptr::null_mut(),
+                    data.as_mut_ptr() as *mut c_void,
+                    &mut anynul,
+                    &mut status,
+                )
+            };
+            self.check("reading mask data", status)?;
+        }
+        Ok(data.into_iter().map(|v| v as i32).collect())
     }
 
     fn write_keys(&mut self, keys: &[Key]) -> Result<()> {

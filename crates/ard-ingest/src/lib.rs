@@ -11,6 +11,7 @@
 
 pub mod columns;
 pub mod joins;
+pub mod memory;
 pub mod models;
 pub mod pipeline;
 pub mod topology;
@@ -27,11 +28,10 @@ use ard_store::hats::{build_margin, finalize_table, write_collection_properties,
 use ard_store::layout::{list_pixel_files, ArdLayout, CATALOG_NAME, MARGIN_ARCSEC, MARGIN_NAME};
 use ard_store::manifest::{input_record, input_unchanged, BrokenInput, ObjectNote, PixelRecord, PixelStatus};
 use ard_store::pixel::{commit_pixel as commit_version, remove_unreferenced_versions, withdraw_pixel, PixelContent};
-use ard_store::spectra::PixelSpectra;
+use ard_store::spectra::{SpectraSpill, SpectrumKey};
 use ard_store::StoreError;
 use arrow_array::RecordBatch;
 use indicatif::{ProgressBar, ProgressStyle};
-use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 /// Errors of ingest.
@@ -274,6 +274,11 @@ pub struct IngestOptions {
     pub no_zcatalog: bool,
     /// fastspecfit VACs joined onto the rows (`--vac`; see [`joins`]).
     pub vac: Vec<PathBuf>,
+    /// Spectra per chunk ([`DEFAULT_CHUNK_ROWS`]); any value gives the same bytes.
+    pub chunk_rows: usize,
+    /// Memory the run may use, bytes (`--memory-limit`); `None`: what the machine and
+    /// its cgroup allow ([`memory::available_memory`]). Bounds the pixels in progress.
+    pub memory_limit: Option<u64>,
 }
 
 impl IngestOptions {
@@ -295,6 +300,8 @@ impl IngestOptions {
             zcatalog: None,
             no_zcatalog: false,
             vac: Vec::new(),
+            chunk_rows: DEFAULT_CHUNK_ROWS,
+            memory_limit: None,
         }
     }
 }
@@ -337,12 +344,32 @@ pub struct IngestReport {
     pub partial: Vec<(u64, Vec<BrokenInput>)>,
     /// Input files that could not be placed in any pixel (unreadable tile-based coadds).
     pub unreadable: Vec<(PathBuf, String)>,
+    /// Pixels processed at once ([`memory::pixel_workers`]).
+    pub pixel_workers: usize,
     /// Catalogue rows written now.
     pub rows: u64,
     /// Object notes.
     pub notes: Vec<ObjectNote>,
     /// Wall time, s.
     pub seconds: f64,
+}
+
+/// The thread pool of a run (`workers` threads, all cores for 0) and how many pixels it
+/// works on at once: as many as the threads, fewer when memory says so (logged).
+pub(crate) fn pool_and_workers(opts: &IngestOptions) -> Result<(rayon::ThreadPool, usize), IngestError> {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.workers).build()?;
+    let threads = pool.current_num_threads();
+    let workers = memory::pixel_workers(threads, opts.memory_limit);
+    if workers < threads {
+        let gb = |b: u64| b as f64 / (1u64 << 30) as f64;
+        let limit = opts.memory_limit.or_else(memory::available_memory).unwrap_or(0);
+        tracing::info!(
+            "{workers} pixel(s) at a time on {threads} threads: {:.1} GB of memory allows {workers} of {:.1} GB each",
+            gb(limit),
+            gb(memory::PIXEL_WORKER_BYTES)
+        );
+    }
+    Ok((pool, workers))
 }
 
 /// Discovers the inputs and groups them by pixel. An unreadable healpix coadd still
@@ -557,7 +584,7 @@ pub fn config_fingerprint(stages: &[StageRef]) -> String {
 struct PixelOutput {
     catalog: RecordBatch,
     exposures: Option<RecordBatch>,
-    spectra: PixelSpectra,
+    spectra: SpectraSpill,
     notes: Vec<ObjectNote>,
     broken: Vec<BrokenInput>,
 }
@@ -607,82 +634,124 @@ fn select_rows(read: &mut desi_io::ReadSpectra, pixel: u64) -> Result<(), Ingest
     Ok(())
 }
 
-/// Reads one input of a pixel: the whole coadd, or its rows that fall in the pixel.
-/// `run_pixels` are the pixels this run reads, whose zcatalog rows are read together.
-pub(crate) fn read_input(
+/// Spectra read, merged and run through the stages at a time, unless the caller says
+/// otherwise ([`IngestOptions::chunk_rows`]): a chunk's arrays take about 0.9 MB per
+/// spectrum (flux, ivar, mask and 11 resolution diagonals on the b, r and z grids and
+/// again on the merged brz grid), about 230 MB for 256.
+pub const DEFAULT_CHUNK_ROWS: usize = 256;
+
+/// Opens one input of a pixel for reading in chunks ([`read_chunk`]). `run_pixels` are
+/// the pixels this run reads, whose zcatalog rows are read together.
+pub(crate) fn open_input(
     pixel: u64,
     inp: &PixelInput,
     read_opts: &desi_io::ReadOptions,
     run_pixels: &BTreeSet<u64>,
-) -> Result<desi_io::ReadSpectra, IngestError> {
-    let mut read = match inp.redrock.as_deref() {
+) -> Result<desi_io::SpectraReader, IngestError> {
+    Ok(match inp.redrock.as_deref() {
         // A zcatalog serves every coadd of the run: read once.
         Some(z) if desi_io::is_zcatalog_name(z) => {
-            desi_io::read_spectra_with_table(&inp.coadd, Some(&*shared_zcatalog(z, pixel, run_pixels)?), read_opts)?
+            desi_io::SpectraReader::open_with_table(&inp.coadd, Some(shared_zcatalog(z, pixel, run_pixels)?), read_opts)?
         }
-        other => desi_io::read_spectra(&inp.coadd, other, read_opts)?,
-    };
+        other => desi_io::SpectraReader::open(&inp.coadd, other, read_opts)?,
+    })
+}
+
+/// Rows `rows` of an open input that belong to the pixel: all of them for a healpix
+/// coadd of the pixel, else those whose TARGET_RA/DEC fall in it.
+pub(crate) fn read_chunk(
+    reader: &mut desi_io::SpectraReader,
+    pixel: u64,
+    inp: &PixelInput,
+    rows: std::ops::Range<usize>,
+) -> Result<desi_io::ReadSpectra, IngestError> {
+    let mut read = reader.read_rows(rows)?;
     if !inp.whole_file {
         select_rows(&mut read, pixel)?;
     }
     Ok(read)
 }
 
-/// One spectrum row of a pixel's HDF5 file: key, redshift, flux, ivar, mask.
-type SpectrumRow = (i64, String, String, f64, Vec<f32>, Vec<f32>, Vec<i32>);
+/// `n` rows in chunks of at most `chunk_rows` (at least one chunk, empty for an empty
+/// file, so that its columns are still made).
+pub(crate) fn chunks(n: usize, chunk_rows: usize) -> Vec<std::ops::Range<usize>> {
+    let step = chunk_rows.max(1);
+    // `0..n.max(1)` gives the one empty chunk 0..0 of an empty file.
+    (0..n.max(1)).step_by(step).map(|start| start..(start + step).min(n)).collect()
+}
 
-/// What one input (a coadd and its redrock file) gives a pixel.
+/// What one input (a coadd and its redrock file) gives a pixel, besides the spectra it
+/// added to the pixel's spill.
 struct InputPart {
-    catalog: RecordBatch,
-    exposures: Option<RecordBatch>,
-    rows: Vec<SpectrumRow>,
-    wavelength: Vec<f64>,
+    catalog: Vec<RecordBatch>,
+    exposures: Vec<RecordBatch>,
     notes: Vec<ObjectNote>,
 }
 
-/// Reads one input of a pixel and runs every stage on it: the unit of failure.
+/// Reads one input of a pixel chunk by chunk and runs every stage on each chunk: the
+/// unit of failure. Its spectra go to `spill`; on failure they are taken back out.
 fn ingest_input(
     pixel: u64,
     inp: &PixelInput,
     read_opts: &desi_io::ReadOptions,
     opts: &IngestOptions,
     run_pixels: &BTreeSet<u64>,
+    spill: &mut SpectraSpill,
 ) -> Result<InputPart, IngestError> {
-    let read = read_input(pixel, inp, read_opts, run_pixels)?;
+    let before = spill.len();
+    let part = ingest_input_chunks(pixel, inp, read_opts, opts, run_pixels, spill);
+    if part.is_err() {
+        spill.truncate(before);
+    }
+    part
+}
+
+fn ingest_input_chunks(
+    pixel: u64,
+    inp: &PixelInput,
+    read_opts: &desi_io::ReadOptions,
+    opts: &IngestOptions,
+    run_pixels: &BTreeSet<u64>,
+    spill: &mut SpectraSpill,
+) -> Result<InputPart, IngestError> {
+    let mut reader = open_input(pixel, inp, read_opts, run_pixels)?;
     let file = inp.coadd.to_string_lossy().into_owned();
-    let mut notes: Vec<ObjectNote> =
-        read.issues.iter().map(|i| ObjectNote { targetid: i.targetid, file: file.clone(), note: i.problem.clone() }).collect();
-    let b = &read.batch;
-    if b.redshifts.is_none() {
+    let mut part = InputPart { catalog: Vec::new(), exposures: Vec::new(), notes: Vec::new() };
+    if !reader.has_redshifts() {
         let note =
             "no redshift file: no redrock file beside this coadd and no zcatalog row, so z is null and the layers say no_redshift_file";
         tracing::warn!("{file}: {note}");
-        notes.push(ObjectNote { targetid: 0, file: file.clone(), note: note.into() });
+        part.notes.push(ObjectNote { targetid: 0, file: file.clone(), note: note.into() });
     }
     let (joined, join_notes) = joins::tables_of(&inp.joins, pixel, run_pixels)?;
-    notes.extend(join_notes.into_iter().map(|note| ObjectNote { targetid: 0, file: file.clone(), note }));
-    let mut core = columns::core_columns(b, read.scores.as_ref(), &joined)?;
-    for stage in &opts.stages {
-        let extra = stage.compute_with(b, &core)?;
-        for n in extra.notes {
-            let targetid = b.targetid.get(n.row).copied().unwrap_or(-1);
-            notes.push(ObjectNote { targetid, file: file.clone(), note: format!("{}: {}", stage.name(), n.note) });
+    part.notes.extend(join_notes.into_iter().map(|note| ObjectNote { targetid: 0, file: file.clone(), note }));
+    for rows in chunks(reader.len(), opts.chunk_rows) {
+        let read = read_chunk(&mut reader, pixel, inp, rows)?;
+        part.notes.extend(read.issues.iter().map(|i| ObjectNote { targetid: i.targetid, file: file.clone(), note: i.problem.clone() }));
+        let b = &read.batch;
+        let mut core = columns::core_columns(b, read.scores.as_ref(), &joined)?;
+        for stage in &opts.stages {
+            let extra = stage.compute_with(b, &core)?;
+            for n in extra.notes {
+                let targetid = b.targetid.get(n.row).copied().unwrap_or(-1);
+                part.notes.push(ObjectNote { targetid, file: file.clone(), note: format!("{}: {}", stage.name(), n.note) });
+            }
+            let mut fields: Vec<_> = core.schema().fields().iter().cloned().collect();
+            fields.extend(stage.columns().iter().map(|c| Arc::new(c.field())));
+            let mut cols = core.columns().to_vec();
+            cols.extend(extra.columns);
+            core = RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), cols)
+                .map_err(|e| StoreError::arrow(format!("the columns of stage {} (they must match its column specs)", stage.name()), e))?;
         }
-        let mut fields: Vec<_> = core.schema().fields().iter().cloned().collect();
-        fields.extend(stage.columns().iter().map(|c| Arc::new(c.field())));
-        let mut cols = core.columns().to_vec();
-        cols.extend(extra.columns);
-        core = RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), cols)
-            .map_err(|e| StoreError::arrow(format!("the columns of stage {} (they must match its column specs)", stage.name()), e))?;
+        part.catalog.push(core);
+        part.exposures.extend(read.exp_fibermap.as_ref().map(|e| columns::exposure_rows(b, e)).transpose()?);
+        let z = b.redshifts.as_ref().and_then(|r| desi_io::columns::optional_f64(r, "Z")).unwrap_or_else(|| vec![f64::NAN; b.len()]);
+        for (i, &zi) in z.iter().enumerate().take(b.len()) {
+            let key = SpectrumKey { targetid: b.targetid[i], survey: b.survey.clone(), program: b.program.clone(), z: zi };
+            spill.push(&b.wavelength, key, b.flux_of(i), b.ivar_of(i), b.mask_of(i))?;
+        }
     }
-    let exposures = read.exp_fibermap.as_ref().map(|e| columns::exposure_rows(b, e)).transpose()?;
-    let z = b.redshifts.as_ref().and_then(|r| desi_io::columns::optional_f64(r, "Z")).unwrap_or_else(|| vec![f64::NAN; b.len()]);
-    let rows = (0..b.len())
-        .map(|i| {
-            (b.targetid[i], b.survey.clone(), b.program.clone(), z[i], b.flux_of(i).to_vec(), b.ivar_of(i).to_vec(), b.mask_of(i).to_vec())
-        })
-        .collect();
-    Ok(InputPart { catalog: core, exposures, rows, wavelength: b.wavelength.clone(), notes })
+    Ok(part)
 }
 
 /// A broken input as one line: the file (and HDU) and the reason.
@@ -706,24 +775,28 @@ fn broken_input(inp: &PixelInput, e: &IngestError) -> BrokenInput {
     }
 }
 
-/// Ingests every input of a pixel. An input that fails is left out and listed in
-/// `broken` (the pixel is then `partial`); the pixel fails only when every input does.
-fn process_pixel(pixel: u64, inputs: &[PixelInput], opts: &IngestOptions, run_pixels: &BTreeSet<u64>) -> Result<PixelOutput, IngestError> {
+/// Ingests every input of a pixel, its spectra spilled to `spill_path`. An input that
+/// fails is left out and listed in `broken` (the pixel is then `partial`); the pixel
+/// fails only when every input does.
+fn process_pixel(
+    pixel: u64,
+    inputs: &[PixelInput],
+    opts: &IngestOptions,
+    run_pixels: &BTreeSet<u64>,
+    spill_path: &Path,
+) -> Result<PixelOutput, IngestError> {
     let read_opts = desi_io::ReadOptions { survey: opts.survey.clone(), program: opts.program.clone() };
+    let mut spectra = SpectraSpill::create(spill_path)?;
     let mut catalogs = Vec::new();
     let mut exposures = Vec::new();
     let mut notes = Vec::new();
-    let mut rows: Vec<SpectrumRow> = Vec::new();
-    let mut wavelength = Vec::new();
     let mut errors = Vec::new();
     for inp in inputs {
-        match ingest_input(pixel, inp, &read_opts, opts, run_pixels) {
+        match ingest_input(pixel, inp, &read_opts, opts, run_pixels, &mut spectra) {
             Ok(part) => {
-                catalogs.push(part.catalog);
+                catalogs.extend(part.catalog);
                 exposures.extend(part.exposures);
-                rows.extend(part.rows);
                 notes.extend(part.notes);
-                wavelength = part.wavelength;
             }
             Err(e) => errors.push((inp, e)),
         }
@@ -748,17 +821,6 @@ fn process_pixel(pixel: u64, inputs: &[PixelInput], opts: &IngestOptions, run_pi
             .map_err(|e| StoreError::arrow(format!("exposure rows of pixel {pixel}"), e))?;
         Some(ard_store::catalog::with_healpix29_sorted(&e, "target_ra", "target_dec", &["targetid", "survey", "program"])?)
     };
-    rows.sort_by(|a, b| (a.0, &a.1, &a.2).cmp(&(b.0, &b.1, &b.2)));
-    let mut spectra = PixelSpectra { wavelength, ..Default::default() };
-    for (t, s, p, z, f, iv, m) in rows {
-        spectra.targetid.push(t);
-        spectra.survey.push(s);
-        spectra.program.push(p);
-        spectra.z.push(z);
-        spectra.flux.extend(f);
-        spectra.ivar.extend(iv);
-        spectra.mask.extend(m);
-    }
     Ok(PixelOutput { catalog, exposures, spectra, notes, broken })
 }
 
@@ -894,20 +956,20 @@ pub fn ingest(opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     );
     let rows = AtomicU64::new(0);
     let run_pixels: BTreeSet<u64> = todo.iter().copied().collect();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.workers).build()?;
-    let results: Vec<(u64, Result<PixelRecord, IngestError>)> = pool.install(|| {
-        todo.par_iter()
-            .map(|&p| {
-                let r = process_pixel(p, &plan[&p], opts, &run_pixels)
-                    .and_then(|out| commit_pixel(&layout, &staging, p, &plan[&p], out, &config, &opts.stages));
-                let n: u64 = plan[&p].iter().map(|i| i.n_targets as u64).sum();
-                bar.inc(n);
-                if let Ok(rec) = &r {
-                    rows.fetch_add(rec.n_rows, Ordering::Relaxed);
-                }
-                (p, r)
-            })
-            .collect()
+    let (pool, workers) = pool_and_workers(opts)?;
+    report.pixel_workers = workers;
+    let results: Vec<(u64, Result<PixelRecord, IngestError>)> = memory::for_each_bounded(&pool, workers, &todo, |&p| {
+        let r = staging
+            .path_for(&layout.spectra_version(p, "spill"))
+            .map_err(IngestError::from)
+            .and_then(|spill| process_pixel(p, &plan[&p], opts, &run_pixels, &spill))
+            .and_then(|out| commit_pixel(&layout, &staging, p, &plan[&p], out, &config, &opts.stages));
+        let n: u64 = plan[&p].iter().map(|i| i.n_targets as u64).sum();
+        bar.inc(n);
+        if let Ok(rec) = &r {
+            rows.fetch_add(rec.n_rows, Ordering::Relaxed);
+        }
+        (p, r)
     });
     bar.finish_and_clear();
     staging.clean();

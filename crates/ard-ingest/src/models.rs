@@ -17,9 +17,8 @@ use std::time::Instant;
 pub use ard_ai::pca::MODEL_FILE;
 use ard_ai::pca::{rest_frame, PcaModel, TrainingSpectrum, MIN_PIXELS};
 use ard_store::layout::ArdLayout;
-use rayon::prelude::*;
 
-use crate::{plan, read_input, stable_hash, IngestError, IngestOptions};
+use crate::{chunks, open_input, plan, read_chunk, stable_hash, IngestError, IngestOptions};
 
 /// Most spectra the basis is learned from.
 pub const PCA_TRAIN_MAX: usize = 10_000;
@@ -77,38 +76,43 @@ pub fn ensure_pca_model(opts: &IngestOptions, refit: bool) -> Result<Option<(Arc
     }
     let read_opts = desi_io::ReadOptions { survey: opts.survey.clone(), program: opts.program.clone() };
     let run_pixels: std::collections::BTreeSet<u64> = pixels.iter().copied().collect();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.workers).build()?;
-    let per_pixel: Vec<Vec<(u64, TrainingSpectrum)>> = pool.install(|| {
-        pixels
-            .par_iter()
-            .map(|&p| {
-                let mut out = Vec::new();
-                for inp in &plan[&p] {
-                    // An unreadable input is reported by the per-pixel pass; training skips it.
-                    let Ok(r) = read_input(p, inp, &read_opts, &run_pixels) else { continue };
-                    let b = &r.batch;
-                    let Some(rs) = &b.redshifts else { continue };
-                    let z = ard_core::columns::nullable_f64(rs, "Z").unwrap_or_default();
-                    let zwarn = ard_core::columns::nullable_i64(rs, "ZWARN").unwrap_or_default();
-                    let fibres = b.fibres();
-                    for i in 0..b.len() {
-                        // Sky and flagged fibres never shape the basis (the shared fibre cut).
-                        if fibres[i].problem().is_some() {
-                            continue;
-                        }
-                        let (Some(Some(zi)), Some(Some(0))) = (z.get(i), zwarn.get(i)) else { continue };
-                        let Ok(rest) = rest_frame(&b.wavelength, b.flux_of(i), b.ivar_of(i), b.mask_of(i), *zi) else { continue };
-                        if rest.n_good() >= MIN_PIXELS {
-                            out.push((
-                                object_key(b.targetid[i], &b.survey, &b.program),
-                                TrainingSpectrum { targetid: b.targetid[i], rest },
-                            ));
-                        }
+    let (pool, workers) = crate::pool_and_workers(opts)?;
+    let per_pixel: Vec<Vec<(u64, TrainingSpectrum)>> = crate::memory::for_each_bounded(&pool, workers, &pixels, |&p| {
+        let mut out = Vec::new();
+        for inp in &plan[&p] {
+            // An unreadable input is reported by the per-pixel pass; training skips it
+            // whole, whatever the chunking (its spectra count once all are read).
+            let Ok(mut reader) = open_input(p, inp, &read_opts, &run_pixels) else { continue };
+            let mut of_input = Vec::new();
+            let mut readable = true;
+            for rows in chunks(reader.len(), opts.chunk_rows) {
+                let Ok(r) = read_chunk(&mut reader, p, inp, rows) else {
+                    readable = false;
+                    break;
+                };
+                let b = &r.batch;
+                let Some(rs) = &b.redshifts else { break };
+                let z = ard_core::columns::nullable_f64(rs, "Z").unwrap_or_default();
+                let zwarn = ard_core::columns::nullable_i64(rs, "ZWARN").unwrap_or_default();
+                let fibres = b.fibres();
+                for i in 0..b.len() {
+                    // Sky and flagged fibres never shape the basis (the shared fibre cut).
+                    if fibres[i].problem().is_some() {
+                        continue;
+                    }
+                    let (Some(Some(zi)), Some(Some(0))) = (z.get(i), zwarn.get(i)) else { continue };
+                    let Ok(rest) = rest_frame(&b.wavelength, b.flux_of(i), b.ivar_of(i), b.mask_of(i), *zi) else { continue };
+                    if rest.n_good() >= MIN_PIXELS {
+                        of_input
+                            .push((object_key(b.targetid[i], &b.survey, &b.program), TrainingSpectrum { targetid: b.targetid[i], rest }));
                     }
                 }
-                out
-            })
-            .collect()
+            }
+            if readable {
+                out.extend(of_input);
+            }
+        }
+        out
     });
     let mut training: Vec<(u64, TrainingSpectrum)> = per_pixel.into_iter().flatten().collect();
     training.sort_by_key(|(k, t)| (*k, t.targetid));

@@ -31,7 +31,7 @@ use arrow_array::RecordBatch;
 use crate::atomic::{temporary_for, Staging};
 use crate::layout::{pixel_relpath, ArdLayout};
 use crate::manifest::{sha256_file, OutputRecord};
-use crate::spectra::PixelSpectra;
+use crate::spectra::SpectraSpill;
 use crate::StoreError;
 
 /// Leaf metadata key: the version identifier of the pixel's spectra and exposures.
@@ -138,7 +138,7 @@ pub struct PixelContent<'a> {
     /// The exposure rows, if any.
     pub exposures: Option<&'a RecordBatch>,
     /// The spectra.
-    pub spectra: &'a PixelSpectra,
+    pub spectra: &'a SpectraSpill,
 }
 
 /// A committed version: what the leaf names, and the output records of its three files.
@@ -202,7 +202,7 @@ pub fn commit_pixel(
     mark_unpublished(layout)?;
     // 1. The version's files, under temporary names, then hashed to name them.
     let spectra_tmp = staging.path_for(&layout.spectra_version(pixel, "new"))?;
-    crate::spectra::write_pixel_spectra(&spectra_tmp, content.spectra)?;
+    content.spectra.write_sorted(&spectra_tmp)?;
     file_operation("wrote", &spectra_tmp);
     let spectra_hash = sha256_file(&spectra_tmp)?;
     let exposures_tmp = match content.exposures {

@@ -17,36 +17,17 @@
 //!
 //! Object-header time stamps are switched off so that a re-run writes the same bytes.
 
-use std::path::Path;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 
 use hdf5::types::FixedAscii;
-use ndarray::{Array1, Array2, ArrayView2};
+use ndarray::{Array1, ArrayView2};
 
 use crate::StoreError;
 
 /// Width of the survey/program strings.
 pub const NAME_WIDTH: usize = 16;
-
-/// Spectra of one pixel, in memory, sorted by key.
-#[derive(Debug, Clone, Default)]
-pub struct PixelSpectra {
-    /// TARGETID.
-    pub targetid: Vec<i64>,
-    /// Survey.
-    pub survey: Vec<String>,
-    /// Program.
-    pub program: Vec<String>,
-    /// Redshift.
-    pub z: Vec<f64>,
-    /// Wavelength grid.
-    pub wavelength: Vec<f64>,
-    /// Flux, N × nwave.
-    pub flux: Vec<f32>,
-    /// Inverse variance, N × nwave.
-    pub ivar: Vec<f32>,
-    /// Mask, N × nwave.
-    pub mask: Vec<i32>,
-}
 
 /// One spectrum read back.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,68 +61,207 @@ fn ascii(path: &Path, s: &str) -> Result<FixedAscii<NAME_WIDTH>, StoreError> {
     })
 }
 
-/// Writes a pixel's spectra (the caller renames the file into place).
-pub fn write_pixel_spectra(path: &Path, s: &PixelSpectra) -> Result<(), StoreError> {
-    let n = s.targetid.len();
-    let nw = s.wavelength.len();
-    if s.flux.len() != n * nw || s.ivar.len() != n * nw || s.mask.len() != n * nw {
-        return Err(StoreError::Layout {
-            path: path.to_path_buf(),
-            message: format!("spectra arrays do not match {n} objects × {nw} pixels"),
-        });
+/// Key and redshift of one spectrum row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpectrumKey {
+    /// TARGETID.
+    pub targetid: i64,
+    /// Survey.
+    pub survey: String,
+    /// Program.
+    pub program: String,
+    /// Redshift.
+    pub z: f64,
+}
+
+/// Spectra written in blocks of this many rows: a block is all a writer holds.
+pub const WRITE_BLOCK_ROWS: usize = 256;
+
+/// A pixel's spectra as they are computed, kept in a spill file on disk (not in
+/// memory) in arrival order; [`SpectraSpill::write_sorted`] writes them, sorted by key,
+/// into the pixel's HDF5 file a block at a time. The spill file is removed when the
+/// value is dropped (and, after a crash, by the next run's clean-up of temporaries,
+/// when it was named by [`crate::atomic::Staging::path_for`]).
+#[derive(Debug)]
+pub struct SpectraSpill {
+    path: PathBuf,
+    file: File,
+    wavelength: Vec<f64>,
+    keys: Vec<SpectrumKey>,
+}
+
+impl SpectraSpill {
+    /// Creates the spill file.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when it cannot be created.
+    pub fn create(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        }
+        let file = File::options().read(true).write(true).create(true).truncate(true).open(path).map_err(|e| StoreError::io(path, e))?;
+        Ok(SpectraSpill { path: path.to_path_buf(), file, wavelength: Vec::new(), keys: Vec::new() })
     }
+
+    /// Number of spectra.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Whether no spectrum was added.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Drops every spectrum after the first `n` (those of an input that then failed).
+    pub fn truncate(&mut self, n: usize) {
+        self.keys.truncate(n);
+    }
+
+    /// Bytes of one row: flux, ivar, mask (4 bytes each per wavelength).
+    fn row_bytes(&self) -> usize {
+        self.wavelength.len() * 12
+    }
+
+    /// Adds one spectrum on the grid `wavelength` (every spectrum of a pixel shares it).
+    ///
+    /// # Errors
+    /// A grid other than the first spectrum's, arrays not of the grid's length, or the
+    /// write failing.
+    pub fn push(&mut self, wavelength: &[f64], key: SpectrumKey, flux: &[f32], ivar: &[f32], mask: &[i32]) -> Result<(), StoreError> {
+        if self.keys.is_empty() && self.wavelength.is_empty() {
+            self.wavelength = wavelength.to_vec();
+        }
+        let nw = self.wavelength.len();
+        if wavelength != self.wavelength.as_slice() || flux.len() != nw || ivar.len() != nw || mask.len() != nw {
+            return Err(StoreError::Layout {
+                path: self.path.clone(),
+                message: format!(
+                    "spectrum of TARGETID {} is not on the pixel's {nw}-pixel wavelength grid (got {} wavelengths, {} flux values)",
+                    key.targetid,
+                    wavelength.len(),
+                    flux.len()
+                ),
+            });
+        }
+        let mut row = Vec::with_capacity(self.row_bytes());
+        row.extend(flux.iter().flat_map(|v| v.to_le_bytes()));
+        row.extend(ivar.iter().flat_map(|v| v.to_le_bytes()));
+        row.extend(mask.iter().flat_map(|v| v.to_le_bytes()));
+        let offset = (self.keys.len() * self.row_bytes()) as u64;
+        self.file.write_all_at(&row, offset).map_err(|e| StoreError::io(&self.path, e))?;
+        self.keys.push(key);
+        Ok(())
+    }
+
+    /// Writes the spectra into a new HDF5 file at `path`, sorted by (targetid, survey,
+    /// program); equal keys keep the order they were added in.
+    ///
+    /// # Errors
+    /// Reading the spill file, or writing the HDF5 file.
+    pub fn write_sorted(&self, path: &Path) -> Result<(), StoreError> {
+        let mut order: Vec<usize> = (0..self.keys.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (ka, kb) = (&self.keys[a], &self.keys[b]);
+            (ka.targetid, &ka.survey, &ka.program).cmp(&(kb.targetid, &kb.survey, &kb.program))
+        });
+        let keys: Vec<SpectrumKey> = order.iter().map(|&i| self.keys[i].clone()).collect();
+        let nw = self.wavelength.len();
+        let mut row = vec![0u8; self.row_bytes()];
+        write_rows(path, &keys, &self.wavelength, |rows, flux, ivar, mask| {
+            for &i in &order[rows] {
+                let offset = (i * row.len()) as u64;
+                self.file.read_exact_at(&mut row, offset).map_err(|e| StoreError::io(&self.path, e))?;
+                let word = |k: usize| [row[4 * k], row[4 * k + 1], row[4 * k + 2], row[4 * k + 3]];
+                flux.extend((0..nw).map(|k| f32::from_le_bytes(word(k))));
+                ivar.extend((nw..2 * nw).map(|k| f32::from_le_bytes(word(k))));
+                mask.extend((2 * nw..3 * nw).map(|k| i32::from_le_bytes(word(k))));
+            }
+            Ok(())
+        })
+    }
+}
+
+impl Drop for SpectraSpill {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Writes spectra whose rows come from `fill` (which appends rows `rows` to flux, ivar
+/// and mask), [`WRITE_BLOCK_ROWS`] at a time; `keys` are the rows in file order.
+fn write_rows(
+    path: &Path,
+    keys: &[SpectrumKey],
+    wavelength: &[f64],
+    mut fill: impl FnMut(std::ops::Range<usize>, &mut Vec<f32>, &mut Vec<f32>, &mut Vec<i32>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let n = keys.len();
+    let nw = wavelength.len();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
     }
     let file = hdf5::File::with_options().with_fcpl(|p| p.obj_track_times(false)).create(path).map_err(|e| h5err(path, e))?;
-    let shape2 = |v: &[f32]| ArrayView2::from_shape((n, nw), v).map(|a| a.to_owned());
-    let sv: Vec<FixedAscii<NAME_WIDTH>> = s.survey.iter().map(|x| ascii(path, x)).collect::<Result<_, _>>()?;
-    let pv: Vec<FixedAscii<NAME_WIDTH>> = s.program.iter().map(|x| ascii(path, x)).collect::<Result<_, _>>()?;
+    let sv: Vec<FixedAscii<NAME_WIDTH>> = keys.iter().map(|k| ascii(path, &k.survey)).collect::<Result<_, _>>()?;
+    let pv: Vec<FixedAscii<NAME_WIDTH>> = keys.iter().map(|k| ascii(path, &k.program)).collect::<Result<_, _>>()?;
     macro_rules! small {
         ($name:expr, $data:expr) => {
             file.new_dataset_builder().obj_track_times(false).with_data(&$data).create($name).map_err(|e| h5err(path, e))?
         };
     }
-    small!("targetid", Array1::from(s.targetid.clone()));
+    small!("targetid", Array1::from_iter(keys.iter().map(|k| k.targetid)));
     small!("survey", Array1::from(sv));
     small!("program", Array1::from(pv));
-    small!("z", Array1::from(s.z.clone()));
-    let w = small!("wavelength", Array1::from(s.wavelength.clone()));
+    small!("z", Array1::from_iter(keys.iter().map(|k| k.z)));
+    let w = small!("wavelength", Array1::from(wavelength.to_vec()));
     w.new_attr_builder()
         .with_data(&ndarray::arr0(FixedAscii::<16>::from_ascii(b"Angstrom").unwrap_or_default()))
         .create("unit")
         .map_err(|e| h5err(path, e))?;
-    if n > 0 {
-        let chunk = (1, nw);
-        // The one way these fail: an array whose length is not spectra × wavelengths.
-        let misfit = |name: &str, len: usize| StoreError::Layout {
-            path: path.to_path_buf(),
-            message: format!("{name} has {len} values, expected {n} spectra × {nw} wavelengths"),
-        };
-        let flux = shape2(&s.flux).map_err(|_| misfit("flux", s.flux.len()))?;
-        let ivar = shape2(&s.ivar).map_err(|_| misfit("ivar", s.ivar.len()))?;
-        let mask = Array2::from_shape_vec((n, nw), s.mask.clone()).map_err(|_| misfit("mask", s.mask.len()))?;
-        for (name, data, unit) in [("flux", &flux, "1e-17 erg/(s cm2 Angstrom)"), ("ivar", &ivar, "1e+34 (s2 cm4 Angstrom2)/erg2")] {
-            let d = file
-                .new_dataset_builder()
+    if n == 0 {
+        file.flush().map_err(|e| h5err(path, e))?;
+        return Ok(());
+    }
+    macro_rules! array {
+        ($t:ty, $name:expr) => {
+            file.new_dataset::<$t>()
                 .obj_track_times(false)
-                .chunk(chunk)
+                .chunk((1, nw))
                 .shuffle()
                 .deflate(4)
-                .with_data(data)
-                .create(name)
-                .map_err(|e| h5err(path, e))?;
-            let u = FixedAscii::<32>::from_ascii(unit.as_bytes()).unwrap_or_default();
-            d.new_attr_builder().with_data(&ndarray::arr0(u)).create("unit").map_err(|e| h5err(path, e))?;
+                .shape((n, nw))
+                .create($name)
+                .map_err(|e| h5err(path, e))?
+        };
+    }
+    let flux_ds = array!(f32, "flux");
+    let ivar_ds = array!(f32, "ivar");
+    let mask_ds = array!(i32, "mask");
+    for (d, unit) in [(&flux_ds, "1e-17 erg/(s cm2 Angstrom)"), (&ivar_ds, "1e+34 (s2 cm4 Angstrom2)/erg2")] {
+        let u = FixedAscii::<32>::from_ascii(unit.as_bytes()).unwrap_or_default();
+        d.new_attr_builder().with_data(&ndarray::arr0(u)).create("unit").map_err(|e| h5err(path, e))?;
+    }
+    let (mut flux, mut ivar, mut mask) = (Vec::new(), Vec::new(), Vec::new());
+    for start in (0..n).step_by(WRITE_BLOCK_ROWS) {
+        let rows = start..(start + WRITE_BLOCK_ROWS).min(n);
+        flux.clear();
+        ivar.clear();
+        mask.clear();
+        fill(rows.clone(), &mut flux, &mut ivar, &mut mask)?;
+        let want = rows.len() * nw;
+        if flux.len() != want || ivar.len() != want || mask.len() != want {
+            return Err(StoreError::Layout {
+                path: path.to_path_buf(),
+                message: format!("spectra rows {}..{} came with the wrong number of values (want {want})", rows.start, rows.end),
+            });
         }
-        file.new_dataset_builder()
-            .obj_track_times(false)
-            .chunk(chunk)
-            .shuffle()
-            .deflate(4)
-            .with_data(&mask)
-            .create("mask")
-            .map_err(|e| h5err(path, e))?;
+        let shape = (rows.len(), nw);
+        let block = ndarray::s![rows.start..rows.end, ..];
+        // The lengths were checked just above, so the views always fit.
+        let misfit = |_| StoreError::Layout { path: path.to_path_buf(), message: "a spectra block of the wrong shape".into() };
+        flux_ds.write_slice(&ArrayView2::from_shape(shape, &flux).map_err(misfit)?, block).map_err(|e| h5err(path, e))?;
+        ivar_ds.write_slice(&ArrayView2::from_shape(shape, &ivar).map_err(misfit)?, block).map_err(|e| h5err(path, e))?;
+        mask_ds.write_slice(&ArrayView2::from_shape(shape, &mask).map_err(misfit)?, block).map_err(|e| h5err(path, e))?;
     }
     file.flush().map_err(|e| h5err(path, e))?;
     Ok(())
@@ -192,4 +312,43 @@ pub fn read_spectrum(path: &Path, targetid: i64, survey: Option<&str>, program: 
         ivar: row_of("ivar")?,
         mask: mask.to_vec(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(targetid: i64, program: &str) -> SpectrumKey {
+        SpectrumKey { targetid, survey: "main".into(), program: program.into(), z: targetid as f64 / 10.0 }
+    }
+
+    #[test]
+    fn a_spill_writes_its_rows_sorted_and_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let spill_path = dir.path().join("spill");
+        let wave = [3600.0, 3600.8, 3601.6];
+        let mut spill = SpectraSpill::create(&spill_path).unwrap();
+        // More rows than a write block, in descending TARGETID, each row its own values.
+        let n = WRITE_BLOCK_ROWS + 5;
+        for t in (0..n as i64).rev() {
+            let v = t as f32;
+            spill.push(&wave, key(t, "dark"), &[v, v + 0.25, v + 0.5], &[1.0, 2.0, v], &[0, t as i32, 1 << 30]).unwrap();
+        }
+        // An input that then failed: its rows are taken back.
+        spill.push(&wave, key(-5, "bright"), &[9.0; 3], &[9.0; 3], &[9; 3]).unwrap();
+        spill.truncate(n);
+        let err = spill.push(&wave[..2], key(7, "bright"), &[0.0; 2], &[0.0; 2], &[0; 2]).unwrap_err().to_string();
+        assert!(err.contains("TARGETID 7") && err.contains("3-pixel wavelength grid"), "{err}");
+        let h5 = dir.path().join("p.h5");
+        spill.write_sorted(&h5).unwrap();
+        drop(spill);
+        assert!(!spill_path.exists(), "the spill file is removed with the spill");
+        let keys = read_keys(&h5).unwrap();
+        assert_eq!(keys.len(), n);
+        assert!(keys.windows(2).all(|w| w[0].0 < w[1].0), "sorted by TARGETID");
+        let s = read_spectrum(&h5, 260, None, None).unwrap().unwrap();
+        assert_eq!((s.flux, s.ivar, s.mask, s.z), (vec![260.0, 260.25, 260.5], vec![1.0, 2.0, 260.0], vec![0, 260, 1 << 30], 26.0));
+        assert_eq!(s.wavelength, wave);
+        assert!(read_spectrum(&h5, -5, None, None).unwrap().is_none());
+    }
 }

@@ -102,6 +102,40 @@ fn rerun_is_idempotent_and_byte_identical() {
     assert_same(&first, &snapshot(ard.path()));
 }
 
+/// Issue 15 item 6: pixels read and computed 7 spectra at a time (with the physics layer
+/// and emb_pca, whose basis is learned chunk by chunk too) are the same bytes as in one
+/// chunk; and a memory limit that holds one pixel worker runs one pixel at a time.
+#[test]
+fn chunked_pixels_are_byte_identical_and_memory_bounds_the_workers() {
+    let whole = tempfile::tempdir().unwrap();
+    let chunked = tempfile::tempdir().unwrap();
+    let r = raw();
+    let (ok, out) =
+        run(&["ingest", r.to_str().unwrap(), whole.path().to_str().unwrap(), "--quiet", "--workers", "2", "--chunk-rows", "100000"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("2 pixel(s) at a time"), "no memory limit and 2 threads: 2 pixels at once: {out}");
+    let (ok, out) = run(&[
+        "ingest",
+        r.to_str().unwrap(),
+        chunked.path().to_str().unwrap(),
+        "--quiet",
+        "--workers",
+        "2",
+        "--chunk-rows",
+        "7",
+        "--memory-limit",
+        "1500M",
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("1 pixel(s) at a time"), "1.5 GB holds one 1 GB pixel worker: {out}");
+    assert!(out.contains("0 failed"), "{out}");
+    let (a, b) = (data_files(&snapshot(whole.path())), data_files(&snapshot(chunked.path())));
+    assert!(a.keys().any(|k| k.ends_with(".h5")) && a.keys().any(|k| k.contains("pca_eigenspectra")));
+    assert_same(&a, &b);
+    let (ok, out) = run(&["ingest", r.to_str().unwrap(), chunked.path().to_str().unwrap(), "--memory-limit", "lots"]);
+    assert!(!ok && out.contains("not a size"), "{out}");
+}
+
 /// One of pixel 27246's two coadds cut short: it alone is left out (the pixel is
 /// `partial`), and no other pixel is touched. (`failure_unit.rs` covers the retries.)
 #[test]

@@ -35,11 +35,12 @@ pub mod redshift;
 pub mod write;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use ard_core::SpectrumBatch;
 use arrow_array::RecordBatch;
 
-pub use coadd::{read_coadd, resolve_survey_program, Camera, Coadd, ObjectIssue};
+pub use coadd::{read_coadd, resolve_survey_program, Camera, Coadd, CoaddReader, ObjectIssue};
 pub use error::{DesiIoError, Result};
 pub use redshift::{
     is_zcatalog_name, read_redrock, read_zcatalog, read_zcatalog_for_pixels, read_zcatalog_in_chunks, RedshiftTable, ZCATALOG_COLUMNS,
@@ -79,24 +80,17 @@ pub struct ReadSpectra {
 /// disagree, misaligned grids, a TARGETID with no redshift row, or survey/program
 /// that cannot be determined.
 pub fn read_spectra(coadd_path: &Path, redshift_path: Option<&Path>, options: &ReadOptions) -> Result<ReadSpectra> {
-    let coadd = read_coadd(coadd_path)?;
-    let table = match redshift_path {
-        // Only the rows of this coadd's pixels: DR1's zall-pix holds 28 M.
-        Some(p) if is_zcatalog_name(p) => Some(read_zcatalog_for_pixels(p, Some(&coadd_pixels(&coadd, coadd_path)))?),
-        Some(p) => Some(read_redrock(p)?),
-        None => None,
-    };
-    assemble(coadd_path, coadd, table.as_ref(), options)
+    SpectraReader::open(coadd_path, redshift_path, options)?.read_all()
 }
 
 /// The nside-64 pixels a coadd's rows lie in: its HPXPIXEL (or the pixel its name gives)
 /// for a healpix coadd, else those of its FIBERMAP TARGET_RA/TARGET_DEC.
-fn coadd_pixels(coadd: &coadd::Coadd, path: &Path) -> std::collections::BTreeSet<u64> {
-    match coadd.keywords.healpix.or_else(|| layout::parse_coadd_name(path).map(|n| n.pixel)) {
+fn coadd_pixels(coadd: &CoaddReader) -> std::collections::BTreeSet<u64> {
+    match coadd.keywords().healpix.or_else(|| layout::parse_coadd_name(coadd.path()).map(|n| n.pixel)) {
         Some(p) => [p as u64].into(),
         None => {
-            let ra = columns::optional_f64(&coadd.fibermap, "TARGET_RA").unwrap_or_default();
-            let dec = columns::optional_f64(&coadd.fibermap, "TARGET_DEC").unwrap_or_default();
+            let ra = columns::optional_f64(coadd.fibermap(), "TARGET_RA").unwrap_or_default();
+            let dec = columns::optional_f64(coadd.fibermap(), "TARGET_DEC").unwrap_or_default();
             ra.iter().zip(&dec).filter(|(r, d)| r.is_finite() && d.is_finite()).map(|(r, d)| layout::nside64_pixel(*r, *d) as u64).collect()
         }
     }
@@ -108,38 +102,117 @@ fn coadd_pixels(coadd: &coadd::Coadd, path: &Path) -> std::collections::BTreeSet
 /// # Errors
 /// As [`read_spectra`].
 pub fn read_spectra_with_table(coadd_path: &Path, redshifts: Option<&RedshiftTable>, options: &ReadOptions) -> Result<ReadSpectra> {
-    assemble(coadd_path, read_coadd(coadd_path)?, redshifts, options)
+    // A RecordBatch clone shares its columns.
+    SpectraReader::open_with_table(coadd_path, redshifts.cloned().map(Arc::new), options)?.read_all()
 }
 
-/// A coadd read, merged onto the brz grid and joined to its redshift rows.
-fn assemble(coadd_path: &Path, coadd: coadd::Coadd, redshifts: Option<&RedshiftTable>, options: &ReadOptions) -> Result<ReadSpectra> {
-    let (survey, program) = resolve_survey_program(&coadd, options.survey.as_deref(), options.program.as_deref())?;
-    let nspec = coadd.targetid.len();
-    let merged = merge::coadd_cameras(coadd_path, &coadd.cameras, nspec)?;
-    let merged = merge::onto_brz_grid(coadd_path, merged, nspec, MASK_NO_CAMERA)?;
-    let redshifts = match redshifts {
-        Some(table) => {
-            let tileids = columns::optional_i64(&coadd.fibermap, "TILEID");
-            Some(table.aligned_to(&coadd.targetid, tileids.as_deref(), &survey, &program, coadd_path)?)
-        }
-        None => None,
-    };
-    let healpix = coadd.keywords.healpix.or_else(|| layout::parse_coadd_name(coadd_path).map(|n| n.pixel));
-    let batch = SpectrumBatch {
-        survey,
-        program,
-        healpix,
-        wavelength: merged.wavelength,
-        targetid: coadd.targetid,
-        flux: merged.flux,
-        ivar: merged.ivar,
-        mask: merged.mask,
-        resolution: merged.resolution,
-        ndiag: merged.ndiag,
-        fibermap: coadd.fibermap,
-        redshifts,
-    };
-    Ok(ReadSpectra { batch, exp_fibermap: coadd.exp_fibermap, scores: coadd.scores, issues: coadd.issues })
+/// A coadd opened for reading in row chunks, its survey and program resolved and its
+/// redshift rows at hand: [`SpectraReader::read_rows`] gives, for a range of rows,
+/// exactly the rows [`read_spectra`] gives for the whole file (each row is read,
+/// repaired, merged and joined on its own), so a worker's memory is bounded by the
+/// chunk, not the file.
+pub struct SpectraReader {
+    coadd: CoaddReader,
+    redshifts: Option<Arc<RedshiftTable>>,
+    survey: String,
+    program: String,
+}
+
+impl SpectraReader {
+    /// Opens a coadd and reads its redshift file (redrock, or the coadd's pixels' rows of
+    /// a zcatalog).
+    ///
+    /// # Errors
+    /// As [`read_spectra`], for the tables and shapes (arrays are read by `read_rows`).
+    pub fn open(coadd_path: &Path, redshift_path: Option<&Path>, options: &ReadOptions) -> Result<SpectraReader> {
+        let coadd = CoaddReader::open(coadd_path)?;
+        let table = match redshift_path {
+            // Only the rows of this coadd's pixels: DR1's zall-pix holds 28 M.
+            Some(p) if is_zcatalog_name(p) => Some(read_zcatalog_for_pixels(p, Some(&coadd_pixels(&coadd)))?),
+            Some(p) => Some(read_redrock(p)?),
+            None => None,
+        };
+        SpectraReader::with_coadd(coadd, table.map(Arc::new), options)
+    }
+
+    /// Opens a coadd whose redshift rows come from a table already read.
+    ///
+    /// # Errors
+    /// As [`SpectraReader::open`].
+    pub fn open_with_table(coadd_path: &Path, redshifts: Option<Arc<RedshiftTable>>, options: &ReadOptions) -> Result<Self> {
+        SpectraReader::with_coadd(CoaddReader::open(coadd_path)?, redshifts, options)
+    }
+
+    fn with_coadd(coadd: CoaddReader, redshifts: Option<Arc<RedshiftTable>>, options: &ReadOptions) -> Result<Self> {
+        let (survey, program) = coadd::resolve_survey_program_of(
+            coadd.path(),
+            coadd.keywords(),
+            coadd.fibermap(),
+            options.survey.as_deref(),
+            options.program.as_deref(),
+        )?;
+        Ok(SpectraReader { coadd, redshifts, survey, program })
+    }
+
+    /// Number of spectra in the coadd.
+    pub fn len(&self) -> usize {
+        self.coadd.len()
+    }
+
+    /// Whether the coadd holds no spectrum.
+    pub fn is_empty(&self) -> bool {
+        self.coadd.is_empty()
+    }
+
+    /// Whether a redshift table was given (else the rows' redshifts are `None`).
+    pub fn has_redshifts(&self) -> bool {
+        self.redshifts.is_some()
+    }
+
+    /// Every row.
+    ///
+    /// # Errors
+    /// As [`SpectraReader::read_rows`].
+    pub fn read_all(&mut self) -> Result<ReadSpectra> {
+        let n = self.len();
+        self.read_rows(0..n)
+    }
+
+    /// Rows `rows` (file order), merged onto the brz grid and joined to their redshift
+    /// rows; EXP_FIBERMAP holds the exposures of these rows' targets.
+    ///
+    /// # Errors
+    /// Unreadable arrays, misaligned grids, a TARGETID with no redshift row.
+    pub fn read_rows(&mut self, rows: std::ops::Range<usize>) -> Result<ReadSpectra> {
+        let coadd = self.coadd.read_rows(rows)?;
+        let coadd_path = coadd.path.clone();
+        let nspec = coadd.targetid.len();
+        let merged = merge::coadd_cameras(&coadd_path, &coadd.cameras, nspec)?;
+        let merged = merge::onto_brz_grid(&coadd_path, merged, nspec, MASK_NO_CAMERA)?;
+        let redshifts = match &self.redshifts {
+            Some(table) => {
+                let tileids = columns::optional_i64(&coadd.fibermap, "TILEID");
+                Some(table.aligned_to(&coadd.targetid, tileids.as_deref(), &self.survey, &self.program, &coadd_path)?)
+            }
+            None => None,
+        };
+        let healpix = coadd.keywords.healpix.or_else(|| layout::parse_coadd_name(&coadd_path).map(|n| n.pixel));
+        let batch = SpectrumBatch {
+            survey: self.survey.clone(),
+            program: self.program.clone(),
+            healpix,
+            wavelength: merged.wavelength,
+            targetid: coadd.targetid,
+            flux: merged.flux,
+            ivar: merged.ivar,
+            mask: merged.mask,
+            resolution: merged.resolution,
+            ndiag: merged.ndiag,
+            fibermap: coadd.fibermap,
+            redshifts,
+        };
+        Ok(ReadSpectra { batch, exp_fibermap: coadd.exp_fibermap, scores: coadd.scores, issues: coadd.issues })
+    }
 }
 
 /// A few numbers describing what was read, for logs and `desi-ard read`.

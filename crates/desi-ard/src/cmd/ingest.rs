@@ -15,9 +15,19 @@ pub struct Args {
     pub raw_root: PathBuf,
     /// The ARD folder (created).
     pub ard: PathBuf,
-    /// Pixels processed in parallel (default: all cores).
+    /// Threads (default: all cores). As many pixels are processed at once, unless the
+    /// memory available (the cgroup limit, e.g. Slurm's --mem, else MemAvailable) holds
+    /// fewer pixel workers of about 1 GB each.
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
+    /// Memory the run may use, e.g. 8G or 1500M, in place of what the machine and its
+    /// cgroup allow: it bounds the pixels processed at once.
+    #[arg(long, value_name = "SIZE", value_parser = ard_ingest::memory::parse_size)]
+    pub memory_limit: Option<u64>,
+    /// Spectra read and computed at a time within a pixel (bounds a worker's memory; the
+    /// outputs are the same for any value).
+    #[arg(long, value_name = "N", default_value_t = ard_ingest::DEFAULT_CHUNK_ROWS as u64, value_parser = clap::value_parser!(u64).range(1..))]
+    pub chunk_rows: u64,
     /// Take shard k of N (0-based), e.g. --shard 0/4: N machines split the pixels
     /// with no coordinator.
     #[arg(long)]
@@ -91,6 +101,8 @@ pub fn run(args: Args) -> Result<()> {
         raw_root,
         ard,
         workers,
+        memory_limit,
+        chunk_rows,
         shard,
         balance,
         watch,
@@ -124,6 +136,8 @@ pub fn run(args: Args) -> Result<()> {
         zcatalog,
         no_zcatalog,
         vac,
+        chunk_rows: chunk_rows as usize,
+        memory_limit,
     };
     if fit_models_only {
         // The models step needs no stages: it only learns the shared basis.
@@ -136,11 +150,12 @@ pub fn run(args: Args) -> Result<()> {
     loop {
         let report = ard_ingest::ingest(&opts)?;
         println!(
-            "ingest: {} pixels found, {} in this shard: {} processed ({} rows), {} unchanged, {} partial, {} failed, in {:.1} s ({:.0} objects/s)",
+            "ingest: {} pixels found, {} in this shard: {} processed ({} rows, {} pixel(s) at a time), {} unchanged, {} partial, {} failed, in {:.1} s ({:.0} objects/s)",
             report.pixels_found,
             report.pixels_in_shard,
             report.pixels_done,
             report.rows,
+            report.pixel_workers,
             report.pixels_skipped,
             report.partial.len(),
             report.failed.len(),
