@@ -18,7 +18,7 @@ use crate::IngestError;
 
 /// Code version of the core columns (see `pipeline::LAYERS`): bump it with any change
 /// to how they are computed.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 /// Targeting-bit columns carried over from FIBERMAP (null where a survey lacks them).
 /// The first four are the main survey's ([`MAIN_TARGET_COLUMNS`]).
@@ -88,7 +88,24 @@ pub fn core_specs() -> Vec<ColumnSpec> {
         ColumnSpec::new("spectype", DataType::Utf8, "", "redrock spectral type (GALAXY, QSO, STAR)"),
         ColumnSpec::new("subtype", DataType::Utf8, "", "redrock subtype"),
         ColumnSpec::new("deltachi2", DataType::Float32, "", "χ² difference to the next-best redrock fit (DELTACHI2)"),
+        ColumnSpec::new(
+            "z_conf",
+            DataType::Int16,
+            "",
+            "DESI's redshift confidence (zcatalog v2 Z_CONF): 0 none, 1 low (ZWARN = 0), 3 high (passes the LSS quality cuts); null outside a v2 zcatalog",
+        ),
     ];
+    for name in desi_io::V2_EXTRA_COLUMNS {
+        let t = name.trim_start_matches("GOOD_Z_");
+        v.push(ColumnSpec::new(
+            &name.to_lowercase(),
+            DataType::Boolean,
+            "",
+            &format!(
+                "a {t} target whose redshift passes DESI's LSS quality cuts (zcatalog v2 -extra GOOD_Z_{t}); null without a v2 -extra file"
+            ),
+        ));
+    }
     for b in PHOT_BANDS {
         v.push(ColumnSpec::new(
             &format!("flux_{}", b.to_lowercase()),
@@ -252,6 +269,14 @@ pub fn core_columns(
     cols.push(str_col(z.and_then(|t| optional_str(t, "SPECTYPE")), n));
     cols.push(str_col(z.and_then(|t| optional_str(t, "SUBTYPE")), n));
     cols.push(f32_col(zf("DELTACHI2"), n));
+    cols.push(int_col::<Int16Type>(z.and_then(|t| nullable_i64(t, "Z_CONF")), n, |x| x as i16));
+    for name in desi_io::V2_EXTRA_COLUMNS {
+        let flags = z.and_then(|t| nullable_i64(t, name));
+        cols.push(Arc::new(match flags {
+            Some(v) => v.into_iter().map(|f| f.map(|f| f != 0)).collect::<BooleanArray>(),
+            None => BooleanArray::new_null(n),
+        }));
+    }
     for b in PHOT_BANDS {
         cols.push(f32_col(optional_f64(fm, &format!("FLUX_{b}")), n));
     }

@@ -446,6 +446,8 @@ pub fn choose_redshifts(
     let mut zall: Vec<PathBuf> = listing
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("zall-pix-") && n.ends_with(".fits")))
+        // A v2 catalogue's companions are read with their base file, not on their own.
+        .filter(|p| !desi_io::is_v2_companion(p))
         .collect();
     zall.sort();
     match zall.len() {
@@ -840,7 +842,7 @@ fn commit_pixel(
     for i in inputs {
         for p in input_files(i) {
             if seen.insert(p.clone()) {
-                ins.push(input_record(p)?);
+                ins.push(input_record(&p)?);
             }
         }
     }
@@ -866,9 +868,11 @@ fn commit_pixel(
     Ok(record)
 }
 
-/// Every file an input reads: coadd, redrock (or zcatalog) and joined files.
-fn input_files(i: &PixelInput) -> impl Iterator<Item = &PathBuf> {
-    std::iter::once(&i.coadd).chain(i.redrock.as_ref()).chain(&i.joins)
+/// Every file an input reads: coadd, redrock (or zcatalog, with its v2 `-extra` file when
+/// one is beside it) and joined files.
+fn input_files(i: &PixelInput) -> Vec<PathBuf> {
+    let companions = i.redrock.iter().filter(|z| desi_io::is_zcatalog_name(z)).flat_map(|z| desi_io::v2_companions_present(z));
+    std::iter::once(&i.coadd).chain(i.redrock.as_ref()).cloned().chain(companions).chain(i.joins.iter().cloned()).collect()
 }
 
 /// Whether `pixel` is ingested from exactly `inputs` (unchanged since) with the stage

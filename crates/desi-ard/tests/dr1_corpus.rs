@@ -325,6 +325,55 @@ fn the_published_zcatalog_beside_the_tree_is_found() {
     assert_eq!(r.str("z_source", D, "main", "dark").as_deref(), Some("redrock-main-dark-27247.fits[REDSHIFTS] Z"));
 }
 
+/// Issue 15, item 3: a zcatalog v2 base file with its `-extra` companion beside it gives
+/// `z_conf` and the `good_z_*` flags (the `-extra` file is an input of the pixel: changing
+/// it re-runs the pixel); rows without a v2 zcatalog have them null; `--zcatalog` refuses a
+/// companion named in place of its base file.
+#[test]
+fn a_v2_zcatalog_brings_its_extra_companion() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let raw = dir.path().join("raw");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/dr1");
+    assert!(Command::new("cp").arg("-r").arg(&corpus).arg(&raw).status().expect("cp").success());
+    std::fs::remove_file(raw.join("zcatalog/v1/zall-pix-iron.fits")).expect("remove");
+    for f in ["zpix-main-dark.fits", "zpix-main-dark-extra.fits"] {
+        std::fs::rename(raw.join("zcatalog/v2").join(f), raw.join("zcatalog/v1").join(f)).expect("move");
+    }
+    let ard = dir.path().join("ard");
+    let ingest = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_desi-ard"))
+            .args(["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--quiet", "--no-physics"])
+            .output()
+            .expect("run desi-ard");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{text}");
+        text
+    };
+    ingest();
+    let leaf = ard_store::catalog::read_parquet(&ard_store::ArdLayout::new(&ard).catalog_leaf(PIXEL)).expect("leaf");
+    let r = Rows::new(&leaf);
+    assert_eq!(r.str("z_source", G1, "main", "dark").as_deref(), Some("zpix-main-dark.fits[ZCATALOG] Z_BEST"));
+    let flags = |id: i64, s: &str, p: &str| {
+        (r.int("z_conf", id, s, p), r.int("good_z_lrg", id, s, p), r.int("good_z_qso", id, s, p), r.int("good_z_bgs", id, s, p))
+    };
+    assert_eq!(flags(G1, "main", "dark"), (Some(3), Some(1), Some(0), Some(0)));
+    assert_eq!(flags(QSO, "main", "dark"), (Some(3), Some(0), Some(1), Some(0)));
+    assert_eq!(flags(D, "main", "dark"), (Some(0), Some(0), Some(0), Some(0)), "ZWARN 4: no confidence");
+    assert_eq!(flags(D, "main", "bright"), (None, None, None, None), "main/bright has its redrock file only");
+    // The companion is an input: a change to it re-runs the pixel.
+    assert!(ingest().contains("0 processed"));
+    let extra = raw.join("zcatalog/v1/zpix-main-dark-extra.fits");
+    let bytes = std::fs::read(&extra).expect("read");
+    std::fs::write(&extra, [&bytes[..], &[0u8; 2880][..]].concat()).expect("touch");
+    assert!(ingest().contains("1 processed"), "a changed -extra file re-runs its pixel");
+    let out = Command::new(env!("CARGO_BIN_EXE_desi-ard"))
+        .args(["ingest", raw.to_str().unwrap(), ard.to_str().unwrap(), "--zcatalog", extra.to_str().unwrap()])
+        .output()
+        .expect("run desi-ard");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("companion") && err.contains("base file"), "{err}");
+}
+
 /// Issue 15, item 5: the afterburners beside a coadd (`emline-*`, `qso_mgii-*`,
 /// `qso_qn-*`) and the fastspecfit VACs given with `--vac` are joined on (TARGETID,
 /// survey, program) as the `rr_*`, `mgii_*`, `qn_*` and `fsf_*` columns; an absent file or

@@ -43,8 +43,8 @@ use arrow_array::RecordBatch;
 pub use coadd::{read_coadd, resolve_survey_program, Camera, Coadd, CoaddReader, ObjectIssue};
 pub use error::{DesiIoError, Result};
 pub use redshift::{
-    is_zcatalog_name, read_redrock, read_zcatalog, read_zcatalog_for_pixels, read_zcatalog_in_chunks, RedshiftTable, ZCATALOG_COLUMNS,
-    Z_SOURCE_KEY,
+    is_v2_companion, is_zcatalog_name, read_redrock, read_zcatalog, read_zcatalog_for_pixels, read_zcatalog_in_chunks, v2_companion,
+    v2_companions_present, RedshiftTable, V2_EXTRA_COLUMNS, ZCATALOG_COLUMNS, Z_SOURCE_KEY,
 };
 
 /// Mask bit for brz pixels no camera covered (a camera absent from the file).

@@ -4,10 +4,12 @@
 //! SURVEY and PROGRAM columns) and the tile-based `ztile-*` (one row per TARGETID per tile:
 //! joined on (TARGETID, TILEID), never TARGETID alone). Columns come from the header; only
 //! TARGETID, Z, ZERR, ZWARN, SPECTYPE are required. zcatalog v2 names its redrock columns
-//! `Z_BEST`, `ZWARN_BEST`, `SPECTYPE_BEST`, ...: they are read under the v1 names.
+//! `Z_BEST`, `ZWARN_BEST`, `SPECTYPE_BEST`, ...: they are read under the v1 names; its
+//! `-extra` companion, when beside the base file, adds the GOOD_Z flags ([`v2_companion`]).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use arrow_array::{BooleanArray, RecordBatch, UInt32Array};
 
@@ -94,7 +96,7 @@ pub fn is_zcatalog_name(path: &Path) -> bool {
 /// The zcatalog columns desi-ard uses: the redshift fit (v1 and v2 names), the keys rows
 /// are joined on, and what gives a row's pixel. The rest of a zcatalog (≈ 120 columns
 /// of targeting and photometry, which the coadd's FIBERMAP already holds) is never read.
-pub const ZCATALOG_COLUMNS: [&str; 19] = [
+pub const ZCATALOG_COLUMNS: [&str; 20] = [
     "TARGETID",
     "SURVEY",
     "PROGRAM",
@@ -114,9 +116,106 @@ pub const ZCATALOG_COLUMNS: [&str; 19] = [
     "SPECTYPE_BEST",
     "SUBTYPE_BEST",
     "DELTACHI2_BEST",
+    "Z_CONF",
 ];
 
-/// Rows read from a zcatalog at a time: with the 19 columns above, a chunk is ≈ 40 MB
+/// The columns read from a v2 zcatalog's `-extra` companion: DESI's per-tracer redshift
+/// quality flags (desidatamodel `zcatalog/v2/zpix-SURVEY-PROGRAM-extra`: true for a
+/// BGS/LRG/ELG/QSO target whose redshift passes the LSS quality cuts).
+pub const V2_EXTRA_COLUMNS: [&str; 4] = ["GOOD_Z_BGS", "GOOD_Z_LRG", "GOOD_Z_ELG", "GOOD_Z_QSO"];
+
+/// zcatalog v2 splits a catalogue over a base file and two companions whose rows are
+/// those of the base, in the same order: `NAME-extra.fits` (HDU `ZCATALOG_EXTRA`: full
+/// redrock output, TSNR2, afterburners, the GOOD_Z flags) and `NAME-imaging.fits`
+/// (`ZCATALOG_IMAGING`: Legacy Surveys photometry). The companion of `base` of this
+/// `kind` (`extra` or `imaging`).
+pub fn v2_companion(base: &Path, kind: &str) -> PathBuf {
+    let name = base.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let stem = name.strip_suffix(".fits.gz").or_else(|| name.strip_suffix(".fits")).unwrap_or(name);
+    base.with_file_name(format!("{stem}-{kind}.fits"))
+}
+
+/// Whether a file is a v2 companion (`*-extra.fits`, `*-imaging.fits`), not a base zcatalog.
+pub fn is_v2_companion(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let stem = name.strip_suffix(".gz").unwrap_or(name);
+    stem.ends_with("-extra.fits") || stem.ends_with("-imaging.fits")
+}
+
+/// The companions of a base zcatalog this reader joins, when they exist beside it: the
+/// `-extra` file ([`V2_EXTRA_COLUMNS`]). The `-imaging` file is not read: its columns
+/// repeat the photometry of the coadd's FIBERMAP, which the catalogue takes from there.
+pub fn v2_companions_present(base: &Path) -> Vec<PathBuf> {
+    let extra = v2_companion(base, "extra");
+    if extra.is_file() {
+        vec![extra]
+    } else {
+        Vec::new()
+    }
+}
+
+/// A v2 `-extra` companion opened beside its base file.
+struct ExtraCompanion {
+    file: ard_fits::FitsFile,
+    path: PathBuf,
+}
+
+impl ExtraCompanion {
+    /// Opens `base`'s `-extra` file when it exists; its row count must be the base's.
+    fn open(base: &Path, base_rows: u64) -> Result<Option<Self>> {
+        let Some(path) = v2_companions_present(base).into_iter().next() else { return Ok(None) };
+        let mut file = ard_fits::FitsFile::open(&path)?;
+        file.move_to("ZCATALOG_EXTRA")?;
+        let rows = file.table_rows()?;
+        if rows != base_rows {
+            return Err(DesiIoError::Shape {
+                path,
+                hdu: "ZCATALOG_EXTRA".into(),
+                expected: format!("{base_rows} rows, one per row of {}", base.display()),
+                found: vec![rows as usize],
+            });
+        }
+        Ok(Some(ExtraCompanion { file, path }))
+    }
+
+    /// `chunk` (rows `rows` of the base) with the companion's flags of the same rows
+    /// appended; the TARGETIDs must agree row by row.
+    fn join(&mut self, base: &Path, chunk: RecordBatch, rows: std::ops::Range<u64>) -> Result<RecordBatch> {
+        let mut wanted = vec!["TARGETID"];
+        wanted.extend(V2_EXTRA_COLUMNS);
+        let extra = self.file.read_table_rows(Some(&wanted), rows.clone())?;
+        let mine = column_i64(&chunk, "TARGETID", base, "ZCATALOG")?;
+        let theirs = column_i64(&extra, "TARGETID", &self.path, "ZCATALOG_EXTRA")?;
+        if let Some(k) = (0..mine.len()).find(|&k| mine.get(k) != theirs.get(k)) {
+            return Err(DesiIoError::Metadata {
+                path: self.path.clone(),
+                message: format!(
+                    "row {} has TARGETID {:?} where {} has {}: a v2 companion's rows must be its base file's, in order",
+                    rows.start + k as u64,
+                    theirs.get(k),
+                    base.display(),
+                    mine[k]
+                ),
+            });
+        }
+        let mut fields: Vec<arrow_schema::FieldRef> = chunk.schema().fields().iter().cloned().collect();
+        let mut columns = chunk.columns().to_vec();
+        for name in V2_EXTRA_COLUMNS {
+            if let (Ok(i), true) = (extra.schema().index_of(name), chunk.column_by_name(name).is_none()) {
+                fields.push(Arc::new(extra.schema().field(i).clone()));
+                columns.push(extra.column(i).clone());
+            }
+        }
+        let schema = Arc::new(arrow_schema::Schema::new_with_metadata(fields, chunk.schema().metadata().clone()));
+        RecordBatch::try_new(schema, columns).map_err(|source| DesiIoError::Arrow {
+            path: self.path.clone(),
+            context: "joining a v2 companion's columns",
+            source,
+        })
+    }
+}
+
+/// Rows read from a zcatalog at a time: with the 20 columns above, a chunk is ≈ 40 MB
 /// whatever the file's length.
 pub const ZCATALOG_CHUNK_ROWS: u64 = 262_144;
 
@@ -141,12 +240,19 @@ pub fn read_zcatalog_in_chunks(path: &Path, pixels: Option<&BTreeSet<u64>>, chun
     let mut f = ard_fits::FitsFile::open(path)?;
     f.move_to("ZCATALOG")?;
     let total = f.table_rows()?;
-    let empty = f.read_table_rows(Some(&ZCATALOG_COLUMNS), 0..0)?;
+    let mut extra = ExtraCompanion::open(path, total)?;
+    let mut empty = f.read_table_rows(Some(&ZCATALOG_COLUMNS), 0..0)?;
+    if let Some(e) = extra.as_mut() {
+        empty = e.join(path, empty, 0..0)?;
+    }
     let mut kept = Vec::new();
     let mut start = 0;
     while start < total {
         let end = (start + chunk_rows).min(total);
-        let chunk = f.read_table_rows(Some(&ZCATALOG_COLUMNS), start..end)?;
+        let mut chunk = f.read_table_rows(Some(&ZCATALOG_COLUMNS), start..end)?;
+        if let Some(e) = extra.as_mut() {
+            chunk = e.join(path, chunk, start..end)?;
+        }
         let chunk = match pixels {
             Some(set) => rows_in_pixels(path, chunk, set)?,
             None => chunk,

@@ -17,6 +17,8 @@ fn coadd(survey: &str, program: &str) -> PathBuf {
 }
 
 const D: i64 = 39627000000001007;
+const G1: i64 = 39627000000001001;
+const QSO: i64 = 39627000000001006;
 
 /// The rows of `zall-pix` for the coadd's own survey and program, though the same TARGETID
 /// has a row in each program.
@@ -48,6 +50,49 @@ fn v2_best_columns_read_under_v1_names() {
     assert!((optional_f64(rs, "Z").unwrap()[i] - 0.55).abs() < 1e-9);
     assert_eq!(optional_i64(rs, "ZWARN").unwrap()[i], 4);
     assert_eq!(optional_str(rs, "SPECTYPE").unwrap()[i], "GALAXY");
+}
+
+/// A v2 base file read with its `-extra` companion beside it: Z_CONF from the base, the
+/// GOOD_Z flags joined row by row (values from `make_dr1_zcat_v2.py`); a companion whose
+/// rows are not the base's, in order and number, is an error naming it.
+#[test]
+fn a_v2_extra_companion_is_joined_row_by_row() {
+    let v2 = dr1("zcatalog/v2/zpix-main-dark.fits");
+    assert_eq!(desi_io::v2_companions_present(&v2), vec![dr1("zcatalog/v2/zpix-main-dark-extra.fits")]);
+    assert!(desi_io::is_v2_companion(&dr1("zcatalog/v2/zpix-main-dark-extra.fits")) && !desi_io::is_v2_companion(&v2));
+    let t = read_zcatalog(&v2).expect("v2 with -extra");
+    let ids = optional_i64(&t.table, "TARGETID").unwrap();
+    let row = |id: i64| ids.iter().position(|&t| t == id).expect("row");
+    let flag = |name: &str, id: i64| ard_core::columns::nullable_i64(&t.table, name).expect(name)[row(id)];
+    // G1: a galaxy, ZWARN 0, DELTACHI2 150: confident, a good LRG redshift.
+    assert_eq!((flag("Z_CONF", G1), flag("GOOD_Z_LRG", G1), flag("GOOD_Z_QSO", G1)), (Some(3), Some(1), Some(0)));
+    assert_eq!((flag("GOOD_Z_LRG", QSO), flag("GOOD_Z_QSO", QSO)), (Some(0), Some(1)));
+    // D: ZWARN 4 here.
+    assert_eq!((flag("Z_CONF", D), flag("GOOD_Z_LRG", D)), (Some(0), Some(0)));
+    assert_eq!(t.z_column, "Z_BEST", "the redshift stays the base file's Z_BEST");
+
+    // Companions that do not match their base.
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("zpix-main-dark.fits");
+    std::fs::copy(&v2, &base).unwrap();
+    let mut extra = ard_fits::FitsFile::open(dr1("zcatalog/v2/zpix-main-dark-extra.fits")).unwrap();
+    extra.move_to("ZCATALOG_EXTRA").unwrap();
+    let table = extra.read_table().unwrap();
+    let write = |batch: &arrow_array::RecordBatch| {
+        let path = desi_io::v2_companion(&base, "extra");
+        let _ = std::fs::remove_file(&path);
+        let mut f = ard_fits::FitsFile::create(&path).unwrap();
+        f.write_primary(&[]).unwrap();
+        f.write_table("ZCATALOG_EXTRA", batch, &[]).unwrap();
+        f.close().unwrap();
+    };
+    let reversed = arrow_array::UInt32Array::from_iter_values((0..table.num_rows() as u32).rev());
+    write(&arrow_select::take::take_record_batch(&table, &reversed).unwrap());
+    let err = read_zcatalog(&base).unwrap_err().to_string();
+    assert!(err.contains("zpix-main-dark-extra.fits") && err.contains("row 0") && err.contains("in order"), "{err}");
+    write(&table.slice(0, table.num_rows() - 1));
+    let err = read_zcatalog(&base).unwrap_err().to_string();
+    assert!(err.contains("zpix-main-dark-extra.fits") && err.contains("ZCATALOG_EXTRA") && err.contains("rows"), "{err}");
 }
 
 /// A tile catalogue joins on (TARGETID, TILEID): the genuine SV1 galaxy's row for tile

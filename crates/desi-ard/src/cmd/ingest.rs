@@ -90,6 +90,10 @@ pub fn zcatalog_path(zcatalog: Option<PathBuf>) -> Result<Option<PathBuf>> {
         Some(p) if !desi_io::is_zcatalog_name(&p) => {
             anyhow::bail!("--zcatalog {}: not a zcatalog name (zpix-*, zall-*, ztile-*)", p.display())
         }
+        Some(p) if desi_io::is_v2_companion(&p) => anyhow::bail!(
+            "--zcatalog {}: a zcatalog v2 companion (-extra/-imaging); give its base file, the companion beside it is joined",
+            p.display()
+        ),
         Some(p) => Ok(Some(p.canonicalize().map_err(|e| anyhow::anyhow!("--zcatalog {}: {e}", p.display()))?)),
         None => Ok(None),
     }
