@@ -6,7 +6,8 @@
 //! is bounded ([`PIXEL_WORKER_BYTES`], measured in `BENCHMARKS.md`) whatever the pixel's
 //! size. The memory available is the smallest of the cgroup limits over the process's
 //! cgroup and its ancestors (Slurm's `--mem`, a container's limit; cgroup v2
-//! `memory.max` or v1 `memory.limit_in_bytes`) and the kernel's `MemAvailable`; the
+//! `memory.max` or v1 `memory.limit_in_bytes`), Slurm's grant where it sets no cgroup
+//! (`SLURM_MEM_PER_NODE`, `SLURM_MEM_PER_CPU`) and the kernel's `MemAvailable`; the
 //! caller's `--memory-limit` replaces it.
 //!
 //! The pixel workers are plain threads that hand each pixel to the shared rayon pool
@@ -92,14 +93,20 @@ fn cgroup_limit(proc_cgroup: &str, root: &Path) -> Option<u64> {
     limits.into_iter().min()
 }
 
-/// The memory this process may use: the cgroup limit, else (or when smaller)
-/// `MemAvailable`; `None` when neither can be read (not Linux).
+/// What Slurm granted the job on this node when it does not enforce it with a cgroup:
+/// `SLURM_MEM_PER_NODE` (MB), else `SLURM_MEM_PER_CPU` (MB) × `SLURM_CPUS_ON_NODE`.
+fn slurm_grant(var: impl Fn(&str) -> Option<String>) -> Option<u64> {
+    let mb = |name: &str| var(name).and_then(|v| v.trim().parse::<u64>().ok()).filter(|&v| v > 0);
+    let per_node = mb("SLURM_MEM_PER_NODE");
+    let per_cpu = mb("SLURM_MEM_PER_CPU").zip(mb("SLURM_CPUS_ON_NODE")).map(|(m, c)| m * c);
+    per_node.or(per_cpu).map(|m| m << 20)
+}
+
+/// The memory this process may use: the smallest of the cgroup limit, Slurm's grant and
+/// `MemAvailable`; `None` when none can be read (not Linux).
 pub fn available_memory() -> Option<u64> {
     let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok().and_then(|t| cgroup_limit(&t, Path::new("/sys/fs/cgroup")));
-    match (cgroup, mem_available()) {
-        (Some(c), Some(m)) => Some(c.min(m)),
-        (c, m) => c.or(m),
-    }
+    [cgroup, slurm_grant(|v| std::env::var(v).ok()), mem_available()].into_iter().flatten().min()
 }
 
 /// Pixels to ingest at once: `threads`, fewer when `memory` (the caller's limit, else
@@ -175,6 +182,16 @@ mod tests {
         std::fs::write(v1.join("memory.limit_in_bytes"), "2147483648\n").unwrap();
         assert_eq!(cgroup_limit("4:cpu,memory:/docker/abc\n", root.path()), Some(2 << 30));
         assert_eq!(cgroup_limit("", root.path()), None);
+    }
+
+    #[test]
+    fn slurm_grants_are_read_in_megabytes() {
+        let env =
+            |pairs: &'static [(&'static str, &'static str)]| move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+        assert_eq!(slurm_grant(env(&[("SLURM_MEM_PER_NODE", "36000")])), Some(36000 << 20));
+        assert_eq!(slurm_grant(env(&[("SLURM_MEM_PER_CPU", "4000"), ("SLURM_CPUS_ON_NODE", "8")])), Some(32000 << 20));
+        assert_eq!(slurm_grant(env(&[("SLURM_MEM_PER_CPU", "4000")])), None, "per CPU needs the CPU count");
+        assert_eq!(slurm_grant(env(&[])), None);
     }
 
     #[test]
