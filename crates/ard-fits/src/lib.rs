@@ -498,15 +498,26 @@ impl FitsFile {
     /// [`FitsError::Invalid`] when `rows` runs past the image; cfitsio's errors.
     pub fn read_image_rows<T: Pixel>(&mut self, shape: &[usize], rows: std::ops::Range<usize>) -> Result<Vec<T>> {
         let (first, n) = self.row_span(shape, &rows)?;
+        // SAFETY: `T::DATATYPE` is the cfitsio code of `T` (the `Pixel` contract).
+        unsafe { self.read_pixels::<T>(T::DATATYPE, first, n, "reading image data") }
+    }
+
+    /// Reads `n` pixels from pixel `first` (1-based) of the current image, converted by
+    /// cfitsio to the type `datatype` names.
+    ///
+    /// # Safety
+    /// `datatype` must be the cfitsio code of `T` (TFLOAT for f32, TUINT for u32, ...): cfitsio
+    /// writes `n` values of that type into the buffer.
+    unsafe fn read_pixels<T: Copy + Default>(&mut self, datatype: c_int, first: i64, n: usize, context: &str) -> Result<Vec<T>> {
         let mut data = vec![T::default(); n];
         if n > 0 {
             let mut status = 0;
             let mut anynul = 0;
-            // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `data` holds exactly `n` elements of the type the datatype code names, and `first + n - 1` lies inside the image (checked by `row_span`).
+            // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `data` holds exactly `n` elements of the type `datatype` names (the caller's contract), and the callers take `first`/`n` from `row_span`, inside the image.
             unsafe {
                 sys::ffgpv(
                     self.ptr,
-                    T::DATATYPE,
+                    datatype,
                     first,
                     n as i64,
                     std::ptr::null_mut(),
@@ -515,7 +526,7 @@ impl FitsFile {
                     &mut status,
                 )
             };
-            self.check("reading image data", status)?;
+            self.check(context, status)?;
         }
         Ok(data)
     }
@@ -558,24 +569,8 @@ impl FitsFile {
             return self.read_image_rows::<i32>(shape, rows);
         }
         let (first, n) = self.row_span(shape, &rows)?;
-        let mut data = vec![0u32; n];
-        let mut anynul = 0;
-        if n > 0 {
-            // SAFETY: `self.ptr` is the open handle this FitsFile owns (non-null: `open`/`create` return an error instead, `close` consumes the value); `data` holds exactly `n` elements of the type the datatype code names, and `first + n - 1` lies inside the image (checked by `row_span`).
-            unsafe {
-                sys::ffgpv(
-                    self.ptr,
-                    TUINT,
-                    first,
-                    n as i64,
-                    std::ptr::null_mut(),
-                    data.as_mut_ptr() as *mut c_void,
-                    &mut anynul,
-                    &mut status,
-                )
-            };
-            self.check("reading mask data", status)?;
-        }
+        // SAFETY: TUINT is the cfitsio code of u32.
+        let data = unsafe { self.read_pixels::<u32>(TUINT, first, n, "reading mask data") }?;
         Ok(data.into_iter().map(|v| v as i32).collect())
     }
 

@@ -691,24 +691,8 @@ struct InputPart {
 }
 
 /// Reads one input of a pixel chunk by chunk and runs every stage on each chunk: the
-/// unit of failure. Its spectra go to `spill`; on failure they are taken back out.
+/// unit of failure. Its spectra go to `spill` (the caller takes them back out when it fails).
 fn ingest_input(
-    pixel: u64,
-    inp: &PixelInput,
-    read_opts: &desi_io::ReadOptions,
-    opts: &IngestOptions,
-    run_pixels: &BTreeSet<u64>,
-    spill: &mut SpectraSpill,
-) -> Result<InputPart, IngestError> {
-    let before = spill.len();
-    let part = ingest_input_chunks(pixel, inp, read_opts, opts, run_pixels, spill);
-    if part.is_err() {
-        spill.truncate(before);
-    }
-    part
-}
-
-fn ingest_input_chunks(
     pixel: u64,
     inp: &PixelInput,
     read_opts: &desi_io::ReadOptions,
@@ -794,13 +778,18 @@ fn process_pixel(
     let mut notes = Vec::new();
     let mut errors = Vec::new();
     for inp in inputs {
+        let before = spectra.len();
         match ingest_input(pixel, inp, &read_opts, opts, run_pixels, &mut spectra) {
             Ok(part) => {
                 catalogs.extend(part.catalog);
                 exposures.extend(part.exposures);
                 notes.extend(part.notes);
             }
-            Err(e) => errors.push((inp, e)),
+            Err(e) => {
+                // A failed input leaves none of its spectra behind.
+                spectra.truncate(before);
+                errors.push((inp, e));
+            }
         }
     }
     if catalogs.is_empty() {
