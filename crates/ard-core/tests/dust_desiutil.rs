@@ -8,14 +8,7 @@ use ard_core::dust::MilkyWay;
 
 #[test]
 fn transmission_equals_desiutil() {
-    let Some(python) = std::env::var_os("DESI_ARD_PEER_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the desiutil peer test: DESI_ARD_PEER_PYTHON is unset (scripts/test.sh sets it)"
-        );
-        eprintln!("note: DESI_ARD_PEER_PYTHON unset; run scripts/test.sh (it sets up the venv) for the desiutil peer test");
-        return;
-    };
+    let Some(python) = ard_testkit::peer_python() else { return };
     let mut wave: Vec<f64> = vec![1200.0, 1500.0, 1800.0, 2175.0, 2500.0, 2600.0, 2650.0, 2700.0, 2750.0, 3000.0, 3300.0];
     wave.extend((0..7781).step_by(7).map(|i| 3600.0 + 0.8 * i as f64));
     wave.extend([10000.0, 12200.0, 15000.0, 22000.0, 26500.0]);

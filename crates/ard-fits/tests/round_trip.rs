@@ -104,16 +104,7 @@ fn every_mapped_type_round_trips() {
 
 #[test]
 fn astropy_reads_the_same_types_and_values() {
-    let py = match std::env::var_os("DESI_ARD_PEER_PYTHON") {
-        Some(p) => p,
-        None if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!("DESI_ARD_PEER_PYTHON must be set under CI (scripts/test.sh sets it)")
-        }
-        None => {
-            eprintln!("note: DESI_ARD_PEER_PYTHON unset; the astropy comparison runs under scripts/test.sh");
-            return;
-        }
-    };
+    let Some(py) = ard_testkit::peer_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("types.fits");
     write(&path);
@@ -170,14 +161,7 @@ print("\n".join(out))
 /// physical value where FITS compares stored values, so cfitsio rightly matches nothing.)
 #[test]
 fn tnull_entries_read_as_null() {
-    let py = match std::env::var_os("DESI_ARD_PEER_PYTHON") {
-        Some(p) => p,
-        None if std::env::var_os("CI").is_some() => panic!("DESI_ARD_PEER_PYTHON must be set under CI (scripts/test.sh sets it)"),
-        None => {
-            eprintln!("note: DESI_ARD_PEER_PYTHON unset; the TNULL test (astropy writes the file) runs under scripts/test.sh");
-            return;
-        }
-    };
+    let Some(py) = ard_testkit::peer_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tnull.fits");
     let script = format!(

@@ -128,7 +128,7 @@ fn a_layer_whose_sources_changed_has_a_new_version() {
     let update = std::env::var("DESI_ARD_UPDATE_STAGE_LOCK").unwrap_or_default();
     let stale_only = problems.iter().all(|p| p.contains("is not in"));
     let allowed = (update == "1" && stale_only) || update == "refactor";
-    if allowed && std::env::var("CI").map_or(true, |v| v != "true") {
+    if allowed && !ard_testkit::under_ci() {
         let mut out = String::from(
             "# layer  version  sources (SHA-256 prefix): checked by tests/stage_versions.rs; refresh after a version bump with\n\
              # DESI_ARD_UPDATE_STAGE_LOCK=1 cargo test -p ard-ingest --test stage_versions\n",

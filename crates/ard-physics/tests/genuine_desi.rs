@@ -17,14 +17,7 @@ fn testdata(name: &str) -> PathBuf {
 }
 
 fn templates() -> Option<SspLibrary> {
-    match SspLibrary::locate_and_load(None) {
-        Ok(l) => Some(l),
-        Err(e) if std::env::var_os("CI").is_some() => panic!("templates are required in CI: {e}"),
-        Err(e) => {
-            eprintln!("SKIPPED: {e}");
-            None
-        }
-    }
+    ard_testkit::require("the E-MILES templates", SspLibrary::locate_and_load(None))
 }
 
 /// The SV1 tile coadd holding the reference galaxy, with its redrock file.
@@ -71,19 +64,28 @@ fn reference_galaxy_matches_ppxf() {
     assert!(!fit.sigma_star_ok, "σ* of this faint emission-line galaxy must be flagged (Δχ² {:.1})", fit.dchi2_sigma);
 }
 
+/// fastspecfit's documented Dn4000 of this target: 1.033 "in the emission-line
+/// subtracted spectrum", from the sv1/bright healpix coadd (fastspecfit doc/iron.rst,
+/// fastspecfit 2.x; Balogh et al. 1999 bands, the Milky-Way-corrected spectrum, as our
+/// `dn4000` column). Ours is measured on the SV1 dark tile coadd, so a different set of
+/// exposures: ±0.05 (issue 16). Measured 1.04.
+#[test]
+fn dn4000_matches_fastspecfit() {
+    let Some(lib) = templates() else { return };
+    let corrected = reference_coadd().batch.milky_way_corrected();
+    let i = corrected.index_of(39633345008634465).unwrap();
+    let z = desi_io::columns::optional_f64(corrected.redshifts.as_ref().unwrap(), "Z").unwrap()[i];
+    let m = measure(&lib, &FitConfig::default(), &ObjectInput::from_batch(&corrected, i, Some(z), Some("GALAXY"), Some(0)));
+    let dn4000 = m.dn4000.expect("Dn4000 measured").value;
+    assert!((dn4000 - 1.033).abs() < 0.05, "Dn4000 {dn4000:.3} vs fastspecfit 1.033");
+}
+
 /// The same comparison live: pPXF 9.5.2 run now by `scripts/peers/ppxf_fit.py` (when
 /// `DESI_ARD_PEER_PYTHON` has ppxf and desispec; `scripts/test.sh` sets it up).
 /// Tolerance 5 % on the four catalogue lines; [NII] is weaker, so 10 %.
 #[test]
 fn live_ppxf_peer_agrees() {
-    let Some(py) = std::env::var_os("DESI_ARD_PEER_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the live pPXF comparison: DESI_ARD_PEER_PYTHON is unset (scripts/test.sh sets it)"
-        );
-        eprintln!("note: DESI_ARD_PEER_PYTHON unset; the live pPXF comparison runs under scripts/test.sh");
-        return;
-    };
+    let Some(py) = ard_testkit::peer_python() else { return };
     let Some(lib) = templates() else { return };
     let tpl = SspLibrary::candidate_paths(None).into_iter().find(|p| p.exists()).unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/peers/ppxf_fit.py");

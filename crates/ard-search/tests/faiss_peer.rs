@@ -10,10 +10,7 @@ use half::f16;
 
 #[test]
 fn same_neighbours_as_faiss_index_flat_ip() {
-    let Some(py) = std::env::var_os("DESI_ARD_PEER_PYTHON") else {
-        eprintln!("note: DESI_ARD_PEER_PYTHON unset; the live FAISS comparison runs under scripts/test.sh");
-        return;
-    };
+    let Some(py) = ard_testkit::peer_python() else { return };
     let (n, dim, k) = (20_000, 64, 100);
     let mut s = 99u64;
     let mut r = move || {

@@ -36,6 +36,9 @@ pub struct SedConfig {
     pub walk_steps: usize,
     /// Prior of [M/H] (default: the Gallazzi et al. 2005 relation, as Leja et al. 2019).
     pub metallicity_prior: MetallicityPrior,
+    /// Likelihood calls after which the sampler stops even if Δln Z ≥ `dlogz`; such a fit
+    /// is stored with `sed_status = not_converged`.
+    pub max_calls: usize,
 }
 
 impl Default for SedConfig {
@@ -48,6 +51,7 @@ impl Default for SedConfig {
             sigma_kms: 100.0,
             walk_steps: 20,
             metallicity_prior: MetallicityPrior::default(),
+            max_calls: Options::default().max_calls,
         }
     }
 }
@@ -135,7 +139,8 @@ pub fn fit(
     };
     let mut scratch = Vec::with_capacity(obs.n_pix);
     let mut like = |u: &[f64]| obs.log_likelihood(&params(u, cfg, &ctx), &mut scratch).0;
-    let opts = Options { n_live: cfg.n_live, dlogz: cfg.dlogz, walk_steps: cfg.walk_steps, seed, ..Default::default() };
+    let opts =
+        Options { n_live: cfg.n_live, dlogz: cfg.dlogz, walk_steps: cfg.walk_steps, seed, max_calls: cfg.max_calls, ..Default::default() };
     let r = run(6, &mut like, &opts)?;
     let derived: Vec<_> = r.samples.iter().map(|u| obs.derived(&params(u, cfg, &ctx))).collect();
     let q = |v: &[f64], p: f64| weighted_quantile(v, &r.weights, p).unwrap_or(f64::NAN);

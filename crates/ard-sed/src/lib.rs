@@ -21,4 +21,4 @@ mod stage;
 pub use fit::{fit, SedConfig, SedResult, SfhFamily};
 pub use model::{good_pixels, ObservedLibrary, Params, Unfit};
 pub use prior::MetallicityPrior;
-pub use stage::{aperture_ratio, aperture_ratios, SedStage};
+pub use stage::{aperture_ratio, aperture_ratios, SedStage, SedStatus};

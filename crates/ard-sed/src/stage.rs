@@ -30,7 +30,7 @@ impl SedStage {
 
     /// Code version: bump it with any change to how the columns are computed (a bump
     /// re-runs every pixel; see `ard_ingest::pipeline::LAYERS`).
-    pub const VERSION: u32 = 4;
+    pub const VERSION: u32 = 5;
 
     /// The columns (for `docs/schema.md`).
     pub fn column_specs() -> Vec<ColumnSpec> {
@@ -76,7 +76,7 @@ impl SedStage {
         ));
         v.push(status_spec::<SedStatus>(
             "sed_status",
-            "ok, ok_fibre_only (no aperture correction: FLUX_R or FIBERFLUX_R not positive), or why the SED columns are null (fit_failed: the reason is in the manifest's notes)",
+            "ok, ok_fibre_only (no aperture correction: FLUX_R or FIBERFLUX_R not positive), not_converged (the sampler reached its call budget before Δln Z < dlogz: the columns hold that unfinished posterior, not to be used as one), or why the SED columns are null (fit_failed: the reason is in the manifest's notes)",
         ));
         v
     }
@@ -90,6 +90,8 @@ pub enum SedStatus {
     Ok,
     /// Fitted, in-fibre values only (FLUX_R or FIBERFLUX_R not positive).
     OkFibreOnly,
+    /// The sampler stopped at its call budget before its evidence tolerance was met.
+    NotConverged,
     /// Not fitted by the shared rule ([`ard_core::eligibility`]).
     Ineligible(Ineligible),
     /// The rest frame leaves the templates.
@@ -105,6 +107,7 @@ impl StatusCode for SedStatus {
         match self {
             SedStatus::Ok => "ok",
             SedStatus::OkFibreOnly => "ok_fibre_only",
+            SedStatus::NotConverged => "not_converged",
             SedStatus::Ineligible(i) => i.code(),
             SedStatus::RedshiftOutOfRange => "z_out_of_range",
             SedStatus::TooFewPixels => "too_few_pixels",
@@ -112,7 +115,7 @@ impl StatusCode for SedStatus {
         }
     }
     fn codes() -> Vec<&'static str> {
-        let mut v = vec!["ok", "ok_fibre_only"];
+        let mut v = vec!["ok", "ok_fibre_only", "not_converged"];
         v.extend(Requirements::GALAXY.codes());
         v.extend(["z_out_of_range", "too_few_pixels", "fit_failed"]);
         v
@@ -134,10 +137,11 @@ impl Stage for SedStage {
     fn version(&self) -> String {
         let c = &self.cfg;
         format!(
-            "sed-{} nlive={} dlogz={} walk={} sfh={:?} bc={} sigma={} bin={} templates={}x{} cosmology=planck18",
+            "sed-{} nlive={} dlogz={} maxcalls={} walk={} sfh={:?} bc={} sigma={} bin={} templates={}x{} cosmology=planck18",
             Self::VERSION,
             c.n_live,
             c.dlogz,
+            c.max_calls,
             c.walk_steps,
             c.sfh,
             c.birth_cloud_factor,
@@ -230,7 +234,11 @@ impl SedStage {
                 let aperture = apertures[i];
                 match fit(&obs, &PLANCK18, zi, &self.cfg, seed, aperture.map_or(0.0, f64::log10)) {
                     Ok(r) => Outcome {
-                        status: if aperture.is_some() { SedStatus::Ok } else { SedStatus::OkFibreOnly },
+                        status: match (r.converged, aperture) {
+                            (false, _) => SedStatus::NotConverged,
+                            (true, Some(_)) => SedStatus::Ok,
+                            (true, None) => SedStatus::OkFibreOnly,
+                        },
                         result: Some(r),
                         aperture,
                     },
@@ -261,6 +269,10 @@ impl SedStage {
             .enumerate()
             .filter_map(|(row, o)| match &o.status {
                 SedStatus::FitFailed(why) => Some(ObjectNote { row, note: format!("fit failed: {why}") }),
+                SedStatus::NotConverged => o.result.as_ref().map(|r| ObjectNote {
+                    row,
+                    note: format!("SED sampler stopped after {} likelihood calls before Δln Z < {}", r.n_calls, self.cfg.dlogz),
+                }),
                 _ => None,
             })
             .collect();

@@ -127,14 +127,7 @@ fn standard_columns_fibre_cuts_and_null_main_bits_off_main() {
 /// catalogue's own (TARGETID, ZWARN, TSNR2_LRG) rows.
 #[test]
 fn zcat_primary_equals_desispec_find_primary_spectra() {
-    let Some(python) = std::env::var_os("DESI_ARD_PEER_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the desispec peer test: DESI_ARD_PEER_PYTHON is unset (scripts/test.sh sets it)"
-        );
-        eprintln!("note: DESI_ARD_PEER_PYTHON unset; run scripts/test.sh (it sets up the venv) for the desispec peer test");
-        return;
-    };
+    let Some(python) = ard_testkit::peer_python() else { return };
     let (_ard, batch) = ingest_corpus();
     let ids = optional_i64(&batch, "targetid").expect("targetid");
     let zwarn = optional_i64(&batch, "zwarn").expect("zwarn");

@@ -42,14 +42,7 @@ fn json_field<'a>(json: &'a str, key: &str) -> &'a str {
 
 #[test]
 fn pyarrow_duckdb_lsdb_and_h5py_agree_with_desi_ard() {
-    let Some(python) = std::env::var_os("DESI_ARD_PEER_PYTHON") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI must run the Python peer test: DESI_ARD_PEER_PYTHON is unset (scripts/test.sh sets it)"
-        );
-        eprintln!("note: DESI_ARD_PEER_PYTHON unset; run scripts/test.sh (it sets up the venv) for the Python peer test");
-        return;
-    };
+    let Some(python) = ard_testkit::peer_python() else { return };
     let dir = tempfile::tempdir().unwrap();
     let raw = dir.path().join("raw");
     let ard = dir.path().join("ard");

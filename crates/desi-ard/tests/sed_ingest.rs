@@ -1,7 +1,8 @@
 //! Issue 5: `desi-ard ingest --sed` on the genuine DESI DR1 coadd of TARGETID
 //! 39633345008634465 (an sv1 dark-time emission-line galaxy at z = 0.369) writes finite
 //! posteriors with logm_p50 between 8.5 and 10.5 (the issue's bound), ordered
-//! percentiles, and the aperture ratio FLUX_R / FIBERFLUX_R it applied.
+//! percentiles, and the aperture ratio FLUX_R / FIBERFLUX_R it applied; and its total
+//! stellar mass agrees with fastspecfit's documented value for the same target.
 
 use std::path::Path;
 use std::process::Command;
@@ -13,8 +14,7 @@ fn run(args: &[&str]) -> (bool, String) {
 
 #[test]
 fn genuine_dr1_galaxy_gets_finite_sed_posteriors() {
-    if ssp::SspLibrary::locate_and_load(None).is_err() {
-        eprintln!("note: no E-MILES template file (run scripts/setup.sh); skipped");
+    if ard_testkit::require("the E-MILES templates", ssp::SspLibrary::locate_and_load(None)).is_none() {
         return;
     }
     let testdata = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/desi");
@@ -37,7 +37,17 @@ fn genuine_dr1_galaxy_gets_finite_sed_posteriors() {
     assert!((8.5..=10.5).contains(&f("logm_p50")), "{r}");
     assert!(f("logm_p16") <= f("logm_p50") && f("logm_p50") <= f("logm_p84"));
     assert!(f("logsfr_p16") <= f("logsfr_p50") && f("logsfr_p50") <= f("logsfr_p84"));
-    assert!((0.0..=2.5).contains(&f("dust_av_p50")) && f("age_p50") > 0.0 && f("sed_logz").is_finite());
+    assert!(f("sed_logz").is_finite(), "{r}");
+    // fastspecfit's iron documentation (doc/iron.rst, fastspecfit 2.x, templates
+    // ftemplates-chabrier-1.0.0) fits the sv1/bright healpix coadd of this target:
+    // Mstar = 9.178 (Chabrier IMF, H0 = 70, Ωm = 0.3, aperture-corrected to the total).
+    // To our conventions: +0.215 dex for the IMF (Madau & Dickinson 2014: M_Chabrier =
+    // 0.61 M_Salpeter; our E-MILES set is unimodal 1.30) and +0.027 dex for Planck 2018
+    // (2 log10 of the ratio of luminosity distances at z = 0.3687, astropy). Different
+    // coadd (this is the SV1 dark tile coadd), different templates: ±0.3 dex (issue 16).
+    // Measured: 9.395 against 9.420.
+    let fastspecfit_logm = 9.178 + 0.215 + 0.027;
+    assert!((f("logm_p50") - fastspecfit_logm).abs() < 0.3, "logm_p50 {} vs fastspecfit {fastspecfit_logm:.3}", f("logm_p50"));
     assert!(f("sed_ncall") > 1000.0 && (0.5..3.0).contains(&f("sed_chi2_dof")), "{r}");
     assert!(f("sed_aperture_ratio") >= 1.0, "total flux ≥ fibre flux: {r}");
 }
