@@ -78,6 +78,12 @@ enum Command {
     /// unless --exclude-self). In SQL: similar('emb_pca', TARGETID, K) is a table of
     /// (targetid, survey, program, score, rank).
     Similar(cmd::similar::Args),
+    /// Run the physics layer (Dn4000, HδA, stellar kinematics, emission lines) on any one
+    /// 1-D spectrum: an SDSS spec file, or a FITS or CSV table of wavelength, flux and ivar
+    /// (or error), e.g.
+    ///   desi-ard fit spec-0277-51908-0196.fits
+    ///   desi-ard fit galaxy.csv --z 0.05 --air --fwhm 2.5
+    Fit(cmd::fit::Args),
     /// The original design's science workflows, each writing a table and a figure.
     Workflow {
         #[command(subcommand)]
@@ -119,6 +125,7 @@ fn run(command: Command) -> Result<()> {
         Command::Sql(a) => cmd::sql::run(a),
         Command::Spectrum(a) => cmd::spectrum::run(a),
         Command::Similar(a) => cmd::similar::run(a),
+        Command::Fit(a) => cmd::fit::run(a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::SetupTemplates(a) => cmd::setup_templates::run(a),
         Command::Validate { layer } => cmd::validate::run(layer),

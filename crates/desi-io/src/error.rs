@@ -58,6 +58,14 @@ pub enum DesiIoError {
         /// What is missing.
         message: String,
     },
+    /// A one-dimensional spectrum file (`spectrum1d`) cannot be used as it is.
+    #[error("{path}: {message}")]
+    Spectrum1d {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and what to do.
+        message: String,
+    },
     /// An Arrow kernel failed on a table read from the file.
     #[error("{path}: {context}")]
     Arrow {
@@ -85,7 +93,11 @@ impl DesiIoError {
         match self {
             DesiIoError::Fits(e) => e.hdu(),
             DesiIoError::Shape { hdu, .. } | DesiIoError::MissingColumn { hdu, .. } | DesiIoError::MissingRedshift { hdu, .. } => Some(hdu),
-            DesiIoError::Grid { .. } | DesiIoError::Metadata { .. } | DesiIoError::Arrow { .. } | DesiIoError::Io { .. } => None,
+            DesiIoError::Grid { .. }
+            | DesiIoError::Metadata { .. }
+            | DesiIoError::Spectrum1d { .. }
+            | DesiIoError::Arrow { .. }
+            | DesiIoError::Io { .. } => None,
         }
     }
 }

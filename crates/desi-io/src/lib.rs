@@ -9,6 +9,7 @@
 //! * [`redshift`] — redrock `REDSHIFTS` and DR1 `ZCATALOG` tables;
 //! * [`joins`] — DESI's afterburners (emline, qso_mgii, qso_qn) and the fastspecfit VAC;
 //! * [`merge`] — the b/r/z → brz camera merge of desispec's `coadd_cameras`;
+//! * [`spectrum1d`] — single 1-D spectra from elsewhere (SDSS `spec` files, FITS/CSV tables);
 //! * [`write`] — the writers.
 //!
 //! [`read_spectra`] puts them together:
@@ -32,6 +33,7 @@ pub mod joins;
 pub mod layout;
 pub mod merge;
 pub mod redshift;
+pub mod spectrum1d;
 pub mod write;
 
 use std::path::Path;

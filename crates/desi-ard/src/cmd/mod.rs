@@ -4,6 +4,7 @@
 pub mod cluster;
 pub mod demo;
 pub mod finalize;
+pub mod fit;
 pub mod info;
 pub mod ingest;
 pub mod read;
