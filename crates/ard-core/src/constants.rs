@@ -26,3 +26,12 @@ mod tests {
         assert!((super::sigma_of_fwhm(2.354_820_045) - 1.0).abs() < 1e-15);
     }
 }
+
+/// dex added to a Chabrier (2003) IMF stellar mass to put it on a Salpeter-slope IMF such
+/// as E-MILES' unimodal 1.30, the fits' own: M_Chabrier = 0.61 M_Salpeter (Madau &
+/// Dickinson 2014, ARA&A 52, 415, §3.1).
+pub const LOG_MASS_CHABRIER_TO_SALPETER: f64 = 0.215;
+
+/// The same for star-formation rates: SFR_Chabrier = 0.63 SFR_Salpeter (Madau & Dickinson
+/// 2014, §3.1).
+pub const LOG_SFR_CHABRIER_TO_SALPETER: f64 = 0.201;

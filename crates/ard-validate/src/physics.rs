@@ -65,7 +65,8 @@ fn read_truth(path: &Path) -> Result<HashMap<i64, TruthRow>> {
         let cols = TruthColumns { path, batch: &batch };
         let f32s = |name: &str| -> Result<Vec<f64>> { Ok(cols.f32(name)?.values().iter().map(|&v| v as f64).collect()) };
         let (ids, class) = (cols.i64("targetid")?, cols.str("sim_class")?);
-        let (sigma, dn, hda, ff) = (f32s("sigma_star")?, f32s("dn4000")?, f32s("hdelta_a")?, f32s("fiber_fraction")?);
+        // Lines are seen through the gas's own fibre fraction.
+        let (sigma, dn, hda, ff) = (f32s("sigma_star")?, f32s("dn4000")?, f32s("hdelta_a")?, f32s("fiber_fraction_gas")?);
         let lines: Vec<Vec<f64>> = LINES.iter().map(|(_, _, c)| f32s(c)).collect::<Result<_>>()?;
         for i in 0..batch.num_rows() {
             out.insert(
@@ -92,19 +93,22 @@ pub enum MilkyWayInput {
     AsObserved,
 }
 
-/// Simulates `sim` into `work`, runs the physics layer on every spectrum — corrected for
+/// Simulates `sim` into `work` from the `mock` library (E-MILES, or BC03 for the
+/// independent mock), runs the physics layer with the `lib` templates on every spectrum — corrected for
 /// Milky-Way extinction as ingest does, unless `milky_way` is [`MilkyWayInput::AsObserved`]
 /// (to show what the correction is worth) — and compares with the truth.
 /// `progress(done, total)` is called as spectra finish.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     lib: &SspLibrary,
+    mock: &SspLibrary,
     milky_way: MilkyWayInput,
     sim: &SimConfig,
     fit: &FitConfig,
     work: &Path,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<Compared>> {
-    let summary = desi_sim::simulate(lib, sim, work, &|_, _| {})?;
+    let summary = desi_sim::simulate(mock, sim, work, &|_, _| {})?;
     let truth = read_truth(&summary.truth)?;
     let mut jobs = Vec::new();
     for input in layout::discover(work)? {

@@ -38,8 +38,18 @@ fn read_truth(path: &Path) -> Result<HashMap<i64, (String, f64, f64)>> {
         let cols = TruthColumns { path, batch: &batch };
         let (ids, class) = (cols.i64("targetid")?, cols.str("sim_class")?);
         let (m, s, ff) = (cols.f32("logm_fiber")?, cols.f32("logsfr_100myr")?, cols.f32("fiber_fraction")?);
+        let imf = cols.str("imf")?;
         for i in 0..batch.num_rows() {
-            out.insert(ids.value(i), (class.value(i).to_string(), m.value(i) as f64, s.value(i) as f64 + (ff.value(i) as f64).log10()));
+            // A Chabrier-IMF truth (the BC03 mock) is put on the fits' Salpeter-slope IMF.
+            let (dm, ds) = if imf.value(i) == ssp::Library::Bc03.imf() {
+                (ard_core::constants::LOG_MASS_CHABRIER_TO_SALPETER, ard_core::constants::LOG_SFR_CHABRIER_TO_SALPETER)
+            } else {
+                (0.0, 0.0)
+            };
+            out.insert(
+                ids.value(i),
+                (class.value(i).to_string(), m.value(i) as f64 + dm, s.value(i) as f64 + (ff.value(i) as f64).log10() + ds),
+            );
         }
     }
     Ok(out)
@@ -59,15 +69,17 @@ fn median_snr(wave: &[f64], flux: &[f32], ivar: &[f32], z: f64) -> f64 {
     v[v.len() / 2]
 }
 
-/// Simulates `sim` into `work` and fits every galaxy.
+/// Simulates `sim` into `work` from the `mock` library and fits every galaxy with the
+/// `lib` templates.
 pub fn run(
     lib: &SspLibrary,
+    mock: &SspLibrary,
     sim: &SimConfig,
     cfg: &SedConfig,
     work: &Path,
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<Vec<SedCompared>> {
-    let summary = desi_sim::simulate(lib, sim, work, &|_, _| {})?;
+    let summary = desi_sim::simulate(mock, sim, work, &|_, _| {})?;
     let truth = read_truth(&summary.truth)?;
     let mut jobs = Vec::new();
     for input in layout::discover(work)? {

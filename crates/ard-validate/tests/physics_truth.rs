@@ -24,7 +24,7 @@ fn physics_matches_the_simulator_truth() {
         exptime_bright: 2400.0,
         ..Default::default()
     };
-    let rows = run(&lib, MilkyWayInput::Corrected, &sim, &FitConfig::default(), dir.path(), &|_, _| {}).unwrap();
+    let rows = run(&lib, &lib, MilkyWayInput::Corrected, &sim, &FitConfig::default(), dir.path(), &|_, _| {}).unwrap();
     let s = summarise(&rows);
     eprintln!("{}", s.markdown());
     assert!(s.n >= 55, "{} spectra", s.n);
@@ -49,7 +49,7 @@ fn physics_matches_the_simulator_truth() {
     // observed, they come out low by the Milky Way's transmission (≈ 10 % on average).
     let corrected = median_line_ratio(&rows);
     let observed_dir = tempfile::tempdir().unwrap();
-    let observed = run(&lib, MilkyWayInput::AsObserved, &sim, &FitConfig::default(), observed_dir.path(), &|_, _| {}).unwrap();
+    let observed = run(&lib, &lib, MilkyWayInput::AsObserved, &sim, &FitConfig::default(), observed_dir.path(), &|_, _| {}).unwrap();
     let as_observed = median_line_ratio(&observed);
     eprintln!("median measured/true line flux (S/N > 10): corrected {corrected:.3}, as observed {as_observed:.3}");
     assert!((corrected - 1.0).abs() < 0.03, "corrected line fluxes: median ratio {corrected:.3} to the truth");

@@ -1,6 +1,12 @@
 //! Galaxy physics of the simulator: a parametric star-formation history on the
 //! E-MILES SSP grid, Calzetti dust, nebular lines tied to the young-star SFR, and
 //! the rest-frame model spectrum.
+//!
+//! The independent mock ([`draw_independent_params`]) replaces each of those with
+//! something the fits do not assume: non-parametric histories with a continuity prior
+//! and bursts, Charlot & Fall (2000) two-component dust, line ratios along the BPT
+//! sequences (star-forming, Seyfert 2, LINER), physical doublet ratios and gas
+//! kinematics independent of the stars.
 
 use ssp::SspLibrary;
 
@@ -81,6 +87,105 @@ pub struct GalaxyParams {
     pub oii_hb: f64,
     /// Half-light radius, kpc.
     pub r_half_kpc: f64,
+    /// How the stars formed.
+    pub history: History,
+    /// The attenuation law.
+    pub dust: Dust,
+    /// Excitation class of the nebular lines.
+    pub line_class: LineClass,
+    /// [OII] 3729 / 3726 (density-dependent: 1.5 at low density, Osterbrock & Ferland 2006).
+    pub oii_doublet: f64,
+    /// [SII] 6716 / 6731 (1.45 at low density).
+    pub sii_doublet: f64,
+    /// Intrinsic Hα / Hβ (2.86 for case B at 10⁴ K; ≈ 3.1 in AGN narrow-line regions).
+    pub ha_hb_intrinsic: f64,
+    /// Gas velocity relative to the stars, km/s.
+    pub v_gas: f64,
+    /// Hα luminosity of an AGN narrow-line region, erg/s (0 without one).
+    pub l_agn_halpha: f64,
+    /// Half-light radius of the line emission over that of the stars.
+    pub gas_size_ratio: f64,
+}
+
+/// A galaxy's star-formation history.
+#[derive(Debug, Clone, PartialEq)]
+pub enum History {
+    /// The fits' family: delayed τ ([`GalaxyParams::tau`], [`GalaxyParams::sfh_age`]) plus
+    /// a constant recent burst ([`GalaxyParams::burst_fraction`], `burst_age`).
+    DelayedTauBurst,
+    /// Piecewise-constant SFR in lookback-time bins: `edges` (Gyr, ascending from 0) and
+    /// the relative SFR in each bin.
+    NonParametric {
+        /// Bin edges in lookback time, Gyr.
+        edges: Vec<f64>,
+        /// Relative SFR per bin.
+        sfr: Vec<f64>,
+    },
+}
+
+impl History {
+    /// Name in the truth table.
+    pub fn code(&self) -> &'static str {
+        match self {
+            History::DelayedTauBurst => "delayed_tau_burst",
+            History::NonParametric { .. } => "nonparametric_continuity",
+        }
+    }
+}
+
+/// The attenuation law of a galaxy ([`GalaxyParams::av`] is the V-band attenuation of
+/// the stars older than the birth clouds).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Dust {
+    /// Calzetti et al. (2000) on all stars; lines see Av / 0.44.
+    Calzetti,
+    /// Charlot & Fall (2000, ApJ 539, 718): τ(λ) = τ_V (λ/5500 Å)^−0.7 for the diffuse ISM
+    /// on every star, plus a birth-cloud τ_V^BC on stars younger than 10 Myr and on the
+    /// lines they ionise.
+    CharlotFall {
+        /// Birth-cloud V-band optical depth.
+        tau_v_bc: f64,
+    },
+}
+
+impl Dust {
+    /// Name in the truth table.
+    pub fn code(self) -> &'static str {
+        match self {
+            Dust::Calzetti => "calzetti2000",
+            Dust::CharlotFall { .. } => "charlot_fall2000",
+        }
+    }
+}
+
+/// Birth-cloud lifetime of Charlot & Fall (2000), Gyr.
+pub const BIRTH_CLOUD_AGE: f64 = 0.01;
+
+/// Charlot & Fall (2000) transmission exp(−τ_V (λ/5500)^−0.7).
+pub fn charlot_fall_factor(lambda: f64, tau_v: f64) -> f64 {
+    (-tau_v * (lambda / 5500.0).powf(-0.7)).exp()
+}
+
+/// Excitation class of a galaxy's nebular lines (Kewley et al. 2006, MNRAS 372, 961).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineClass {
+    /// H II regions.
+    StarForming,
+    /// Seyfert 2 narrow-line region.
+    Seyfert2,
+    /// Low-ionisation nuclear emission.
+    Liner,
+}
+
+impl LineClass {
+    /// Name in the truth table.
+    pub fn code(self) -> &'static str {
+        match self {
+            LineClass::StarForming => "star_forming",
+            LineClass::Seyfert2 => "seyfert2",
+            LineClass::Liner => "liner",
+        }
+    }
 }
 
 /// Draws galaxy parameters for a population in a web environment (`web_class`
@@ -143,7 +248,125 @@ pub fn draw_params(pop: Population, web_class: i8, age_universe: f64, rng: &mut 
         sii_ha,
         oii_hb,
         r_half_kpc,
+        history: History::DelayedTauBurst,
+        dust: Dust::Calzetti,
+        line_class: LineClass::StarForming,
+        oii_doublet: 1.4,
+        sii_doublet: 1.3,
+        ha_hb_intrinsic: 2.86,
+        v_gas: 0.0,
+        l_agn_halpha: 0.0,
+        gas_size_ratio: 1.0,
     }
+}
+
+impl GalaxyParams {
+    /// V-band attenuation of the emission lines, mag.
+    pub fn av_lines(&self) -> f64 {
+        match self.dust {
+            Dust::Calzetti => self.av / 0.44,
+            Dust::CharlotFall { tau_v_bc } => self.av + 1.086 * tau_v_bc,
+        }
+    }
+}
+
+/// A Student-t deviate with `nu` degrees of freedom (normal / √(χ²_ν/ν)).
+fn student_t(nu: f64, rng: &mut Rng) -> f64 {
+    let chi2: f64 = (0..nu as usize).map(|_| rng.normal().powi(2)).sum();
+    rng.normal() / (chi2 / nu).sqrt()
+}
+
+/// The star-forming ridge of the BPT diagram, log([OIII]5007/Hβ) at log([NII]6584/Hα) =
+/// `x` (Kewley et al. 2013, ApJ 774, L10, eq. 1 at z ≈ 0.1).
+pub fn bpt_star_forming_ridge(x: f64) -> f64 {
+    let z = 0.1;
+    0.61 / (x - 0.02 - 0.1833 * z) + 1.2 + 0.03 * z
+}
+
+/// Draws a galaxy for the independent mock: the population's masses, sizes, σ* and
+/// metallicities as [`draw_params`], and everything the fits could share replaced:
+///
+/// * history: SFR in 7–8 lookback bins (edges 0, 10, 100, 300 Myr, 1 Gyr, then log-spaced
+///   to the age of the Universe) whose adjacent log-ratios follow the continuity prior
+///   of Leja et al. (2019, ApJ 876, 3: Student-t, ν = 2, scale 0.3); quiescent galaxies
+///   drift down by 0.4 dex per bin and have their last Gyr suppressed by 1.5–2.5 dex, 30 %
+///   of star-forming ones (all Green Peas) a burst of 0.4–1.5 dex in the last 10 Myr;
+/// * dust: Charlot & Fall (2000), μ = τ_ISM/(τ_ISM + τ_BC) ≈ 0.3;
+/// * lines: on the BPT star-forming ridge, or Seyfert 2 / LINER regions for 8 % / 10 % of
+///   massive galaxies (with an AGN Hα luminosity); [OII] and [SII] doublet ratios for
+///   n_e = 10–500 cm⁻³; gas velocity ±60 km/s and dispersion 30–150 km/s drawn apart from
+///   the stars; gas half-light radius 0.6–1.4 × the stars'.
+pub fn draw_independent_params(pop: Population, web_class: i8, age_universe: f64, rng: &mut Rng) -> GalaxyParams {
+    let mut p = draw_params(pop, web_class, age_universe, rng);
+    // draw_params gives quiescent galaxies τ ≤ 1 Gyr and star-forming ones τ ≥ 3 Gyr.
+    let quiescent = p.tau <= 1.0 && pop != Population::GreenPea;
+    let t_max = (age_universe - 0.1).max(1.5);
+    let mut edges = vec![0.0, 0.01, 0.1, 0.3, 1.0];
+    let n_old = 3;
+    for k in 1..=n_old {
+        edges.push(1.0 * (t_max / 1.0f64).powf(k as f64 / n_old as f64));
+    }
+    let nb = edges.len() - 1;
+    // Continuity prior from the oldest bin forward; quiescent galaxies' chains drift down
+    // by 0.4 dex per bin (formed early) before their last Gyr is suppressed.
+    let drift = if quiescent { -0.4 } else { 0.0 };
+    let mut log_sfr = vec![0.0; nb];
+    for k in (0..nb - 1).rev() {
+        log_sfr[k] = log_sfr[k + 1] + drift + (0.3 * student_t(2.0, rng)).clamp(-1.5, 1.5);
+    }
+    if quiescent {
+        let drop = rng.range(1.5, 2.5);
+        for (k, v) in log_sfr.iter_mut().enumerate() {
+            if edges[k + 1] <= 1.0 {
+                *v -= drop;
+            }
+        }
+    } else if pop == Population::GreenPea || rng.uniform() < 0.3 {
+        let lift = if pop == Population::GreenPea { rng.range(0.8, 1.5) } else { rng.range(0.4, 1.0) };
+        log_sfr[0] += lift;
+    }
+    // The parametric fields do not describe this history: no τ, no separate burst.
+    (p.tau, p.sfh_age, p.burst_fraction, p.burst_age) = (f64::NAN, t_max, 0.0, 0.0);
+    p.history = History::NonParametric { edges, sfr: log_sfr.iter().map(|v| 10f64.powf(*v)).collect() };
+    // Charlot & Fall: A_V of the ISM is `av`, the birth clouds add τ_BC = τ_ISM (1−μ)/μ.
+    let mu = rng.range(0.2, 0.45);
+    let tau_ism = p.av / 1.086;
+    p.dust = Dust::CharlotFall { tau_v_bc: (tau_ism * (1.0 - mu) / mu).max(0.1 * rng.uniform()) };
+    // Lines.
+    let massive = p.log_mass > 10.3;
+    let u = rng.uniform();
+    let (class, x, y, l_agn) = if massive && u < 0.08 {
+        (LineClass::Seyfert2, rng.range(-0.2, 0.3), rng.range(0.5, 1.1), 10f64.powf(rng.range(39.8, 41.0)))
+    } else if massive && u < 0.18 {
+        (LineClass::Liner, rng.range(-0.1, 0.4), rng.range(-0.3, 0.3), 10f64.powf(rng.range(39.3, 40.3)))
+    } else {
+        let x = if pop == Population::GreenPea {
+            rng.range(-1.5, -1.0)
+        } else {
+            (-1.2 + 0.45 * (p.log_mass - 9.0) + 0.1 * rng.normal()).clamp(-1.6, -0.35)
+        };
+        (LineClass::StarForming, x, bpt_star_forming_ridge(x) + 0.1 * rng.normal(), 0.0)
+    };
+    p.line_class = class;
+    p.nii_ha = 10f64.powf(x);
+    p.oiii_hb = 10f64.powf(y);
+    p.l_agn_halpha = l_agn;
+    p.ha_hb_intrinsic = if class == LineClass::StarForming { 2.86 } else { 3.1 };
+    // [SII]/Hα and [OII]/Hβ follow the excitation (Kewley et al. 2006 Fig. 4 ranges).
+    p.sii_ha = match class {
+        LineClass::StarForming => 10f64.powf(rng.range(-0.7, -0.35)),
+        LineClass::Seyfert2 => 10f64.powf(rng.range(-0.5, -0.1)),
+        LineClass::Liner => 10f64.powf(rng.range(-0.3, 0.1)),
+    };
+    p.oii_hb = 10f64.powf(rng.range(0.1, 0.6)) * if class == LineClass::Liner { 1.5 } else { 1.0 };
+    // Doublets at n_e = 10–500 cm⁻³ (Osterbrock & Ferland 2006 Fig. 5.8).
+    let density = rng.range(0.0, 1.0);
+    p.oii_doublet = 1.45 - 0.35 * density;
+    p.sii_doublet = 1.42 - 0.32 * density;
+    p.v_gas = rng.range(-60.0, 60.0);
+    p.sigma_gas = rng.range(30.0, 150.0);
+    p.gas_size_ratio = rng.range(0.6, 1.4);
+    p
 }
 
 pub use ssp::sfh::{calzetti_factor, calzetti_k};
@@ -180,14 +403,25 @@ pub fn star_formation(p: &GalaxyParams, ages: &[f64]) -> StarFormation {
         overlap / p.burst_age
     };
     let fb = p.burst_fraction;
-    let mass = |lb1: f64, lb2: f64| (1.0 - fb) * smooth(lb1, lb2) + fb * burst(lb1, lb2);
+    // Mass of a piecewise-constant history between lookback times lb1 < lb2.
+    let binned = |edges: &[f64], sfr: &[f64], lb1: f64, lb2: f64| -> f64 {
+        edges.windows(2).zip(sfr).map(|(e, s)| s * (lb2.min(e[1]) - lb1.max(e[0])).max(0.0)).sum()
+    };
+    let mass = |lb1: f64, lb2: f64| match &p.history {
+        History::DelayedTauBurst => (1.0 - fb) * smooth(lb1, lb2) + fb * burst(lb1, lb2),
+        History::NonParametric { edges, sfr } => binned(edges, sfr, lb1, lb2),
+    };
     let n = ages.len();
     let mut edges = vec![0.0; n + 1];
     for i in 1..n {
         edges[i] = (ages[i - 1] * ages[i]).sqrt();
     }
     edges[n] = f64::INFINITY;
-    let weights: Vec<f64> = (0..n).map(|i| mass(edges[i], edges[i + 1].min(p.sfh_age.max(edges[i])))).collect();
+    let start = match &p.history {
+        History::DelayedTauBurst => p.sfh_age,
+        History::NonParametric { edges, .. } => edges[edges.len() - 1],
+    };
+    let weights: Vec<f64> = (0..n).map(|i| mass(edges[i], edges[i + 1].min(start.max(edges[i])))).collect();
     let s: f64 = weights.iter().sum();
     StarFormation { weights: weights.iter().map(|w| w / s).collect(), frac_100myr: mass(0.0, 0.1) / s, frac_10myr: mass(0.0, 0.01) / s }
 }
@@ -209,7 +443,8 @@ pub struct StellarModel {
 }
 
 /// Builds the stellar model: SSPs weighted by the SFH, metallicity interpolated
-/// linearly between the two nearest grid values, Calzetti-attenuated.
+/// linearly between the two nearest grid values, attenuated by the galaxy's [`Dust`] law
+/// (for Charlot & Fall, SSPs younger than [`BIRTH_CLOUD_AGE`] also through their clouds).
 pub fn stellar_model(lib: &SspLibrary, p: &GalaxyParams) -> StellarModel {
     let sf = star_formation(p, &lib.ages_gyr);
     let m = &lib.metals;
@@ -228,42 +463,60 @@ pub fn stellar_model(lib: &SspLibrary, p: &GalaxyParams) -> StellarModel {
             if ww == 0.0 {
                 continue;
             }
-            for (f, &s) in flux.iter_mut().zip(lib.spectrum(im, ia)) {
-                *f += ww * s as f64;
-            }
-            for (f, &s) in flux_ir.iter_mut().zip(lib.spectrum_ir(im, ia)) {
-                *f += ww * s as f64;
+            match p.dust {
+                Dust::CharlotFall { tau_v_bc } if lib.ages_gyr[ia] < BIRTH_CLOUD_AGE => {
+                    for ((f, &s), &l) in flux.iter_mut().zip(lib.spectrum(im, ia)).zip(&lib.wave) {
+                        *f += ww * s as f64 * charlot_fall_factor(l, tau_v_bc);
+                    }
+                    for ((f, &s), &l) in flux_ir.iter_mut().zip(lib.spectrum_ir(im, ia)).zip(&lib.wave_ir) {
+                        *f += ww * s as f64 * charlot_fall_factor(l, tau_v_bc);
+                    }
+                }
+                _ => {
+                    for (f, &s) in flux.iter_mut().zip(lib.spectrum(im, ia)) {
+                        *f += ww * s as f64;
+                    }
+                    for (f, &s) in flux_ir.iter_mut().zip(lib.spectrum_ir(im, ia)) {
+                        *f += ww * s as f64;
+                    }
+                }
             }
             let ms = ww * lib.surviving_mass[lib.index(im, ia)];
             surviving += ms;
             age_num += ms * lib.ages_gyr[ia];
         }
     }
+    let diffuse = |w: f64| match p.dust {
+        Dust::Calzetti => calzetti_factor(w, p.av),
+        Dust::CharlotFall { .. } => charlot_fall_factor(w, p.av / 1.086),
+    };
     for (f, &w) in flux.iter_mut().zip(&lib.wave) {
-        *f *= calzetti_factor(w, p.av);
+        *f *= diffuse(w);
     }
     for (f, &w) in flux_ir.iter_mut().zip(&lib.wave_ir) {
-        *f *= calzetti_factor(w, p.av);
+        *f *= diffuse(w);
     }
     StellarModel { flux, flux_ir, surviving, age_mw: age_num / surviving, sf }
 }
 
 /// Emission-line luminosities (erg/s, attenuated) of a galaxy forming `sfr_10myr`
-/// M☉/yr: Hα from Kennicutt (1998, ARA&A 36, 189, eq. 2: SFR = 7.9e-42 L(Hα)), Balmer
-/// decrement of case B at 10⁴ K (Osterbrock & Ferland 2006, Table 4.2: Hα/Hβ 2.86,
-/// Hγ/Hβ 0.468, Hδ/Hβ 0.259, Hε/Hβ 0.159), doublet ratios [OIII] 2.98, [NII] 3.05,
-/// [OII]3729/3726 1.4, [SII]6716/6731 1.3; nebular attenuation Av_gas = Av / 0.44
-/// (Calzetti 2000).
+/// M☉/yr: Hα from Kennicutt (1998, ARA&A 36, 189, eq. 2: SFR = 7.9e-42 L(Hα)) plus any
+/// AGN narrow-line region, Balmer decrement [`GalaxyParams::ha_hb_intrinsic`] (2.86 for case
+/// B at 10⁴ K; Osterbrock & Ferland 2006, Table 4.2: Hγ/Hβ 0.468, Hδ/Hβ 0.259, Hε/Hβ
+/// 0.159), doublet ratios [OIII] 2.98, [NII] 3.05, [OII] and [SII] as the params say;
+/// nebular attenuation Av_gas = Av / 0.44 for Calzetti (2000), birth cloud + ISM for
+/// Charlot & Fall (2000).
 pub fn line_luminosities(p: &GalaxyParams, sfr_10myr: f64) -> Vec<f64> {
-    let ha = sfr_10myr / 7.9e-42;
-    let hb = ha / 2.86;
+    let ha = sfr_10myr / 7.9e-42 + p.l_agn_halpha;
+    let hb = ha / p.ha_hb_intrinsic;
     let oiii = p.oiii_hb * hb;
     let nii = p.nii_ha * ha;
     let sii = p.sii_ha * ha;
     let oii = p.oii_hb * hb;
+    let (ro, rs) = (p.oii_doublet, p.sii_doublet);
     let intrinsic = [
-        oii / 2.4,
-        oii * 1.4 / 2.4,
+        oii / (1.0 + ro),
+        oii * ro / (1.0 + ro),
         0.159 * hb,
         0.259 * hb,
         0.468 * hb,
@@ -273,11 +526,14 @@ pub fn line_luminosities(p: &GalaxyParams, sfr_10myr: f64) -> Vec<f64> {
         nii / 3.05,
         ha,
         nii,
-        sii * 1.3 / 2.3,
-        sii / 2.3,
+        sii * rs / (1.0 + rs),
+        sii / (1.0 + rs),
     ];
-    let av_gas = p.av / 0.44;
-    intrinsic.iter().zip(LINES.iter()).map(|(l, (_, w))| l * calzetti_factor(*w, av_gas)).collect()
+    let attenuation = |w: f64| match p.dust {
+        Dust::Calzetti => calzetti_factor(w, p.av / 0.44),
+        Dust::CharlotFall { tau_v_bc } => charlot_fall_factor(w, p.av / 1.086 + tau_v_bc),
+    };
+    intrinsic.iter().zip(LINES.iter()).map(|(l, (_, w))| l * attenuation(*w)).collect()
 }
 
 /// Balogh et al. (1999, ApJ 527, 54) narrow Dn4000 of a rest-frame spectrum on an

@@ -12,9 +12,12 @@
 //!   resolution matrices, sky and read noise;
 //! * [`sample`] — the whole sample and the files; [`truth`] — the truth table.
 //!
+//! With a library other than E-MILES (`SimConfig::library`) it writes the independent
+//! mock: BC03 galaxies with histories, dust, lines and instrument effects the fits do not
+//! assume (see [`galaxy::draw_independent_params`] and [`sample::Systematics`]).
+//!
 //! What it does not model is listed in the README (no stars or QSOs, no redshift-space
-//! distortions, no Galactic extinction, redrock not run: the redshift table is the
-//! truth plus errors).
+//! distortions, redrock not run: the redshift table is the truth plus errors).
 #![deny(missing_docs)]
 
 pub mod footprint;
@@ -47,6 +50,14 @@ pub enum SimError {
         /// Why.
         #[source]
         source: parquet::errors::ParquetError,
+    },
+    /// The library handed over is not the one the configuration asks for.
+    #[error("the configuration asks for the {} library but {} was loaded", .asked.name(), .given.name())]
+    Library {
+        /// In [`SimConfig::library`].
+        asked: ssp::Library,
+        /// The loaded one.
+        given: ssp::Library,
     },
     /// A JSON file could not be serialised.
     #[error("writing {}", path.display())]

@@ -60,11 +60,16 @@ impl CameraSpec {
 }
 
 /// Dark night-sky spectrum in the fibre, 1e-17 erg/s/cm²/Å: a smooth continuum
-/// (≈ 21.1 AB mag/arcsec² at 6000 Å over the 1.77 arcsec² fibre) plus the strong
-/// auroral and Na lines and an OH forest redward of 6200 Å at fixed, seeded positions.
+/// (≈ 21.1 AB mag/arcsec² at 6000 Å over the 1.77 arcsec² fibre) plus [`sky_lines`].
 /// Exposure times are dark-sky-equivalent effective times (DESI's EFFTIME), so the
 /// bright program uses the same sky with a shorter time.
 pub fn sky(wave: &[f64]) -> Vec<f64> {
+    sky_lines(wave).into_iter().zip(wave).map(|(l, &w)| 1.2 + 0.7 * (w / 6000.0).powi(2) + l).collect()
+}
+
+/// The sky's emission lines alone: the strong auroral and Na lines ([OI] 5577, Na D,
+/// [OI] 6300, 6364) and an OH forest redward of 6200 Å at fixed, seeded positions.
+pub fn sky_lines(wave: &[f64]) -> Vec<f64> {
     let mut rng = Rng::new(0x5EED_5C1E, 7);
     let mut lines: Vec<(f64, f64)> = vec![(5578.9, 60.0), (5891.6, 12.0), (6302.0, 20.0), (6365.5, 7.0)];
     for _ in 0..160 {
@@ -73,11 +78,7 @@ pub fn sky(wave: &[f64]) -> Vec<f64> {
         lines.push((w, amp));
     }
     wave.iter()
-        .map(|&w| {
-            let cont = 1.2 + 0.7 * (w / 6000.0).powi(2);
-            let l: f64 = lines.iter().filter(|(c, _)| (c - w).abs() < 5.0).map(|(c, a)| a * (-0.5 * ((w - c) / 0.8).powi(2)).exp()).sum();
-            cont + l
-        })
+        .map(|&w| lines.iter().filter(|(c, _)| (c - w).abs() < 5.0).map(|(c, a)| a * (-0.5 * ((w - c) / 0.8).powi(2)).exp()).sum())
         .collect()
 }
 
@@ -148,10 +149,17 @@ impl Default for ObserveOptions {
 pub struct Observed {
     /// Noiseless spectra per camera, 1e-17 erg/s/cm²/Å.
     pub model: Vec<Vec<f64>>,
+    /// The emission lines' part of `model` (so the stars' colour gradient can spare them).
+    pub model_lines: Vec<Vec<f64>>,
     /// Resolution data per camera.
     pub resolution: Vec<Vec<f32>>,
-    /// Fibre fraction applied.
+    /// Fibre fraction applied to the stars.
     pub fibre_fraction: f64,
+    /// Fibre fraction applied to the lines (the stars' unless the gas has its own size).
+    pub fibre_fraction_gas: f64,
+    /// Per camera, whether each pixel's rest wavelength lies inside the library (pixels
+    /// outside carry no stellar light and must be masked).
+    pub covered: Vec<Vec<bool>>,
     /// Observed (attenuated) line fluxes in the whole galaxy, 1e-17 erg/s/cm².
     pub line_flux: Vec<f64>,
     /// Total (not fibre) observed-frame F_λ on the template grid, for photometry:
@@ -177,24 +185,25 @@ pub fn observe(lib: &SspLibrary, p: &GalaxyParams, model: &StellarModel, z: f64,
     let da_kpc = PLANCK18.comoving_distance(z) / (1.0 + z) * 1000.0;
     let r_half_arcsec = p.r_half_kpc / da_kpc * 206_264.806;
     let ffib = if opts.aperture { fibre_fraction(r_half_arcsec) } else { 1.0 };
+    let ffib_gas = if opts.aperture { fibre_fraction(r_half_arcsec * p.gas_size_ratio) } else { 1.0 };
 
     // Rest-frame working grid in ln λ (vacuum) covering the cameras.
     let grid = LogGrid::covering(3560.0 / (1.0 + z), 9870.0 / (1.0 + z), VELSCALE);
     let tpl_vac: Vec<f64> = lib.wave.iter().map(|&w| air_to_vacuum(w)).collect();
     let rest = rebin(&edges_from_centers(&tpl_vac), &model.flux, &grid.edges());
-    // The templates already carry E-MILES's own line width (FWHM 2.51 Å in the
-    // optical), so a galaxy of dispersion σ* gets only the quadrature difference: its
-    // lines then have the width an intrinsic LOSVD of σ* gives (for σ* above the
-    // template width, ≈ 50–85 km/s over 3500–6000 Å).
+    // The templates already carry the library's own line width (E-MILES: FWHM 2.51 Å in
+    // the optical; BC03: 3 Å), so a galaxy of dispersion σ* gets only the quadrature
+    // difference: its lines then have the width an intrinsic LOSVD of σ* gives (for σ*
+    // above the template width, ≈ 50–85 km/s over 3500–6000 Å).
     let kernel: Vec<f64> = grid
         .centers()
         .iter()
         .map(|&w| {
-            let s_tpl = C_KM_S * sigma_of_fwhm(ssp::emiles_fwhm(ard_core::wavelength::vacuum_to_air(w))) / w;
+            let s_tpl = C_KM_S * sigma_of_fwhm(lib.fwhm_at(ard_core::wavelength::vacuum_to_air(w))) / w;
             (p.sigma_star.powi(2) - s_tpl * s_tpl).max(0.0).sqrt() / VELSCALE
         })
         .collect();
-    let mut rest = gaussian_convolve_variable(&rest, &kernel);
+    let rest = gaussian_convolve_variable(&rest, &kernel);
     // Truth indices on the noiseless, σ*-broadened stellar rest-frame model (air λ).
     let rest_air: Vec<f64> = grid.centers().iter().map(|&w| ard_core::wavelength::vacuum_to_air(w)).collect();
     let dn4000 = crate::galaxy::dn4000(&rest_air, &rest);
@@ -202,30 +211,42 @@ pub fn observe(lib: &SspLibrary, p: &GalaxyParams, model: &StellarModel, z: f64,
     // Lines, integrated over each pixel (erf), in L☉/Å per M☉ formed.
     let sfr_10 = mass_formed * model.sf.frac_10myr / 1e7;
     let lum = line_luminosities(p, sfr_10);
+    // Lines go in with their own fibre fraction, relative to the stars'.
+    let gas_scale = if ffib > 0.0 { ffib_gas / ffib } else { 1.0 };
+    let mut lines_rest = vec![0.0; rest.len()];
     if opts.lines {
         let edges = grid.edges();
-        for ((_, w0), l) in LINES.iter().zip(&lum) {
+        for ((_, rest_w0), l) in LINES.iter().zip(&lum) {
+            let w0 = rest_w0 * (1.0 + p.v_gas / C_KM_S);
             let s = w0 * p.sigma_gas / C_KM_S;
-            let scale = l / (L_SUN * mass_formed);
+            let scale = gas_scale * l / (L_SUN * mass_formed);
             let k0 = edges.partition_point(|&e| e < w0 - 8.0 * s);
             let k1 = edges.partition_point(|&e| e < w0 + 8.0 * s).min(edges.len() - 1);
             for k in k0.max(1)..=k1 {
                 let (a, b) = (edges[k - 1], edges[k]);
                 let frac = 0.5 * (erf((b - w0) / (s * std::f64::consts::SQRT_2)) - erf((a - w0) / (s * std::f64::consts::SQRT_2)));
-                rest[k - 1] += scale * frac / (b - a);
+                lines_rest[k - 1] += scale * frac / (b - a);
             }
         }
     }
     let obs_edges: Vec<f64> = grid.edges().iter().map(|e| e * (1.0 + z)).collect();
-    let obs_density: Vec<f64> = rest.iter().map(|f| f * to_obs * ffib).collect();
+    let obs_density: Vec<f64> = rest.iter().zip(&lines_rest).map(|(f, l)| (f + l) * to_obs * ffib).collect();
+    let obs_lines: Vec<f64> = lines_rest.iter().map(|l| l * to_obs * ffib).collect();
+    // Rest-frame range the library covers, less 8 pixels' margin for the broadening.
+    let (lib_lo, lib_hi) = (tpl_vac[0] * (1.0 + 8.0 * VELSCALE / C_KM_S), tpl_vac[tpl_vac.len() - 1] * (1.0 - 8.0 * VELSCALE / C_KM_S));
     let mut models = Vec::new();
+    let mut lines_models = Vec::new();
     let mut resolutions = Vec::new();
+    let mut covered = Vec::new();
     for cam in &CAMERAS {
         let centers = cam.wavelength();
+        covered.push(centers.iter().map(|w| (lib_lo..=lib_hi).contains(&(w / (1.0 + z)))).collect());
         let f = rebin(&obs_edges, &obs_density, &edges_from_centers(&centers));
         let r = cam.resolution(fibre_scale);
         let f = if opts.resolution { apply_resolution(&r, NDIAG, &f) } else { f };
         models.push(f);
+        let l = rebin(&obs_edges, &obs_lines, &edges_from_centers(&centers));
+        lines_models.push(if opts.resolution { apply_resolution(&r, NDIAG, &l) } else { l });
         resolutions.push(r);
     }
     let line_flux = lum.iter().map(|l| l / (4.0 * std::f64::consts::PI * dl_cm * dl_cm) / 1e-17).collect();
@@ -234,7 +255,19 @@ pub fn observe(lib: &SspLibrary, p: &GalaxyParams, model: &StellarModel, z: f64,
     let mut sed_f: Vec<f64> = model.flux.iter().map(|f| f * to_obs).collect();
     sed_w.extend(lib.wave_ir.iter().map(|w| air_to_vacuum(*w) * (1.0 + z)));
     sed_f.extend(model.flux_ir.iter().map(|f| f * to_obs));
-    Observed { model: models, resolution: resolutions, fibre_fraction: ffib, line_flux, sed: (sed_w, sed_f), mass_formed, dn4000, hdelta_a }
+    Observed {
+        model: models,
+        model_lines: lines_models,
+        resolution: resolutions,
+        fibre_fraction: ffib,
+        fibre_fraction_gas: ffib_gas,
+        covered,
+        line_flux,
+        sed: (sed_w, sed_f),
+        mass_formed,
+        dn4000,
+        hdelta_a,
+    }
 }
 
 /// Broad-band fluxes in nanomaggies (AB; 1 nmgy = 3.631e-6 Jy) through Gaussian
@@ -242,6 +275,19 @@ pub fn observe(lib: &SspLibrary, p: &GalaxyParams, model: &StellarModel, z: f64,
 /// al. 2010) passbands: centre and FWHM in Å. Photon-counting mean of F_ν.
 pub const BANDS: [(&str, f64, f64); 5] =
     [("G", 4800.0, 1300.0), ("R", 6400.0, 1500.0), ("Z", 9200.0, 1400.0), ("W1", 33526.0, 6626.0), ("W2", 46028.0, 10423.0)];
+
+/// Whether an observed-frame SED grid `w` (ascending) covers each of [`BANDS`] over its
+/// centre ± 2σ (95 % of the passband's weight; the flux from a band truncated there is
+/// biased only by the colour across the missing 5 %).
+pub fn bands_covered(w: &[f64]) -> [bool; 5] {
+    let mut out = [false; 5];
+    let (lo, hi) = (w.iter().copied().fold(f64::MAX, f64::min), w.iter().copied().fold(f64::MIN, f64::max));
+    for (k, (_, c, fwhm)) in BANDS.iter().enumerate() {
+        let s = sigma_of_fwhm(*fwhm);
+        out[k] = lo <= c - 2.0 * s && hi >= c + 2.0 * s;
+    }
+    out
+}
 
 /// Synthetic photometry of an observed-frame F_λ (1e-17 erg/s/cm²/Å) in nanomaggies.
 pub fn photometry(w: &[f64], f: &[f64]) -> [f64; 5] {

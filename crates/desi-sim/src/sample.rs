@@ -17,8 +17,8 @@ use rayon::prelude::*;
 use ssp::SspLibrary;
 
 use crate::footprint::{from_xyz, Footprint};
-use crate::galaxy::{draw_params, stellar_model, GalaxyParams, Population, LINES};
-use crate::observe::{add_noise, observe, photometry, ObserveOptions, Observed, CAMERAS, NDIAG};
+use crate::galaxy::{draw_independent_params, draw_params, stellar_model, GalaxyParams, Population, LINES};
+use crate::observe::{add_noise, bands_covered, observe, photometry, sky_lines, ObserveOptions, Observed, BANDS, CAMERAS, NDIAG};
 use crate::rng::Rng;
 use crate::web::{Web, FILAMENT, SHEET, VOID};
 use crate::SimError;
@@ -44,6 +44,65 @@ pub struct SimConfig {
     pub green_pea_fraction: f64,
     /// Fraction of targets also observed in the other program.
     pub repeat_fraction: f64,
+    /// The population library the galaxies are built from. Anything but E-MILES makes
+    /// the independent mock: its galaxies ([`draw_independent_params`]) and instrument
+    /// ([`Systematics`]) share none of the fits' assumptions.
+    pub library: ssp::Library,
+    /// Whether the independent mock adds its [`Systematics`] (on by default; off to
+    /// separate their effect from the galaxies').
+    pub instrument_systematics: bool,
+}
+
+impl SimConfig {
+    /// Whether this is the independent mock (a library other than the fits' E-MILES).
+    pub fn independent(&self) -> bool {
+        self.library != ssp::Library::Emiles
+    }
+}
+
+/// desispec `specmask` NODATA (bit 8): set, with ivar = 0, on pixels whose rest
+/// wavelength the mock's library does not reach.
+pub const MASK_NODATA: i32 = 1 << 8;
+
+/// Instrument effects of the independent mock, drawn per spectrum: a flux-calibration
+/// tilt (quadratic in λ, a few per cent over the range), ivar mis-scaled by up to ±10 %,
+/// sky-subtraction residuals of ±1 % (1σ) of the sky lines per camera, and a colour gradient
+/// (the fibre sees a bluer or redder part of the galaxy than the total photometry).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Systematics {
+    /// Linear and quadratic calibration terms in x = (λ − 6500 Å) / 3000 Å.
+    pub tilt: (f64, f64),
+    /// Factor on the true ivar.
+    pub ivar_scale: f64,
+    /// Sky-line residual fraction per camera.
+    pub sky_residual: [f64; 3],
+    /// Fibre-to-total flux ratio gradient per 3000 Å (observed frame, about 6400 Å).
+    pub colour_gradient: f64,
+}
+
+impl Systematics {
+    /// None of them (the default mock).
+    pub const NONE: Systematics = Systematics { tilt: (0.0, 0.0), ivar_scale: 1.0, sky_residual: [0.0; 3], colour_gradient: 0.0 };
+
+    fn draw(rng: &mut Rng) -> Systematics {
+        Systematics {
+            tilt: (0.02 * rng.normal(), 0.01 * rng.normal()),
+            ivar_scale: rng.range(0.9, 1.1),
+            sky_residual: [0.01 * rng.normal(), 0.01 * rng.normal(), 0.01 * rng.normal()],
+            colour_gradient: rng.range(-0.08, 0.08),
+        }
+    }
+
+    /// The fibre-to-total flux ratio at observed wavelength `w` over the mean one.
+    pub fn gradient(&self, w: f64) -> f64 {
+        1.0 + self.colour_gradient * (w - 6400.0) / 3000.0
+    }
+
+    /// Flux-calibration factor at observed wavelength `w`.
+    pub fn calibration(&self, w: f64) -> f64 {
+        let x = (w - 6500.0) / 3000.0;
+        1.0 + self.tilt.0 * x + self.tilt.1 * x * x
+    }
 }
 
 /// Survey of the simulated files.
@@ -68,6 +127,8 @@ impl Default for SimConfig {
             exptime_bright: 300.0,
             green_pea_fraction: 0.016,
             repeat_fraction: 0.03,
+            library: ssp::Library::Emiles,
+            instrument_systematics: true,
         }
     }
 }
@@ -147,7 +208,11 @@ pub fn draw_targets(cfg: &SimConfig) -> (Footprint, Web, Vec<Target>) {
             };
             let (ra, dec, d) = from_xyz(xyz);
             let z = fp.redshift_of(d);
-            let params = draw_params(pop, class, PLANCK18.age_gyr(z), &mut rng);
+            let params = if cfg.independent() {
+                draw_independent_params(pop, class, PLANCK18.age_gyr(z), &mut rng)
+            } else {
+                draw_params(pop, class, PLANCK18.age_gyr(z), &mut rng)
+            };
             let mut programs = vec![program_of(pop)];
             if rng.uniform() < cfg.repeat_fraction {
                 programs.push(if programs[0] == "dark" { "bright" } else { "dark" });
@@ -178,6 +243,10 @@ pub struct Truth {
     pub log_mass_fiber: f64,
     /// Fibre fraction.
     pub fibre_fraction: f64,
+    /// Fibre fraction of the line emission.
+    pub fibre_fraction_gas: f64,
+    /// The library it was built from.
+    pub library: ssp::Library,
     /// log10 SFR averaged over the last 100 Myr, M☉/yr.
     pub log_sfr_100myr: f64,
     /// Mass-weighted age, Gyr.
@@ -198,7 +267,8 @@ struct SpectrumRow {
     cameras: Vec<(Vec<f32>, Vec<f32>, Vec<i32>, Vec<f32>)>,
     photometry: [f64; 5],
     photometry_ivar: [f64; 5],
-    fibre_fraction: f64,
+    /// FIBERFLUX g, r, z (the stars' fibre fraction and the colour gradient).
+    fibre_photometry: [f64; 3],
     median_snr: [f64; 3],
     tsnr2: f64,
     nexp: usize,
@@ -252,24 +322,51 @@ fn observe_row(
     let bright = program == "bright";
     let exptime = if bright { cfg.exptime_bright } else { cfg.exptime_dark } * (1.0 + 0.1 * rng.normal()).max(0.5);
     let nexp = 2 + rng.below(3);
+    let sys = if cfg.independent() && cfg.instrument_systematics { Systematics::draw(&mut rng) } else { Systematics::NONE };
     let mut cameras = Vec::new();
     let mut median_snr = [0.0; 3];
     let mut tsnr2 = 0.0;
     for (ci, cam) in CAMERAS.iter().enumerate() {
         let w = cam.wavelength();
-        let (flux, ivar) = add_noise(&obs.model[ci], &w, exptime, nexp, &mut rng);
-        let mut snr: Vec<f64> = obs.model[ci].iter().zip(&ivar).map(|(m, &iv)| m * (iv as f64).sqrt()).collect();
+        // The noise follows the light that reached the detector (the stars with their
+        // colour gradient, the lines with their own fibre fraction); calibration and sky-subtraction errors come after it, and the
+        // pipeline's ivar is the noise model's, mis-scaled.
+        let true_model: Vec<f64> =
+            obs.model[ci].iter().zip(&obs.model_lines[ci]).zip(&w).map(|((f, lines), &l)| (f - lines) * sys.gradient(l) + lines).collect();
+        let (mut flux, mut ivar) = add_noise(&true_model, &w, exptime, nexp, &mut rng);
+        if sys != Systematics::NONE {
+            let sky = sky_lines(&w);
+            for j in 0..w.len() {
+                flux[j] = (flux[j] as f64 * sys.calibration(w[j]) + sys.sky_residual[ci] * sky[j]) as f32;
+                ivar[j] = (ivar[j] as f64 * sys.ivar_scale / sys.calibration(w[j]).powi(2)) as f32;
+            }
+        }
+        let mut mask = vec![0i32; w.len()];
+        for j in 0..w.len() {
+            if !obs.covered[ci][j] {
+                (ivar[j], mask[j]) = (0.0, MASK_NODATA);
+            }
+        }
+        let mut snr: Vec<f64> = true_model.iter().zip(&ivar).map(|(m, &iv)| m * (iv as f64).sqrt()).collect();
         tsnr2 += ivar.iter().map(|&iv| iv as f64 * 1e-2).sum::<f64>();
         snr.sort_by(f64::total_cmp);
         median_snr[ci] = snr[snr.len() / 2];
-        cameras.push((flux, ivar, vec![0i32; w.len()], obs.resolution[ci].clone()));
+        cameras.push((flux, ivar, mask, obs.resolution[ci].clone()));
     }
     let true_phot = photometry(&obs.sed.0, &obs.sed.1);
+    let covered = bands_covered(&obs.sed.0);
     let mut photometry = [0.0; 5];
     let mut photometry_ivar = [0.0; 5];
+    let mut fibre_photometry = [0.0; 3];
     for k in 0..5 {
-        photometry[k] = true_phot[k] + PHOT_SIGMA[k] * rng.normal();
-        photometry_ivar[k] = 1.0 / PHOT_SIGMA[k].powi(2);
+        // A band the library does not reach is not measured (flux 0, ivar 0).
+        if covered[k] {
+            photometry[k] = true_phot[k] + PHOT_SIGMA[k] * rng.normal();
+            photometry_ivar[k] = 1.0 / PHOT_SIGMA[k].powi(2);
+        }
+        if k < 3 {
+            fibre_photometry[k] = photometry[k] * obs.fibre_fraction * sys.gradient(BANDS[k].1);
+        }
     }
     let snr_all = median_snr.iter().sum::<f64>() / 3.0;
     let zerr = 3e-5 * (1.0 + t.z) * (5.0 / snr_all.max(0.5)).sqrt().max(0.3);
@@ -279,7 +376,7 @@ fn observe_row(
         cameras,
         photometry,
         photometry_ivar,
-        fibre_fraction: obs.fibre_fraction,
+        fibre_photometry,
         median_snr,
         tsnr2,
         nexp,
@@ -338,16 +435,10 @@ fn fibermap(targets: &[Target], rows: &[SpectrumRow], program: &str) -> Result<R
         push(field(&format!("FLUX_IVAR_{band}"), DataType::Float32, "nanomaggy^-2"), f32_col(rows.iter().map(|r| r.photometry_ivar[k])));
     }
     for (k, band) in ["G", "R", "Z"].iter().enumerate() {
-        push(
-            field(&format!("FIBERFLUX_{band}"), DataType::Float32, "nanomaggy"),
-            f32_col(rows.iter().map(|r| r.photometry[k] * r.fibre_fraction)),
-        );
+        push(field(&format!("FIBERFLUX_{band}"), DataType::Float32, "nanomaggy"), f32_col(rows.iter().map(|r| r.fibre_photometry[k])));
     }
     for (k, band) in ["G", "R", "Z"].iter().enumerate() {
-        push(
-            field(&format!("FIBERTOTFLUX_{band}"), DataType::Float32, "nanomaggy"),
-            f32_col(rows.iter().map(|r| r.photometry[k] * r.fibre_fraction)),
-        );
+        push(field(&format!("FIBERTOTFLUX_{band}"), DataType::Float32, "nanomaggy"), f32_col(rows.iter().map(|r| r.fibre_photometry[k])));
     }
     push(
         field("SERSIC", DataType::Float32, ""),
@@ -515,6 +606,9 @@ pub struct SimSummary {
 /// `truth/truth.parquet` and `truth/web.json`. `progress(done, total)` is called
 /// after each pixel file.
 pub fn simulate(lib: &SspLibrary, cfg: &SimConfig, out: &Path, progress: &(dyn Fn(usize, usize) + Sync)) -> Result<SimSummary, SimError> {
+    if lib.library != cfg.library {
+        return Err(SimError::Library { asked: cfg.library, given: lib.library });
+    }
     let (fp, web, targets) = draw_targets(cfg);
     // Group spectra by (program, pixel).
     let mut groups: BTreeMap<(&'static str, i64), Vec<usize>> = BTreeMap::new();
@@ -544,6 +638,8 @@ pub fn simulate(lib: &SspLibrary, cfg: &SimConfig, out: &Path, progress: &(dyn F
                     target: t.clone(),
                     log_mass_fiber: t.params.log_mass + obs.fibre_fraction.log10(),
                     fibre_fraction: obs.fibre_fraction,
+                    fibre_fraction_gas: obs.fibre_fraction_gas,
+                    library: lib.library,
                     log_sfr_100myr: (m / 1e8).max(1e-6).log10(),
                     age_mw,
                     line_flux: obs.line_flux.clone(),
@@ -589,6 +685,7 @@ pub fn simulate(lib: &SspLibrary, cfg: &SimConfig, out: &Path, progress: &(dyn F
             Key::bool("HPXNEST", true, "NESTED ordering"),
             Key::str("SIMULATE", "desi-ard desi-sim", "simulated by desi-ard, not DESI data"),
             Key::i64("SIMSEED", cfg.seed as i64, "simulation seed"),
+            Key::str("SIMLIB", lib.library.name(), "population library of the simulated galaxies"),
         ];
         let fm = fibermap(&targets, &rows, program)?;
         let efm = exp_fibermap(&targets, &rows, program)?;

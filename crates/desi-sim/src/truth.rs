@@ -40,11 +40,20 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("logm_fiber", "log10 Msun in the 1.5 arcsec fibre"),
     ("fiber_fraction", ""),
     ("logsfr_100myr", "log10 Msun/yr"),
-    ("av", "mag (Calzetti 2000, stars)"),
+    ("library", "population library of the galaxy (emiles, bc03)"),
+    ("imf", "IMF of that library"),
+    ("sfh_kind", "delayed_tau_burst or nonparametric_continuity"),
+    ("dust_law", "calzetti2000 or charlot_fall2000"),
+    ("line_class", "star_forming, seyfert2 or liner"),
+    ("av", "mag, V-band attenuation of the stars outside birth clouds (Calzetti 2000 or Charlot & Fall 2000 ISM)"),
+    ("av_lines", "mag, V-band attenuation of the emission lines"),
+    ("v_gas", "km/s, gas velocity relative to the stars"),
+    ("sigma_gas", "km/s, gas velocity dispersion"),
+    ("fiber_fraction_gas", "fibre fraction of the line emission"),
     ("age_mw", "Gyr, surviving-mass weighted"),
     ("sigma_star", "km/s, intrinsic stellar LOSVD (E-MILES width counted in it)"),
     ("metallicity", "[M/H]"),
-    ("tau", "Gyr (delayed tau)"),
+    ("tau", "Gyr (delayed tau; NaN for non-parametric histories)"),
     ("sfh_age", "Gyr since formation began"),
     ("burst_fraction", ""),
     ("dn4000", "Balogh et al. 1999, noiseless rest-frame stellar model"),
@@ -90,7 +99,17 @@ pub fn write_truth(path: &Path, truths: &[Truth]) -> Result<(), SimError> {
     push("logm_fiber", u("logm_fiber"), f32s(truths, |t| t.log_mass_fiber));
     push("fiber_fraction", "", f32s(truths, |t| t.fibre_fraction));
     push("logsfr_100myr", u("logsfr_100myr"), f32s(truths, |t| t.log_sfr_100myr));
+    let strs = |f: &dyn Fn(&Truth) -> &'static str| -> ArrayRef { Arc::new(StringArray::from_iter_values(truths.iter().map(f))) };
+    push("library", u("library"), strs(&|t| t.library.code()));
+    push("imf", u("imf"), strs(&|t| t.library.imf()));
+    push("sfh_kind", u("sfh_kind"), strs(&|t| t.target.params.history.code()));
+    push("dust_law", u("dust_law"), strs(&|t| t.target.params.dust.code()));
+    push("line_class", u("line_class"), strs(&|t| t.target.params.line_class.code()));
     push("av", u("av"), f32s(truths, |t| t.target.params.av));
+    push("av_lines", u("av_lines"), f32s(truths, |t| t.target.params.av_lines()));
+    push("v_gas", u("v_gas"), f32s(truths, |t| t.target.params.v_gas));
+    push("sigma_gas", u("sigma_gas"), f32s(truths, |t| t.target.params.sigma_gas));
+    push("fiber_fraction_gas", "", f32s(truths, |t| t.fibre_fraction_gas));
     push("age_mw", u("age_mw"), f32s(truths, |t| t.age_mw));
     push("sigma_star", "km/s", f32s(truths, |t| t.target.params.sigma_star));
     push("metallicity", u("metallicity"), f32s(truths, |t| t.target.params.metallicity));

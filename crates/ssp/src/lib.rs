@@ -13,8 +13,14 @@
 //! extension to 50000 Å for WISE photometry, the grid of ages and metallicities, and
 //! the surviving stellar mass (stars + remnants) per solar mass formed from the
 //! Vazdekis mass table shipped beside the spectra.
+//!
+//! A second library, BC03 (Bruzual & Charlot 2003) as used by the MPA-JHU catalogue, is
+//! converted into the same layout by [`bc03::build_from_bc03`]. The fits never use it: it
+//! exists so the simulator can build galaxies from templates the fits do not share
+//! (`desi-ard simulate --library bc03`).
 #![deny(missing_docs)]
 
+pub mod bc03;
 pub mod ops;
 pub mod sfh;
 
@@ -29,8 +35,10 @@ pub enum SspError {
     #[error(transparent)]
     Fits(#[from] ard_fits::FitsError),
     /// The project file is not where it was looked for.
-    #[error("E-MILES template file not found (looked in: {}). Run the set-up once: `scripts/setup.sh` (it converts the E-MILES SSPs shipped in the ppxf==8.2.6 sdist from PyPI), or pass --templates / set DESI_ARD_TEMPLATES", .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    #[error("{} template file not found (looked in: {}). Run the set-up once: `scripts/setup.sh` ({}), or pass --templates{}", .library.name(), .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "), .library.source(), if *.library == Library::Emiles { " / set DESI_ARD_TEMPLATES" } else { "" })]
     NotFound {
+        /// Which library.
+        library: Library,
         /// Paths tried.
         searched: Vec<PathBuf>,
     },
@@ -53,7 +61,7 @@ pub enum SspError {
     },
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SspError + '_ {
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> SspError + '_ {
     move |source| SspError::Io { path: path.to_path_buf(), source }
 }
 
@@ -62,14 +70,70 @@ pub type Result<T> = std::result::Result<T, SspError>;
 
 /// Name of the project's template file.
 pub const TEMPLATE_FILE: &str = "emiles-ssp-v1.fits";
+
+/// The population libraries the project converts at set-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Library {
+    /// E-MILES (Vazdekis et al. 2016): the fits' templates and the default mock.
+    Emiles,
+    /// BC03 (Bruzual & Charlot 2003, MNRAS 344, 1000) SSPs of the MPA-JHU catalogue,
+    /// Chabrier (2003) IMF: only for the independent mock.
+    Bc03,
+}
+
+impl Library {
+    /// Every library, in CLI order.
+    pub const ALL: [Library; 2] = [Library::Emiles, Library::Bc03];
+    /// Name in files, the truth table and the CLI (`emiles`, `bc03`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Library::Emiles => "emiles",
+            Library::Bc03 => "bc03",
+        }
+    }
+    /// Human name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Library::Emiles => "E-MILES",
+            Library::Bc03 => "BC03",
+        }
+    }
+    /// Parses [`Self::code`].
+    pub fn from_code(code: &str) -> Option<Library> {
+        Library::ALL.into_iter().find(|l| l.code() == code)
+    }
+    /// File name of the converted library in the cache's `ssp/` folder.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            Library::Emiles => TEMPLATE_FILE,
+            Library::Bc03 => bc03::BC03_FILE,
+        }
+    }
+    /// Where the set-up takes the library from.
+    fn source(self) -> &'static str {
+        match self {
+            Library::Emiles => "it converts the E-MILES SSPs shipped in the ppxf==8.2.6 sdist from PyPI",
+            Library::Bc03 => "it converts the BC03 SSPs shipped in the sdss-mangadap==4.5.0 wheel from PyPI",
+        }
+    }
+    /// The IMF of the library, as written in the truth table.
+    pub fn imf(self) -> &'static str {
+        match self {
+            Library::Emiles => "unimodal 1.30",
+            Library::Bc03 => "Chabrier 2003",
+        }
+    }
+}
 /// Upper end of the native-resolution part, Å (air).
 pub const OPTICAL_MAX: f64 = 11000.0;
 /// Bin width of the near-infrared extension, Å.
 pub const IR_BIN: f64 = 25.0;
 
-/// The E-MILES library in memory.
+/// A population library in memory (E-MILES unless [`SspLibrary::library`] says otherwise).
 #[derive(Debug, Clone)]
 pub struct SspLibrary {
+    /// Which library this is.
+    pub library: Library,
     /// Optical wavelengths, Å, **air**, uniform 0.9 Å.
     pub wave: Vec<f64>,
     /// Template FWHM at each optical pixel, Å.
@@ -82,7 +146,7 @@ pub struct SspLibrary {
     pub flux: Vec<f32>,
     /// Stars + remnants per M☉ formed, `[metal][age]`.
     pub surviving_mass: Vec<f64>,
-    /// Near-infrared bin centres, Å (air).
+    /// Near-infrared bin centres, Å (air); empty when the library stops in the optical.
     pub wave_ir: Vec<f64>,
     /// Near-infrared spectra (bin means), `[metal][age][bin]`.
     pub flux_ir: Vec<f32>,
@@ -110,35 +174,73 @@ impl SspLibrary {
         &self.flux_ir[k * n..(k + 1) * n]
     }
 
-    /// Where the template file is looked for: `explicit`, then `$DESI_ARD_TEMPLATES`,
-    /// then `$DESI_ARD_CACHE/ssp/`, then `~/.cache/desi-ard/ssp/`.
+    /// FWHM of the library's line-spread function at air wavelength `w`, Å
+    /// (interpolated in the per-pixel table; the end values beyond it).
+    pub fn fwhm_at(&self, w: f64) -> f64 {
+        let k = self.wave.partition_point(|&x| x < w).clamp(1, self.wave.len() - 1);
+        let t = ((w - self.wave[k - 1]) / (self.wave[k] - self.wave[k - 1])).clamp(0.0, 1.0);
+        self.fwhm[k - 1] as f64 * (1.0 - t) + self.fwhm[k] as f64 * t
+    }
+
+    /// Where the E-MILES template file is looked for: `explicit`, then
+    /// `$DESI_ARD_TEMPLATES`, then `$DESI_ARD_CACHE/ssp/`, then `~/.cache/desi-ard/ssp/`.
     pub fn candidate_paths(explicit: Option<&Path>) -> Vec<PathBuf> {
+        Self::library_paths(Library::Emiles, explicit)
+    }
+
+    /// Where a library's file is looked for: `explicit`, then (E-MILES only)
+    /// `$DESI_ARD_TEMPLATES`, then the cache's `ssp/` folder.
+    pub fn library_paths(library: Library, explicit: Option<&Path>) -> Vec<PathBuf> {
         let mut v = Vec::new();
         if let Some(p) = explicit {
             v.push(p.to_path_buf());
         }
-        if let Some(p) = std::env::var_os("DESI_ARD_TEMPLATES") {
-            v.push(PathBuf::from(p));
+        if library == Library::Emiles {
+            if let Some(p) = std::env::var_os("DESI_ARD_TEMPLATES") {
+                v.push(PathBuf::from(p));
+            }
         }
-        v.push(default_cache_dir().join("ssp").join(TEMPLATE_FILE));
+        v.push(default_cache_dir().join("ssp").join(library.file_name()));
         v
     }
 
-    /// Finds and loads the template file (see [`Self::candidate_paths`]).
+    /// Finds and loads the E-MILES template file (see [`Self::candidate_paths`]).
     ///
     /// # Errors
     /// [`SspError::NotFound`] with the set-up instructions when no file exists.
     pub fn locate_and_load(explicit: Option<&Path>) -> Result<Self> {
-        let candidates = Self::candidate_paths(explicit);
-        match candidates.iter().find(|p| p.is_file()) {
-            Some(p) => Self::load(p),
-            None => Err(SspError::NotFound { searched: candidates }),
+        Self::locate_library(Library::Emiles, explicit)
+    }
+
+    /// Finds and loads a library's file (see [`Self::library_paths`]).
+    ///
+    /// # Errors
+    /// [`SspError::NotFound`] with the set-up instructions when no file exists;
+    /// [`SspError::Input`] when the file found holds another library.
+    pub fn locate_library(library: Library, explicit: Option<&Path>) -> Result<Self> {
+        let candidates = Self::library_paths(library, explicit);
+        let Some(path) = candidates.iter().find(|p| p.is_file()) else {
+            return Err(SspError::NotFound { library, searched: candidates });
+        };
+        let lib = Self::load(path)?;
+        if lib.library != library {
+            return Err(SspError::Input {
+                path: path.clone(),
+                message: format!("holds the {} library, not {}", lib.library.name(), library.name()),
+            });
         }
+        Ok(lib)
     }
 
     /// Loads the project's template file.
     pub fn load(path: &Path) -> Result<Self> {
         let mut f = FitsFile::open(path)?;
+        let name = f.read_key_str("SSPLIB")?.unwrap_or_default();
+        let library = Library::ALL.into_iter().find(|l| l.name() == name.trim()).ok_or_else(|| SspError::Input {
+            path: path.into(),
+            message: format!("SSPLIB = {name:?} is not a library this version reads; re-run scripts/setup.sh"),
+        })?;
+        let has_ir = f.has_hdu("WAVELENGTH_IR")?;
         let mut img = |name: &str| -> Result<Vec<f64>> {
             f.move_to(name)?;
             Ok(f.read_image::<f64>()?.0)
@@ -147,14 +249,14 @@ impl SspLibrary {
         let ages_gyr = img("AGES")?;
         let metals = img("METALS")?;
         let surviving_mass = img("MASS_SURVIVING")?;
-        let wave_ir = img("WAVELENGTH_IR")?;
+        let wave_ir = if has_ir { img("WAVELENGTH_IR")? } else { Vec::new() };
         let mut imgf = |name: &str| -> Result<(Vec<f32>, Vec<usize>)> {
             f.move_to(name)?;
             Ok(f.read_image::<f32>()?)
         };
         let (fwhm, _) = imgf("FWHM")?;
         let (flux, shape) = imgf("FLUX")?;
-        let (flux_ir, shape_ir) = imgf("FLUX_IR")?;
+        let (flux_ir, shape_ir) = if has_ir { imgf("FLUX_IR")? } else { (Vec::new(), vec![metals.len(), ages_gyr.len(), 0]) };
         let expect = [metals.len(), ages_gyr.len(), wave.len()];
         if shape != expect || shape_ir != [metals.len(), ages_gyr.len(), wave_ir.len()] || fwhm.len() != wave.len() {
             return Err(SspError::Input {
@@ -162,18 +264,31 @@ impl SspLibrary {
                 message: format!("inconsistent template file: FLUX {shape:?}, expected {expect:?}; re-run scripts/setup.sh"),
             });
         }
-        Ok(SspLibrary { wave, fwhm, ages_gyr, metals, flux, surviving_mass, wave_ir, flux_ir })
+        Ok(SspLibrary { library, wave, fwhm, ages_gyr, metals, flux, surviving_mass, wave_ir, flux_ir })
     }
 
-    /// Writes the project's template file.
+    /// Writes the project's template file (the near-infrared extension only when the
+    /// library has one).
     pub fn save(&self, path: &Path) -> Result<()> {
         let tmp = path.with_extension("fits.tmp");
         let mut f = FitsFile::create(&tmp)?;
+        let (citation, source, isochrones, mass) = match self.library {
+            Library::Emiles => {
+                ("Vazdekis et al. 2016, MNRAS 463, 3409", "ppxf==8.2.6 sdist, ppxf/miles_models", "Padova00, baseFe", "Vazdekis mass table")
+            }
+            Library::Bc03 => (
+                "Bruzual & Charlot 2003, MNRAS 344, 1000",
+                "sdss-mangadap==4.5.0 wheel, bc03_mpajhu",
+                "Padova 1994 (BC03)",
+                "desi-ard ssp::bc03 (Chabrier IMF, remnants)",
+            ),
+        };
         f.write_primary(&[
-            Key::str("SSPLIB", "E-MILES", "Vazdekis et al. 2016, MNRAS 463, 3409"),
-            Key::str("SOURCE", "ppxf==8.2.6 sdist, ppxf/miles_models", "converted by desi-ard setup-templates"),
-            Key::str("IMF", "unimodal slope 1.30", ""),
-            Key::str("ISOCHRON", "Padova00, baseFe", ""),
+            Key::str("SSPLIB", self.library.name(), citation),
+            Key::str("SOURCE", source, "converted by desi-ard setup-templates"),
+            Key::str("IMF", self.library.imf(), ""),
+            Key::str("ISOCHRON", isochrones, ""),
+            Key::str("MASSTAB", mass, "source of MASS_SURVIVING"),
             Key::bool("AIRWAVE", true, "wavelengths are in air"),
             Key::str("BUNIT", "Lsun/Angstrom/Msun", "per solar mass formed"),
         ])?;
@@ -181,8 +296,10 @@ impl SspLibrary {
         f.write_image("WAVELENGTH", &[self.wave.len()], &self.wave, &[Key::str("BUNIT", "Angstrom", "air")])?;
         f.write_image("FWHM", &[self.fwhm.len()], &self.fwhm, &[Key::str("BUNIT", "Angstrom", "template line-spread FWHM")])?;
         f.write_image("FLUX", &[nm, na, self.wave.len()], &self.flux, &[])?;
-        f.write_image("WAVELENGTH_IR", &[self.wave_ir.len()], &self.wave_ir, &[Key::str("BUNIT", "Angstrom", "air, bin centres")])?;
-        f.write_image("FLUX_IR", &[nm, na, self.wave_ir.len()], &self.flux_ir, &[])?;
+        if !self.wave_ir.is_empty() {
+            f.write_image("WAVELENGTH_IR", &[self.wave_ir.len()], &self.wave_ir, &[Key::str("BUNIT", "Angstrom", "air, bin centres")])?;
+            f.write_image("FLUX_IR", &[nm, na, self.wave_ir.len()], &self.flux_ir, &[])?;
+        }
         f.write_image("AGES", &[na], &self.ages_gyr, &[Key::str("BUNIT", "Gyr", "")])?;
         f.write_image("METALS", &[nm], &self.metals, &[Key::str("BUNIT", "dex", "[M/H]")])?;
         f.write_image(
@@ -310,7 +427,17 @@ pub fn build_from_miles(miles_dir: &Path, out: &Path) -> Result<BuildReport> {
         }
     }
     let fwhm = wave.iter().map(|&w| emiles_fwhm(w) as f32).collect();
-    let lib = SspLibrary { wave, fwhm, ages_gyr: ages.clone(), metals: metals.clone(), flux, surviving_mass: surviving, wave_ir, flux_ir };
+    let lib = SspLibrary {
+        library: Library::Emiles,
+        wave,
+        fwhm,
+        ages_gyr: ages.clone(),
+        metals: metals.clone(),
+        flux,
+        surviving_mass: surviving,
+        wave_ir,
+        flux_ir,
+    };
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent).map_err(io_error(parent))?;
     }

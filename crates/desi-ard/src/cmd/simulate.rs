@@ -26,7 +26,12 @@ pub struct Args {
     /// Total exposure time of bright-program coadds, s.
     #[arg(long, default_value_t = 300.0)]
     pub exptime_bright: f64,
-    /// E-MILES template file (default: the set-up cache; see scripts/setup.sh).
+    /// Population library the galaxies are built from: `emiles` (the default mock, the
+    /// fits' own templates) or `bc03` (the independent mock: BC03 SSPs, non-parametric
+    /// histories, Charlot & Fall dust, BPT-sequence lines, instrument systematics).
+    #[arg(long, value_enum, default_value_t = crate::cmd::validate::LibraryArg::Emiles)]
+    pub library: crate::cmd::validate::LibraryArg,
+    /// The library file (default: the set-up cache; see scripts/setup.sh).
     #[arg(long)]
     pub templates: Option<PathBuf>,
     /// No progress bar.
@@ -36,12 +41,13 @@ pub struct Args {
 
 /// Runs `desi-ard simulate`.
 pub fn run(args: Args) -> Result<()> {
-    let Args { out, seed, objects, pixels, exptime_dark, exptime_bright, templates, quiet } = args;
+    let Args { out, seed, objects, pixels, exptime_dark, exptime_bright, library, templates, quiet } = args;
     if objects == 0 {
         bail!("--objects must be at least 1");
     }
-    let lib = ssp::SspLibrary::locate_and_load(templates.as_deref())?;
-    let mut cfg = desi_sim::SimConfig { seed, n_objects: objects, exptime_dark, exptime_bright, ..Default::default() };
+    let library = ssp::Library::from(library);
+    let lib = ssp::SspLibrary::locate_library(library, templates.as_deref())?;
+    let mut cfg = desi_sim::SimConfig { seed, n_objects: objects, exptime_dark, exptime_bright, library, ..Default::default() };
     if let Some(p) = pixels {
         if p.iter().any(|&x| x >= 12 * 64 * 64) {
             bail!("--pixels: nside-64 pixels run from 0 to 49151");
@@ -51,8 +57,9 @@ pub fn run(args: Args) -> Result<()> {
     let t0 = Instant::now();
     let summary = simulate_with_progress(&lib, &cfg, &out, quiet)?;
     println!(
-        "simulated {} galaxies ({} Green-Pea-like) as {} spectra in {} coadd files under {} in {:.1} s",
+        "simulated {} {} galaxies ({} Green-Pea-like) as {} spectra in {} coadd files under {} in {:.1} s",
         summary.n_targets,
+        library.name(),
         summary.n_green_peas,
         summary.n_spectra,
         summary.coadds.len(),
