@@ -18,7 +18,7 @@ pub mod model;
 pub mod prior;
 mod stage;
 
-pub use fit::{fit, SedConfig, SedResult, SfhFamily};
+pub use fit::{fit, widen, SedConfig, SedResult, SfhFamily, SystematicFloor};
 pub use model::{good_pixels, ObservedLibrary, Params, Unfit};
 pub use prior::MetallicityPrior;
 pub use stage::{aperture_ratio, aperture_ratios, SedStage, SedStatus};

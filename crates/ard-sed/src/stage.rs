@@ -30,7 +30,7 @@ impl SedStage {
 
     /// Code version: bump it with any change to how the columns are computed (a bump
     /// re-runs every pixel; see `ard_ingest::pipeline::LAYERS`).
-    pub const VERSION: u32 = 5;
+    pub const VERSION: u32 = 6;
 
     /// The columns (for `docs/schema.md`).
     pub fn column_specs() -> Vec<ColumnSpec> {
@@ -42,7 +42,7 @@ impl SedStage {
                 name,
                 f.clone(),
                 "log10 Msun",
-                &format!("surviving stellar mass (stars + remnants), {p} of the posterior, {total}; E-MILES + delayed-tau SFH + Calzetti dust, nested sampling; {CORRECTED}"),
+                &format!("surviving stellar mass (stars + remnants), {p} of the posterior (p16/p84: half-widths ⊕ a {:.2} dex template-mismatch floor), {total}; E-MILES + delayed-tau SFH + Calzetti dust, nested sampling; {CORRECTED}", crate::SystematicFloor::default().log_mass),
             ));
         }
         for (p, name) in [("p16", "logsfr_p16"), ("p50", LOGSFR_P50), ("p84", "logsfr_p84")] {
@@ -50,7 +50,7 @@ impl SedStage {
                 name,
                 f.clone(),
                 "log10 Msun/yr",
-                &format!("mean SFR over the last 100 Myr, {p} of the posterior, {total}; floored at logm − 14; {CORRECTED}"),
+                &format!("mean SFR over the last 100 Myr, {p} of the posterior (p16/p84: half-widths ⊕ a {:.2} dex template-mismatch floor), {total}; floored at logm − 14; {CORRECTED}", crate::SystematicFloor::default().log_sfr),
             ));
         }
         v.push(ColumnSpec::new(
@@ -137,7 +137,7 @@ impl Stage for SedStage {
     fn version(&self) -> String {
         let c = &self.cfg;
         format!(
-            "sed-{} nlive={} dlogz={} maxcalls={} walk={} sfh={:?} bc={} sigma={} bin={} templates={}x{} cosmology=planck18",
+            "sed-{} nlive={} dlogz={} maxcalls={} walk={} sfh={:?} bc={} sigma={} floor={}/{} bin={} templates={}x{} cosmology=planck18",
             Self::VERSION,
             c.n_live,
             c.dlogz,
@@ -146,6 +146,8 @@ impl Stage for SedStage {
             c.sfh,
             c.birth_cloud_factor,
             c.sigma_kms,
+            c.systematic_floor.log_mass,
+            c.systematic_floor.log_sfr,
             crate::model::PIXEL_BIN,
             self.lib.metals.len(),
             self.lib.ages_gyr.len()
@@ -251,11 +253,12 @@ impl SedStage {
         };
         let shift = |o: &Outcome| o.aperture.map_or(0.0, f64::log10);
         let mut cols: Vec<ArrayRef> = Vec::new();
+        let floor = &self.cfg.systematic_floor;
         for k in 0..3 {
-            cols.push(f32s(&|o| o.result.as_ref().map(|r| r.log_mass[k] + shift(o))));
+            cols.push(f32s(&|o| o.result.as_ref().map(|r| r.log_mass_stored(floor)[k] + shift(o))));
         }
         for k in 0..3 {
-            cols.push(f32s(&|o| o.result.as_ref().map(|r| r.log_sfr[k] + shift(o))));
+            cols.push(f32s(&|o| o.result.as_ref().map(|r| r.log_sfr_stored(floor)[k] + shift(o))));
         }
         cols.push(f32s(&|o| o.result.as_ref().map(|r| r.av_p50)));
         cols.push(f32s(&|o| o.result.as_ref().map(|r| r.age_p50)));

@@ -1,7 +1,8 @@
 //! One-dimensional spectra from outside the DESI tree — an SDSS `spec` file, or a FITS or
 //! CSV table of wavelength, flux and ivar (or error) — brought to what the physics layer
-//! reads for a DESI spectrum: observed **vacuum** wavelengths, flux, ivar, a mask and a
-//! band-diagonal resolution matrix in desispec's layout (`desi-ard fit`).
+//! reads for a DESI spectrum: observed **vacuum** wavelengths, flux, ivar, a mask and the
+//! Gaussian σ (Å) of the line-spread function at each pixel, from which `desi-ard fit`
+//! builds a resolution matrix in desispec's layout (`ssp::ops::gaussian_resolution_angstrom`).
 //!
 //! The formats:
 //! - **SDSS `spec`** (DR8 and later, e.g. the DR18 files pPXF ships): HDU `COADD` with
@@ -100,38 +101,6 @@ impl Spectrum1d {
     fn problem(&self, message: String) -> DesiIoError {
         DesiIoError::Spectrum1d { path: self.path.clone(), message }
     }
-}
-
-/// A Gaussian line-spread function as a band-diagonal resolution matrix in desispec's
-/// layout (`ndiag × n`, diagonal `d` at offset `ndiag/2 − d`), each column normalised to
-/// 1: what `ard_physics::ObjectInput::resolution` takes. `sigma_angstrom` is the σ at each
-/// pixel; the band reaches ±4σ of the widest pixel (at least ±1 pixel).
-pub fn gaussian_resolution(wave: &[f64], sigma_angstrom: &[f64]) -> (Vec<f32>, usize) {
-    let n = wave.len();
-    let step = |j: usize| if j + 1 < n { wave[j + 1] - wave[j] } else { wave[j] - wave[j.saturating_sub(1)] };
-    let sigma_pix: Vec<f64> = (0..n).map(|j| sigma_angstrom[j] / step(j).abs().max(f64::MIN_POSITIVE)).collect();
-    let widest = sigma_pix.iter().copied().filter(|s| s.is_finite()).fold(0.0, f64::max);
-    let half = ((4.0 * widest).ceil() as usize).clamp(1, 200);
-    let ndiag = 2 * half + 1;
-    let mut r = vec![0f32; ndiag * n];
-    for j in 0..n {
-        let s = sigma_pix[j];
-        let weights: Vec<f64> = (0..ndiag)
-            .map(|d| {
-                let off = half as f64 - d as f64;
-                if s > 0.0 && s.is_finite() {
-                    (-0.5 * (off / s).powi(2)).exp()
-                } else {
-                    f64::from(u8::from(d == half))
-                }
-            })
-            .collect();
-        let total: f64 = weights.iter().sum();
-        for (d, w) in weights.iter().enumerate() {
-            r[d * n + j] = (w / total) as f32;
-        }
-    }
-    (r, ndiag)
 }
 
 /// Reads one spectrum (see the module docs for the formats). `medium` says whether a
@@ -310,23 +279,6 @@ fn parse_csv(text: &str) -> std::result::Result<(Vec<String>, Vec<Option<Vec<f64
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn gaussian_columns_have_the_requested_rms_width() {
-        let wave: Vec<f64> = (0..400).map(|i| 4000.0 + 0.5 * i as f64).collect();
-        let sigma = vec![1.5; wave.len()]; // 3 pixels
-        let (r, ndiag) = gaussian_resolution(&wave, &sigma);
-        assert_eq!(ndiag, 25);
-        let n = wave.len();
-        let j = 200;
-        let half = (ndiag / 2) as f64;
-        let (s0, s2): (f64, f64) = (0..ndiag).fold((0.0, 0.0), |(a, b), d| {
-            let w = r[d * n + j] as f64;
-            (a + w, b + w * (half - d as f64).powi(2))
-        });
-        assert!((s0 - 1.0).abs() < 1e-6, "normalised: {s0}");
-        assert!((s2.sqrt() - 3.0).abs() < 0.01, "rms {} pixels", s2.sqrt());
-    }
 
     #[test]
     fn a_csv_table_in_air_with_errors() {

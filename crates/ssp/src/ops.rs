@@ -181,19 +181,42 @@ pub fn gaussian_convolve_variable(f: &[f64], sigma_pix: &[f64]) -> Vec<f64> {
 /// Band-diagonal resolution data (desispec convention: `ndiag × nwave`, diagonal d
 /// holds offset `ndiag/2 − d`, `data[d][j] = R[j − offset][j]`) for a Gaussian
 /// line-spread function of `sigma_pix[j]` pixels at each column j; columns sum to 1
-/// so that flux is conserved.
+/// so that flux is conserved. A column whose σ is not a positive number is the identity
+/// (the pixel is left as it is).
 pub fn gaussian_resolution(sigma_pix: &[f64], ndiag: usize) -> Vec<f32> {
     let n = sigma_pix.len();
     let half = (ndiag / 2) as i64;
     let mut data = vec![0f32; ndiag * n];
     for (j, &s) in sigma_pix.iter().enumerate() {
-        let w: Vec<f64> = (0..ndiag).map(|d| (-0.5 * ((half - d as i64) as f64 / s).powi(2)).exp()).collect();
+        let w: Vec<f64> = (0..ndiag)
+            .map(|d| {
+                let off = (half - d as i64) as f64;
+                if s > 0.0 && s.is_finite() {
+                    (-0.5 * (off / s).powi(2)).exp()
+                } else {
+                    f64::from(u8::from(off == 0.0))
+                }
+            })
+            .collect();
         let total: f64 = w.iter().sum();
         for d in 0..ndiag {
             data[d * n + j] = (w[d] / total) as f32;
         }
     }
     data
+}
+
+/// [`gaussian_resolution`] for a σ given in Å at each pixel of `wave`: the band reaches
+/// ±4σ of the widest pixel (at least ±1 pixel, at most ±200). Returns the data and
+/// `ndiag`.
+pub fn gaussian_resolution_angstrom(wave: &[f64], sigma_angstrom: &[f64]) -> (Vec<f32>, usize) {
+    let n = wave.len();
+    let step = |j: usize| if j + 1 < n { wave[j + 1] - wave[j] } else { wave[j] - wave[j.saturating_sub(1)] };
+    let sigma_pix: Vec<f64> = (0..n).map(|j| sigma_angstrom[j] / step(j).abs().max(f64::MIN_POSITIVE)).collect();
+    let widest = sigma_pix.iter().copied().filter(|s| s.is_finite()).fold(0.0, f64::max);
+    let half = ((4.0 * widest).ceil() as usize).clamp(1, 200);
+    let ndiag = 2 * half + 1;
+    (gaussian_resolution(&sigma_pix, ndiag), ndiag)
 }
 
 /// Applies a band-diagonal resolution matrix to `f`: out[i] = Σ_d data[d][i+off_d]·f[i+off_d].
@@ -246,5 +269,26 @@ mod tests {
         assert!((total - 1.0).abs() < 1e-6);
         let var: f64 = out.iter().enumerate().map(|(i, v)| v * (i as f64 - 200.0).powi(2)).sum();
         assert!((var.sqrt() - 1.2).abs() < 0.01);
+    }
+
+    #[test]
+    fn angstrom_columns_have_the_requested_rms_width() {
+        let wave: Vec<f64> = (0..400).map(|i| 4000.0 + 0.5 * i as f64).collect();
+        let mut sigma = vec![1.5; wave.len()]; // 3 pixels
+        sigma[10] = f64::NAN;
+        let (r, ndiag) = gaussian_resolution_angstrom(&wave, &sigma);
+        assert_eq!(ndiag, 25);
+        let n = wave.len();
+        let half = (ndiag / 2) as f64;
+        let moments = |j: usize| -> (f64, f64) {
+            (0..ndiag).fold((0.0, 0.0), |(a, b), d| {
+                let w = r[d * n + j] as f64;
+                (a + w, b + w * (half - d as f64).powi(2))
+            })
+        };
+        let (s0, s2) = moments(200);
+        assert!((s0 - 1.0).abs() < 1e-6, "normalised: {s0}");
+        assert!((s2.sqrt() - 3.0).abs() < 0.01, "rms {} pixels", s2.sqrt());
+        assert_eq!(moments(10), (1.0, 0.0), "a pixel without a width is left as it is");
     }
 }

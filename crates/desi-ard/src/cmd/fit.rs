@@ -8,7 +8,8 @@ use ard_core::dust::MilkyWay;
 use ard_core::StatusCode;
 use ard_physics::lines::GAS_LINES;
 use ard_physics::{measure, FitConfig, FitResult, Measurement, ObjectInput};
-use desi_io::spectrum1d::{gaussian_resolution, read_spectrum_1d, Lsf, Medium};
+use desi_io::spectrum1d::{read_spectrum_1d, Lsf, Medium};
+use ssp::ops::gaussian_resolution_angstrom;
 
 /// Arguments of `desi-ard fit`.
 #[derive(Debug, clap::Args)]
@@ -66,7 +67,7 @@ pub fn run(args: Args) -> Result<()> {
         _ => None,
     };
     let sigma = spectrum.sigma_angstrom(lsf)?;
-    let (resolution, ndiag) = gaussian_resolution(&spectrum.wave_vac, &sigma);
+    let (resolution, ndiag) = gaussian_resolution_angstrom(&spectrum.wave_vac, &sigma);
     let (flux, ivar) = MilkyWay::new(&spectrum.wave_vac).correct(&spectrum.flux, &spectrum.ivar, args.ebv);
     let lib = ssp::SspLibrary::locate_and_load(args.templates.as_deref()).context("the E-MILES templates (run scripts/setup.sh)")?;
     let cfg = FitConfig { gauss_hermite: args.moments == 4, ..Default::default() };
