@@ -128,6 +128,16 @@ pub fn run(
 /// sSFR below which SFRs are compared at the floor (spectra cannot tell 10⁻¹³ from 10⁻¹⁵ /yr).
 pub const LOG_SSFR_COMPARE_FLOOR: f64 = -12.0;
 
+/// Whether the truth's SFR lies in a fitted (p16, p50, p84) log SFR interval, compared as
+/// sSFR — each side divided by its own mass, both floored at [`LOG_SSFR_COMPARE_FLOOR`]
+/// (± 0.02 dex) — so that a quiescent galaxy whose fitted sSFR reaches the floor counts as
+/// covered whatever its mass error.
+pub fn ssfr_covered(interval: [f64; 3], fit_log_mass: f64, true_log_sfr: f64, true_log_mass: f64) -> bool {
+    let floor = |v: f64| v.max(LOG_SSFR_COMPARE_FLOOR);
+    let truth = floor(true_log_sfr - true_log_mass);
+    floor(interval[0] - fit_log_mass) - 0.02 <= truth && truth <= floor(interval[2] - fit_log_mass) + 0.02
+}
+
 fn group(rows: &[&SedCompared]) -> Option<String> {
     let fitted: Vec<&&SedCompared> = rows.iter().filter(|r| r.fit.is_some()).collect();
     if fitted.is_empty() {
@@ -142,12 +152,11 @@ fn group(rows: &[&SedCompared]) -> Option<String> {
         let (tm, ts) = r.truth;
         dm.push(m[1] - tm);
         let floor = |v: f64, mass: f64| v.max(mass + LOG_SSFR_COMPARE_FLOOR);
-        let ts = floor(ts, tm);
-        ds.push(floor(s[1], m[1]) - ts);
+        ds.push(floor(s[1], m[1]) - floor(ts, tm));
         im += usize::from(m[0] <= tm && tm <= m[2]);
-        is += usize::from(floor(s[0], m[1]) - 0.02 <= ts && ts <= floor(s[2], m[1]) + 0.02);
         jm += usize::from(wm[0] <= tm && tm <= wm[2]);
-        js += usize::from(floor(ws[0], m[1]) - 0.02 <= ts && ts <= floor(ws[2], m[1]) + 0.02);
+        is += usize::from(ssfr_covered(s, m[1], ts, tm));
+        js += usize::from(ssfr_covered(ws, m[1], ts, tm));
     }
     let stats = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
@@ -198,7 +207,7 @@ pub fn markdown(rows: &[SedCompared]) -> String {
     let calls: Vec<usize> = rows.iter().filter(|r| r.fit.is_some()).map(|r| r.n_calls).collect();
     if !calls.is_empty() {
         s.push_str(&format!(
-            "\n{} of {} galaxies fitted; median {} likelihood calls per fit. Bias: median(fit p50 − truth); scatter: 1.4826 × median absolute deviation; SFR compared at sSFR ≥ 10⁻¹² /yr.\n",
+            "\n{} of {} galaxies fitted; median {} likelihood calls per fit. Bias: median(fit p50 − truth); scatter: 1.4826 × median absolute deviation; SFR compared at sSFR ≥ 10⁻¹² /yr; SFR coverage compared as sSFR (each side over its own mass, floored at 10⁻¹² /yr).\n",
             calls.len(),
             rows.len(),
             {
