@@ -18,15 +18,6 @@ pub fn sigma_of_fwhm(fwhm: f64) -> f64 {
     fwhm / FWHM_PER_SIGMA
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fwhm_per_sigma_is_two_root_two_ln_two() {
-        assert!((super::FWHM_PER_SIGMA - 2.0 * (2.0 * std::f64::consts::LN_2).sqrt()).abs() < 1e-9);
-        assert!((super::sigma_of_fwhm(2.354_820_045) - 1.0).abs() < 1e-15);
-    }
-}
-
 /// dex added to a Chabrier (2003) IMF stellar mass to put it on a Salpeter-slope IMF such
 /// as E-MILES' unimodal 1.30, the fits' own: M_Chabrier = 0.61 M_Salpeter (Madau &
 /// Dickinson 2014, ARA&A 52, 415, §3.1).
@@ -35,3 +26,12 @@ pub const LOG_MASS_CHABRIER_TO_SALPETER: f64 = 0.215;
 /// The same for star-formation rates: SFR_Chabrier = 0.63 SFR_Salpeter (Madau & Dickinson
 /// 2014, §3.1).
 pub const LOG_SFR_CHABRIER_TO_SALPETER: f64 = 0.201;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fwhm_per_sigma_is_two_root_two_ln_two() {
+        assert!((super::FWHM_PER_SIGMA - 2.0 * (2.0 * std::f64::consts::LN_2).sqrt()).abs() < 1e-9);
+        assert!((super::sigma_of_fwhm(2.354_820_045) - 1.0).abs() < 1e-15);
+    }
+}
