@@ -329,8 +329,9 @@ fn observe_row(
     for (ci, cam) in CAMERAS.iter().enumerate() {
         let w = cam.wavelength();
         // The noise follows the light that reached the detector (the stars with their
-        // colour gradient, the lines with their own fibre fraction); calibration and sky-subtraction errors come after it, and the
-        // pipeline's ivar is the noise model's, mis-scaled.
+        // colour gradient, the lines with their own fibre fraction); calibration and
+        // sky-subtraction errors come after it, and the pipeline's ivar is the noise
+        // model's, mis-scaled.
         let true_model: Vec<f64> =
             obs.model[ci].iter().zip(&obs.model_lines[ci]).zip(&w).map(|((f, lines), &l)| (f - lines) * sys.gradient(l) + lines).collect();
         let (mut flux, mut ivar) = add_noise(&true_model, &w, exptime, nexp, &mut rng);
