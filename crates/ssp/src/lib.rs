@@ -98,10 +98,6 @@ impl Library {
             Library::Bc03 => "BC03",
         }
     }
-    /// Parses [`Self::code`].
-    pub fn from_code(code: &str) -> Option<Library> {
-        Library::ALL.into_iter().find(|l| l.code() == code)
-    }
     /// File name of the converted library in the cache's `ssp/` folder.
     pub fn file_name(self) -> &'static str {
         match self {
