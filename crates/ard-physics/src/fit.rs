@@ -265,9 +265,15 @@ impl<'a> Problem<'a> {
         let n = spec.len();
         let wt: Vec<f64> = rows.iter().map(|&k| 1.0 / spec.var[k].sqrt()).collect();
         let b: Vec<f64> = rows.iter().zip(&wt).map(|(&k, w)| spec.flux[k] * w).collect();
+        // The polynomial's x runs from −1 to 1 over the usable pixels, not the whole grid:
+        // where a block of the spectrum is masked (a dead amplifier, or the pixels beyond a
+        // library's reach), Legendre polynomials on part of their interval are far from
+        // orthogonal and a degree-10 set becomes numerically dependent.
+        let first = spec.good.iter().position(|&g| g).unwrap_or(0);
+        let last = spec.good.iter().rposition(|&g| g).unwrap_or(n - 1).max(first + 1);
         let mut legendre = vec![Vec::with_capacity(rows.len()); cfg.mdegree];
         for &k in &rows {
-            let x = 2.0 * k as f64 / (n - 1) as f64 - 1.0;
+            let x = (2.0 * (k as f64 - first as f64) / (last - first) as f64 - 1.0).clamp(-1.0, 1.0);
             for (d, v) in legendre_values(cfg.mdegree, x).into_iter().enumerate() {
                 legendre[d].push(v);
             }

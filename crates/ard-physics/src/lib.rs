@@ -42,7 +42,8 @@ pub enum Status {
     Ok,
     /// Not fitted by the shared rule ([`ard_core::eligibility`]: redshift, ZWARN, SPECTYPE).
     Ineligible(Ineligible),
-    /// The rest-frame range falls outside the templates.
+    /// The redshift is outside [`Z_RANGE`], or too little of the spectrum lies within
+    /// the templates' rest-frame reach.
     RedshiftOutOfRange,
     /// No usable pixel.
     NoGoodPixels,
@@ -135,6 +136,64 @@ impl Measurement {
     }
 }
 
+/// Redshifts the physics layer fits: DESI's galaxies, up to the ELGs' 1.6 ([OII] 3727
+/// leaves the z camera at 1.63).
+pub const Z_RANGE: std::ops::RangeInclusive<f64> = -0.01..=1.6;
+
+/// Observed vacuum wavelengths (Å) whose rest-frame counterparts the templates reach at
+/// redshift `z`, with the margins [`templates::prepare_templates`] needs: 30 Å for the
+/// resolution kernel, the LOSVD's reach at the fit's bounds, and 8 pixels of 100 km/s.
+pub fn template_reach(lib: &SspLibrary, cfg: &FitConfig, z: f64) -> std::ops::RangeInclusive<f64> {
+    let reach = ((cfg.v_bound + 6.0 * cfg.sigma_bounds.1 + 800.0) / ard_core::cosmology::C_KM_S).exp();
+    let (lo, hi) = (lib.wave[0] + 30.0, lib.wave[lib.wave.len() - 1] - 30.0);
+    let to_obs = |w: f64| ard_core::wavelength::air_to_vacuum(w) * (1.0 + z);
+    to_obs(lo * reach)..=to_obs(hi / reach)
+}
+
+/// An [`ObjectInput`]'s spectrum cut to a wavelength range (owned where it was cut).
+struct TrimmedInput<'a> {
+    wave: std::borrow::Cow<'a, [f64]>,
+    flux: std::borrow::Cow<'a, [f32]>,
+    ivar: std::borrow::Cow<'a, [f32]>,
+    mask: std::borrow::Cow<'a, [i32]>,
+    resolution: std::borrow::Cow<'a, [f32]>,
+    ndiag: usize,
+}
+
+impl<'a> TrimmedInput<'a> {
+    /// The pixels of `obj` inside `range`; `None` when fewer than 100 remain.
+    fn within(obj: &ObjectInput<'a>, range: std::ops::RangeInclusive<f64>) -> Option<Self> {
+        use std::borrow::Cow;
+        let n = obj.wave.len();
+        let i0 = obj.wave.partition_point(|w| w < range.start());
+        let i1 = obj.wave.partition_point(|w| w <= range.end());
+        if i1 < i0 + 100 {
+            return None;
+        }
+        if (i0, i1) == (0, n) || obj.resolution.len() != obj.ndiag * n {
+            // Nothing to cut (or a shape `prepare` will report): borrow as given.
+            return Some(TrimmedInput {
+                wave: Cow::Borrowed(obj.wave),
+                flux: Cow::Borrowed(obj.flux),
+                ivar: Cow::Borrowed(obj.ivar),
+                mask: Cow::Borrowed(obj.mask),
+                resolution: Cow::Borrowed(obj.resolution),
+                ndiag: obj.ndiag,
+            });
+        }
+        let cut = |v: &[f32]| v.get(i0..i1).map(<[f32]>::to_vec).unwrap_or_default();
+        let resolution: Vec<f32> = (0..obj.ndiag).flat_map(|d| obj.resolution[d * n + i0..d * n + i1].iter().copied()).collect();
+        Some(TrimmedInput {
+            wave: Cow::Owned(obj.wave[i0..i1].to_vec()),
+            flux: Cow::Owned(cut(obj.flux)),
+            ivar: Cow::Owned(cut(obj.ivar)),
+            mask: Cow::Owned(obj.mask.get(i0..i1).map(<[i32]>::to_vec).unwrap_or_default()),
+            resolution: Cow::Owned(resolution),
+            ndiag: obj.ndiag,
+        })
+    }
+}
+
 /// Log pixels of template margin: the LOSVD's reach at the bounds of the fit.
 fn margin_for(cfg: &FitConfig, velscale: f64) -> usize {
     ((cfg.v_bound + 6.0 * cfg.sigma_bounds.1) / velscale).ceil() as usize + 4
@@ -148,10 +207,16 @@ pub fn measure(lib: &SspLibrary, cfg: &FitConfig, obj: &ObjectInput) -> Measurem
         Ok(z) => z,
         Err(why) => return Measurement::empty(Status::Ineligible(why)),
     };
-    if !(-0.01..=1.5).contains(&z) {
+    if !Z_RANGE.contains(&z) {
         return Measurement::empty(Status::RedshiftOutOfRange);
     }
-    let spec = match prepare::prepare(obj.wave, obj.flux, obj.ivar, obj.mask, obj.resolution, obj.ndiag, z) {
+    // Only the pixels the templates reach at this redshift are fitted (at z > 1.1 DESI's
+    // blue end lies below E-MILES' 1680 Å in the rest frame: a z ≈ 1.3 ELG keeps its
+    // [OII] and the continuum about it).
+    let Some(obj) = TrimmedInput::within(obj, template_reach(lib, cfg, z)) else {
+        return Measurement::empty(Status::RedshiftOutOfRange);
+    };
+    let spec = match prepare::prepare(&obj.wave, &obj.flux, &obj.ivar, &obj.mask, &obj.resolution, obj.ndiag, z) {
         Ok(s) => s,
         Err(prepare::PrepareProblem::NoGoodPixels) => return Measurement::empty(Status::NoGoodPixels),
         Err(prepare::PrepareProblem::Shape(s)) => return Measurement::empty(Status::FitFailed(s)),

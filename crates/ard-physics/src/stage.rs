@@ -71,7 +71,7 @@ impl Stage for PhysicsStage {
 impl PhysicsStage {
     /// Code version: bump it with any change to how the columns are computed (a bump
     /// re-runs every pixel; see `ard_ingest::pipeline::LAYERS`).
-    pub const VERSION: u32 = 3;
+    pub const VERSION: u32 = 4;
 
     /// The columns this stage adds (also without templates, for `docs/schema.md`).
     pub fn column_specs() -> Vec<ColumnSpec> {

@@ -93,6 +93,10 @@ impl<'a> TruthColumns<'a> {
     pub fn f32(&self, name: &str) -> Result<&'a arrow_array::Float32Array> {
         self.typed(name, "float32")
     }
+    /// A Float64 column.
+    pub fn f64(&self, name: &str) -> Result<&'a arrow_array::Float64Array> {
+        self.typed(name, "float64")
+    }
     /// A string column.
     pub fn str(&self, name: &str) -> Result<&'a arrow_array::StringArray> {
         self.typed(name, "a string")

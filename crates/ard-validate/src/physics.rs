@@ -19,12 +19,17 @@ use ssp::SspLibrary;
 use crate::{truth_batches, Result, TruthColumns};
 
 /// The lines compared: (catalogue name, fit template name, truth column).
-pub const LINES: [(&str, &str, &str); 4] = [
+pub const LINES: [(&str, &str, &str); 6] = [
+    ("oii_3726", "[OII]3726", "line_oii_3726"),
+    ("oii_3729", "[OII]3729", "line_oii_3729"),
     ("h_alpha", "Halpha", "line_halpha"),
     ("h_beta", "Hbeta", "line_hbeta"),
     ("oiii_5007", "[OIII]5007", "line_oiii_5007"),
     ("nii_6584", "[NII]6583", "line_nii_6584"),
 ];
+
+/// Redshift at which the σ* comparison is split.
+pub const SPLIT_Z: f64 = 0.3;
 
 /// One observed spectrum compared with its truth.
 #[derive(Debug, Clone)]
@@ -35,6 +40,8 @@ pub struct Compared {
     pub program: String,
     /// Simulated population.
     pub class: String,
+    /// True redshift.
+    pub z: f64,
     /// S/N (see the module docs).
     pub snr: f64,
     /// Status of the physics layer.
@@ -53,6 +60,7 @@ pub struct Compared {
 
 struct TruthRow {
     class: String,
+    z: f64,
     sigma: f64,
     dn4000: f64,
     hdelta_a: f64,
@@ -65,6 +73,7 @@ fn read_truth(path: &Path) -> Result<HashMap<i64, TruthRow>> {
         let cols = TruthColumns { path, batch: &batch };
         let f32s = |name: &str| -> Result<Vec<f64>> { Ok(cols.f32(name)?.values().iter().map(|&v| v as f64).collect()) };
         let (ids, class) = (cols.i64("targetid")?, cols.str("sim_class")?);
+        let z: Vec<f64> = cols.f64("z")?.values().to_vec();
         // Lines are seen through the gas's own fibre fraction.
         let (sigma, dn, hda, ff) = (f32s("sigma_star")?, f32s("dn4000")?, f32s("hdelta_a")?, f32s("fiber_fraction_gas")?);
         let lines: Vec<Vec<f64>> = LINES.iter().map(|(_, _, c)| f32s(c)).collect::<Result<_>>()?;
@@ -73,6 +82,7 @@ fn read_truth(path: &Path) -> Result<HashMap<i64, TruthRow>> {
                 ids.value(i),
                 TruthRow {
                     class: class.value(i).to_string(),
+                    z: z[i],
                     sigma: sigma[i],
                     dn4000: dn[i],
                     hdelta_a: hda[i],
@@ -126,11 +136,15 @@ pub fn run(
             Some(v) => v.into_iter().map(Some).collect(),
             None => vec![None; batch.len()],
         };
+        // redrock's SPECTYPE decides, as in ingest: stars and QSOs (in the independent mock)
+        // must come back `not_galaxy`, unfitted. ZWARN is taken as 0 so that the few
+        // spectra the mock flags are measured too.
+        let spectype = batch.redshifts.as_ref().and_then(|r| desi_io::columns::optional_str(r, "SPECTYPE"));
         let rows: Vec<Option<Compared>> = (0..batch.len())
             .into_par_iter()
             .map(|i| {
                 let t = truth.get(&batch.targetid[i])?;
-                let obj = ObjectInput::from_batch(batch, i, z[i], Some("GALAXY"), Some(0));
+                let obj = ObjectInput::from_batch(batch, i, z[i], spectype.as_ref().map(|s| s[i].as_str()), Some(0));
                 let m = measure(lib, fit, &obj);
                 let snr = z[i].and_then(|z| median_snr(&batch.wavelength, obj.flux, obj.ivar, obj.mask, z)).unwrap_or(0.0);
                 let line = |name: &str| {
@@ -140,6 +154,7 @@ pub fn run(
                     targetid: batch.targetid[i],
                     program: batch.program.clone(),
                     class: t.class.clone(),
+                    z: t.z,
                     snr,
                     status: m.status.clone(),
                     sigma_true: t.sigma,
@@ -194,6 +209,9 @@ pub struct Summary {
     pub pulls: Vec<Stats>,
     /// σ/σ_true − 1 for S/N > 15 where vel_disp_ok, and the fraction of those within 10 %.
     pub sigma: (Stats, f64),
+    /// The same below and above z = [`SPLIT_Z`] (the independent mock's LRGs and ELGs lie
+    /// above it, the web volume's galaxies below).
+    pub sigma_by_z: [(Stats, f64); 2],
     /// Dn4000/true − 1 for S/N > 10, fraction within 2 %.
     pub dn4000: (Stats, f64),
     /// HδA − true (Å) for S/N > 10, fraction within 0.3 Å.
@@ -222,8 +240,11 @@ pub fn summarise(rows: &[Compared]) -> Summary {
         })
         .collect();
     let frac = |v: &[f64], tol: f64| if v.is_empty() { 0.0 } else { v.iter().filter(|x| x.abs() <= tol).count() as f64 / v.len() as f64 };
-    let sig: Vec<f64> =
-        ok.iter().filter(|r| r.snr > 15.0).filter_map(|r| r.sigma.filter(|s| s.2).map(|s| s.0 / r.sigma_true - 1.0)).collect();
+    let sigma_of = |keep: &dyn Fn(&Compared) -> bool| -> Vec<f64> {
+        ok.iter().filter(|r| r.snr > 15.0 && keep(r)).filter_map(|r| r.sigma.filter(|s| s.2).map(|s| s.0 / r.sigma_true - 1.0)).collect()
+    };
+    let sig = sigma_of(&|_| true);
+    let (sig_lo, sig_hi) = (sigma_of(&|r| r.z < SPLIT_Z), sigma_of(&|r| r.z >= SPLIT_Z));
     let dn: Vec<f64> = rows.iter().filter(|r| r.snr > 10.0).filter_map(|r| r.dn4000.1.map(|m| m.0 / r.dn4000.0 - 1.0)).collect();
     let hd: Vec<f64> = rows.iter().filter(|r| r.snr > 10.0).filter_map(|r| r.hdelta_a.1.map(|m| m.0 - r.hdelta_a.0)).collect();
     let pull = |get: &dyn Fn(&Compared) -> (f64, Option<(f64, f64)>)| -> Stats {
@@ -247,6 +268,7 @@ pub fn summarise(rows: &[Compared]) -> Summary {
     Summary {
         pulls,
         sigma: (stats(&sig), frac(&sig, 0.10)),
+        sigma_by_z: [(stats(&sig_lo), frac(&sig_lo, 0.10)), (stats(&sig_hi), frac(&sig_hi, 0.10))],
         dn4000: (stats(&dn), frac(&dn, 0.02)),
         hdelta_a: (stats(&hd), frac(&hd, 0.3)),
         index_pulls,
@@ -282,6 +304,10 @@ impl Summary {
             )
         };
         s.push_str(&row("σ*/σ_true − 1", "S/N > 15, vel_disp_ok", &self.sigma.0, self.sigma.1, "within 10 %"));
+        for (k, (st, f)) in self.sigma_by_z.iter().enumerate().filter(|(_, (st, _))| st.n > 0) {
+            let sample = format!("same, z {} {SPLIT_Z}", if k == 0 { "<" } else { "≥" });
+            s.push_str(&row("σ*/σ_true − 1", &sample, st, *f, "within 10 %"));
+        }
         s.push_str(&row("Dn4000/true − 1", "S/N > 10", &self.dn4000.0, self.dn4000.1, "within 2 %"));
         s.push_str(&row("HδA − true (Å)", "S/N > 10", &self.hdelta_a.0, self.hdelta_a.1, "within 0.3 Å"));
         for (name, p) in [("Dn4000", &self.index_pulls.0), ("HδA", &self.index_pulls.1)] {

@@ -90,7 +90,13 @@ pub fn run(
         let apertures = ard_sed::aperture_ratios(&read.batch.fibermap);
         // Corrected for Milky-Way extinction, as ingest does.
         let b = std::sync::Arc::new(read.batch.milky_way_corrected());
+        // As ingest does, only what redrock calls a galaxy is fitted (the independent mock
+        // holds stars and QSOs).
+        let spectype = b.redshifts.as_ref().and_then(|r| desi_io::columns::optional_str(r, "SPECTYPE"));
         for i in 0..b.len() {
+            if spectype.as_ref().is_some_and(|s| s[i].trim() != "GALAXY") {
+                continue;
+            }
             jobs.push((b.clone(), i, z.get(i).copied().unwrap_or(f64::NAN), apertures[i].map_or(0.0, f64::log10)));
         }
     }

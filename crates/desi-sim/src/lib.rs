@@ -10,18 +10,23 @@
 //!   histories on the SSP grid, Calzetti dust, nebular lines, truth indices;
 //! * [`observe`] — σ* broadening, redshift, fibre aperture, camera resampling,
 //!   resolution matrices, sky and read noise;
+//! * [`lsf`] — the fibres' line-spread functions: Gaussian, or DESI's measured ones;
+//! * [`nongalaxy`] — the independent mock's stars and QSOs, which the galaxy layers refuse;
 //! * [`sample`] — the whole sample and the files; [`truth`] — the truth table.
 //!
 //! With a library other than E-MILES (`SimConfig::library`) it writes the independent
-//! mock: BC03 galaxies with histories, dust, lines and instrument effects the fits do not
-//! assume (see [`galaxy::draw_independent_params`] and [`sample::Systematics`]).
+//! mock: BC03 galaxies with histories, dust, lines, DESI's measured line-spread functions and
+//! instrument effects the fits do not assume (see [`galaxy::draw_independent_params`] and [`sample::Systematics`]).
 //!
-//! What it does not model is listed in the README (no stars or QSOs, no redshift-space
-//! distortions, redrock not run: the redshift table is the truth plus errors).
+//! What it does not model is listed in the README (stars and QSOs only in the independent
+//! mock, no redshift-space distortions, redrock not run: the redshift table is the truth
+//! plus errors).
 #![deny(missing_docs)]
 
 pub mod footprint;
 pub mod galaxy;
+pub mod lsf;
+pub mod nongalaxy;
 pub mod observe;
 pub mod rng;
 pub mod sample;

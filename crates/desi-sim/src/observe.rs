@@ -10,6 +10,7 @@ use ssp::ops::{apply_resolution, edges_from_centers, gaussian_convolve_variable,
 use ssp::SspLibrary;
 
 use crate::galaxy::{line_luminosities, GalaxyParams, StellarModel, LINES};
+use crate::lsf::FibreLsf;
 use crate::rng::Rng;
 
 /// Solar luminosity, erg/s (IAU 2015 B3): the workspace constant.
@@ -176,8 +177,8 @@ pub struct Observed {
 /// Velocity grid step of the rest-frame working grid, km/s.
 pub const VELSCALE: f64 = 25.0;
 
-/// Observes one galaxy at redshift `z`.
-pub fn observe(lib: &SspLibrary, p: &GalaxyParams, model: &StellarModel, z: f64, fibre_scale: f64, opts: ObserveOptions) -> Observed {
+/// Observes one galaxy at redshift `z` through a fibre with line-spread function `lsf`.
+pub fn observe(lib: &SspLibrary, p: &GalaxyParams, model: &StellarModel, z: f64, lsf: &FibreLsf, opts: ObserveOptions) -> Observed {
     let mass_formed = 10f64.powf(p.log_mass) / model.surviving;
     let dl_cm = PLANCK18.luminosity_distance(z) * MPC_CM;
     // erg/s/Å → 1e-17 erg/s/cm²/Å, observed frame (the 1/(1+z) of F_λ).
@@ -238,15 +239,13 @@ pub fn observe(lib: &SspLibrary, p: &GalaxyParams, model: &StellarModel, z: f64,
     let mut lines_models = Vec::new();
     let mut resolutions = Vec::new();
     let mut covered = Vec::new();
-    for cam in &CAMERAS {
+    for (ci, cam) in CAMERAS.iter().enumerate() {
         let centers = cam.wavelength();
         covered.push(centers.iter().map(|w| (lib_lo..=lib_hi).contains(&(w / (1.0 + z)))).collect());
-        let f = rebin(&obs_edges, &obs_density, &edges_from_centers(&centers));
-        let r = cam.resolution(fibre_scale);
-        let f = if opts.resolution { apply_resolution(&r, NDIAG, &f) } else { f };
-        models.push(f);
-        let l = rebin(&obs_edges, &obs_lines, &edges_from_centers(&centers));
-        lines_models.push(if opts.resolution { apply_resolution(&r, NDIAG, &l) } else { l });
+        let r = lsf.resolution(ci);
+        let rr = opts.resolution.then_some(r.as_slice());
+        models.push(to_camera(&obs_edges, &obs_density, &centers, rr));
+        lines_models.push(to_camera(&obs_edges, &obs_lines, &centers, rr));
         resolutions.push(r);
     }
     let line_flux = lum.iter().map(|l| l / (4.0 * std::f64::consts::PI * dl_cm * dl_cm) / 1e-17).collect();
@@ -268,6 +267,54 @@ pub fn observe(lib: &SspLibrary, p: &GalaxyParams, model: &StellarModel, z: f64,
         dn4000,
         hdelta_a,
     }
+}
+
+/// A density on `obs_edges` (observed frame) rebinned onto a camera's pixels `centers`,
+/// through its resolution data `r` when given.
+fn to_camera(obs_edges: &[f64], density: &[f64], centers: &[f64], r: Option<&[f32]>) -> Vec<f64> {
+    let f = rebin(obs_edges, density, &edges_from_centers(centers));
+    match r {
+        Some(r) => apply_resolution(r, NDIAG, &f),
+        None => f,
+    }
+}
+
+/// Observes a point source (a star or a QSO, `crate::nongalaxy`) whose observed-frame
+/// spectrum is `(w_obs, f)` (vacuum Å ascending, any units) with AB magnitude `mag_r` in
+/// the r band: normalised to that magnitude, the fibre takes a point source's share of its
+/// light, and camera pixels beyond the spectrum are not covered. Galaxy-only fields
+/// (line fluxes, mass, indices) are NaN.
+pub fn observe_point_source(w_obs: &[f64], f: &[f64], mag_r: f64, lsf: &FibreLsf) -> Observed {
+    let phot = photometry(w_obs, f);
+    let nmgy = 10f64.powf(-0.4 * (mag_r - 22.5));
+    let scale = if phot[1] > 0.0 { nmgy / phot[1] } else { 0.0 };
+    let sed_f: Vec<f64> = f.iter().map(|x| x * scale).collect();
+    let ffib = fibre_fraction(0.0);
+    let edges = edges_from_centers(w_obs);
+    let fibre: Vec<f64> = sed_f.iter().map(|x| x * ffib).collect();
+    let (lo, hi) = (edges[1], edges[edges.len() - 2]);
+    let mut out = Observed {
+        model: Vec::new(),
+        model_lines: Vec::new(),
+        resolution: Vec::new(),
+        fibre_fraction: ffib,
+        fibre_fraction_gas: ffib,
+        covered: Vec::new(),
+        line_flux: vec![f64::NAN; LINES.len()],
+        sed: (w_obs.to_vec(), sed_f),
+        mass_formed: f64::NAN,
+        dn4000: f64::NAN,
+        hdelta_a: f64::NAN,
+    };
+    for (ci, cam) in CAMERAS.iter().enumerate() {
+        let centers = cam.wavelength();
+        let r = lsf.resolution(ci);
+        out.model.push(to_camera(&edges, &fibre, &centers, Some(&r)));
+        out.model_lines.push(vec![0.0; centers.len()]);
+        out.covered.push(centers.iter().map(|w| (lo..=hi).contains(w)).collect());
+        out.resolution.push(r);
+    }
+    out
 }
 
 /// Broad-band fluxes in nanomaggies (AB; 1 nmgy = 3.631e-6 Jy) through Gaussian

@@ -16,9 +16,13 @@ use desi_io::Camera;
 use rayon::prelude::*;
 use ssp::SspLibrary;
 
-use crate::footprint::{from_xyz, Footprint};
+use crate::footprint::{from_xyz, to_xyz, Footprint};
 use crate::galaxy::{draw_independent_params, draw_params, stellar_model, GalaxyParams, Population, LINES};
-use crate::observe::{add_noise, bands_covered, observe, photometry, sky_lines, ObserveOptions, Observed, BANDS, CAMERAS, NDIAG};
+use crate::lsf::FibreLsf;
+use crate::nongalaxy::{ObjectKind, QsoParams, StarParams, QSO_FRACTION, STAR_FRACTION};
+use crate::observe::{
+    add_noise, bands_covered, observe, observe_point_source, photometry, sky_lines, ObserveOptions, Observed, BANDS, CAMERAS, NDIAG,
+};
 use crate::rng::Rng;
 use crate::web::{Web, FILAMENT, SHEET, VOID};
 use crate::SimError;
@@ -144,13 +148,17 @@ pub struct Target {
     pub dec: f64,
     /// Cosmological redshift.
     pub z: f64,
-    /// Comoving position, Mpc.
+    /// Comoving position, Mpc (NaN for stars and QSOs).
     pub xyz: [f64; 3],
-    /// Web component it was drawn from.
+    /// Web component it was drawn from; −1 outside the web volume (stars, QSOs, and the
+    /// independent mock's LRGs and ELGs at their survey redshifts, [`survey_redshifts`]).
     pub web_class: i8,
-    /// Distance to the nearest true filament axis, Mpc.
+    /// Distance to the nearest true filament axis, Mpc (NaN outside the web volume).
     pub dist_filament: f64,
-    /// Physical parameters.
+    /// A galaxy, a star or a QSO (stars and QSOs only in the independent mock).
+    pub kind: ObjectKind,
+    /// Physical parameters of a galaxy. Stars and QSOs carry a galaxy's draw here that
+    /// nothing uses (their own parameters are in `kind`; the truth table writes NaN).
     pub params: GalaxyParams,
     /// Programs it is observed in.
     pub programs: Vec<&'static str>,
@@ -163,6 +171,59 @@ fn program_of(pop: Population) -> &'static str {
         Population::Lrg | Population::Elg => "dark",
         _ => "bright",
     }
+}
+
+/// The independent mock's redshift ranges for the dark-program tracers, as DESI targets
+/// them: LRGs 0.4–1.0 (Zhou et al. 2023, AJ 165, 58), ELGs 0.6–1.6 (Raichoor et al. 2023, AJ
+/// 165, 126), uniform; the bright program's galaxies (BGS, Green Peas) stay in the web
+/// volume. `None`: in the web volume.
+pub fn survey_redshifts(pop: Population) -> Option<std::ops::Range<f64>> {
+    match pop {
+        Population::Lrg => Some(0.4..1.0),
+        Population::Elg => Some(0.6..1.6),
+        Population::Bgs | Population::GreenPea => None,
+    }
+}
+
+/// Fibre [OII] 3726 + 3729 flux (10⁻¹⁷ erg/s/cm²) an ELG needs to be in the independent
+/// mock: DESI's ELG redshift-success cut, log F_OII > 0.9 − 0.2 log Δχ² (Raichoor et al.
+/// 2023, AJ 165, 126, eq. 3), at a typical Δχ² of 25.
+pub const ELG_FIBRE_OII_LIMIT: f64 = 4.2;
+
+/// Observed (attenuated) [OII] 3726 + 3729 flux of a galaxy in the fibre, 10⁻¹⁷ erg/s/cm²,
+/// as [`observe`] makes it.
+pub fn fibre_oii_flux(lib: &SspLibrary, p: &GalaxyParams, z: f64) -> f64 {
+    let model = stellar_model(lib, p);
+    let mass_formed = 10f64.powf(p.log_mass) / model.surviving;
+    let lum = crate::galaxy::line_luminosities(p, mass_formed * model.sf.frac_10myr / 1e7);
+    let dl_cm = PLANCK18.luminosity_distance(z) * crate::observe::MPC_CM;
+    let da_kpc = PLANCK18.comoving_distance(z) / (1.0 + z) * 1000.0;
+    let r_half_arcsec = p.r_half_kpc / da_kpc * 206_264.806;
+    let ffib_gas = crate::observe::fibre_fraction(r_half_arcsec * p.gas_size_ratio);
+    (lum[0] + lum[1]) / (4.0 * std::f64::consts::PI * dl_cm * dl_cm) / 1e-17 * ffib_gas
+}
+
+/// DESI targets only the ELGs whose [OII] gives a redshift, so the independent mock's ELGs
+/// at survey redshifts are the bright end of its prior: one below
+/// [`ELG_FIBRE_OII_LIMIT`] is redrawn from the same prior (its own stream; up to 500
+/// times, the last draw kept). Without it, z ≈ 1 ELGs of 10^10 M☉ with birth-cloud dust
+/// have fibre [OII] ≈ 10⁻¹⁸, a hundred times below DESI's.
+fn select_elgs(lib: &SspLibrary, cfg: &SimConfig, targets: &mut [Target]) {
+    targets.par_iter_mut().filter(|t| t.kind.is_galaxy() && t.params.population == Population::Elg && t.web_class < 0).for_each(|t| {
+        let mut rng = Rng::new(cfg.seed ^ 0xE1_6000_0000, t.targetid as u64);
+        for _ in 0..500 {
+            if fibre_oii_flux(lib, &t.params, t.z) >= ELG_FIBRE_OII_LIMIT {
+                return;
+            }
+            t.params = draw_independent_params(Population::Elg, VOID, PLANCK18.age_gyr(t.z), &mut rng);
+        }
+    });
+}
+
+/// TARGETID of target `i` (main-survey-like: release, brick and object bits never collide
+/// within the sample).
+fn targetid_of(i: usize) -> i64 {
+    39_632_000_000_000_000 + 7 * i as i64 + 3
 }
 
 /// Draws the targets: web, positions, populations, parameters (deterministic in the seed).
@@ -201,13 +262,30 @@ pub fn draw_targets(cfg: &SimConfig) -> (Footprint, Web, Vec<Target>) {
                 }
             }
             let class = if class == SHEET && web.sheets.is_empty() { FILAMENT } else { class };
-            let xyz = loop {
-                if let Some(p) = web.draw(class, &fp, &mut rng) {
-                    break p;
+            let survey_z = if cfg.independent() { survey_redshifts(pop) } else { None };
+            let (ra, dec, z, xyz, web_class, dist_filament) = match survey_z {
+                // Beyond the web volume: a position anywhere in the footprint (a void draw is
+                // uniform), a redshift in the tracer's DESI range. The environment class still
+                // shapes the galaxy's history; it has no place in the web.
+                Some(range) => {
+                    let (ra, dec, _) = from_xyz(loop {
+                        if let Some(p) = web.draw(VOID, &fp, &mut rng) {
+                            break p;
+                        }
+                    });
+                    let z = rng.range(range.start, range.end);
+                    (ra, dec, z, to_xyz(ra, dec, PLANCK18.comoving_distance(z)), -1, f64::NAN)
+                }
+                None => {
+                    let xyz = loop {
+                        if let Some(p) = web.draw(class, &fp, &mut rng) {
+                            break p;
+                        }
+                    };
+                    let (ra, dec, d) = from_xyz(xyz);
+                    (ra, dec, fp.redshift_of(d), xyz, class, web.distance_to_filament(xyz))
                 }
             };
-            let (ra, dec, d) = from_xyz(xyz);
-            let z = fp.redshift_of(d);
             let params = if cfg.independent() {
                 draw_independent_params(pop, class, PLANCK18.age_gyr(z), &mut rng)
             } else {
@@ -218,20 +296,68 @@ pub fn draw_targets(cfg: &SimConfig) -> (Footprint, Web, Vec<Target>) {
                 programs.push(if programs[0] == "dark" { "bright" } else { "dark" });
             }
             Target {
-                targetid: 39_632_000_000_000_000 + 7 * i as i64 + 3,
+                targetid: targetid_of(i),
                 ra,
                 dec,
                 z,
                 xyz,
-                web_class: class,
-                dist_filament: web.distance_to_filament(xyz),
+                web_class,
+                dist_filament,
+                kind: ObjectKind::Galaxy,
                 params,
                 programs,
                 pixel: desi_io::layout::nside64_pixel(ra, dec),
             }
         })
         .collect();
+    let mut targets: Vec<Target> = targets;
+    if cfg.independent() {
+        targets.extend(draw_stars_and_qsos(cfg, &fp, &web));
+    }
     (fp, web, targets)
+}
+
+/// The independent mock's stars (bright program, MWS targets) and QSOs (dark program),
+/// [`STAR_FRACTION`] and [`QSO_FRACTION`] of the galaxies' number, anywhere in the
+/// footprint, numbered after the galaxies (whose draws they leave as they were).
+fn draw_stars_and_qsos(cfg: &SimConfig, fp: &Footprint, web: &Web) -> Vec<Target> {
+    let n_star = (cfg.n_objects as f64 * STAR_FRACTION).round() as usize;
+    let n_qso = (cfg.n_objects as f64 * QSO_FRACTION).round() as usize;
+    (0..n_star + n_qso)
+        .into_par_iter()
+        .map(|k| {
+            let i = cfg.n_objects + k;
+            let mut rng = Rng::new(cfg.seed, 1 + i as u64);
+            let (kind, z, program) = if k < n_star {
+                let s = StarParams::draw(&mut rng);
+                (ObjectKind::Star(s), s.z(), "bright")
+            } else {
+                let q = QsoParams::draw(&mut rng);
+                (ObjectKind::Qso(q), q.z, "dark")
+            };
+            // Any point of the footprint: a void draw is uniform over the volume.
+            let xyz = loop {
+                if let Some(p) = web.draw(VOID, fp, &mut rng) {
+                    break p;
+                }
+            };
+            let (ra, dec, _) = from_xyz(xyz);
+            let params = draw_independent_params(Population::Bgs, VOID, PLANCK18.age_gyr(0.1), &mut rng);
+            Target {
+                targetid: targetid_of(i),
+                ra,
+                dec,
+                z,
+                xyz: [f64::NAN; 3],
+                web_class: -1,
+                dist_filament: f64::NAN,
+                kind,
+                params,
+                programs: vec![program],
+                pixel: desi_io::layout::nside64_pixel(ra, dec),
+            }
+        })
+        .collect()
 }
 
 /// Truth of one target (whole galaxy unless named otherwise).
@@ -308,9 +434,23 @@ fn observe_row(
     stream: u64,
 ) -> (SpectrumRow, Observed, f64, f64) {
     let mut rng = Rng::new(cfg.seed ^ 0xA5A5_0000, stream);
-    let model = stellar_model(lib, &t.params);
-    let fibre_scale = 1.0 + 0.03 * rng.normal();
-    let mut obs = observe(lib, &t.params, &model, t.z, fibre_scale, ObserveOptions::default());
+    // The default mock's LSF is the Gaussian the fits assume; the independent mock's is
+    // DESI's measured one (crate::lsf).
+    let lsf = if cfg.independent() { FibreLsf::draw_genuine(&mut rng) } else { FibreLsf::draw_gaussian(&mut rng) };
+    let (mut obs, surviving, age_mw) = match t.kind {
+        ObjectKind::Galaxy => {
+            let model = stellar_model(lib, &t.params);
+            (observe(lib, &t.params, &model, t.z, &lsf, ObserveOptions::default()), model.surviving, model.age_mw)
+        }
+        ObjectKind::Star(s) => {
+            let (w, f) = s.spectrum(lib);
+            (observe_point_source(&w, &f, s.mag_r, &lsf), f64::NAN, f64::NAN)
+        }
+        ObjectKind::Qso(q) => {
+            let (w, f) = q.spectrum();
+            (observe_point_source(&w, &f, q.mag_r, &lsf), f64::NAN, f64::NAN)
+        }
+    };
     // Seen through the Milky Way: spectra and photometry are reddened (desiutil's
     // transmission), as DESI's coadds and the Legacy Surveys fluxes in FIBERMAP are.
     let ebv = target_ebv(cfg.seed, t.targetid);
@@ -388,7 +528,7 @@ fn observe_row(
         deltachi2,
         ebv,
     };
-    (row, obs, model.surviving, model.age_mw)
+    (row, obs, surviving, age_mw)
 }
 
 fn f32_col(v: impl Iterator<Item = f64>) -> ArrayRef {
@@ -422,9 +562,9 @@ fn fibermap(targets: &[Target], rows: &[SpectrumRow], program: &str) -> Result<R
     );
     push(
         field("MORPHTYPE", DataType::Utf8, ""),
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| match t(r).params.population {
-            Population::GreenPea => "PSF",
-            Population::Lrg => "DEV",
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| match (t(r).kind, t(r).params.population) {
+            (ObjectKind::Star(_) | ObjectKind::Qso(_), _) | (_, Population::GreenPea) => "PSF",
+            (_, Population::Lrg) => "DEV",
             _ => "EXP",
         }))),
     );
@@ -443,34 +583,48 @@ fn fibermap(targets: &[Target], rows: &[SpectrumRow], program: &str) -> Result<R
     }
     push(
         field("SERSIC", DataType::Float32, ""),
-        f32_col(rows.iter().map(|r| if t(r).params.population == Population::Lrg { 4.0 } else { 1.0 })),
+        f32_col(rows.iter().map(|r| match (t(r).kind, t(r).params.population) {
+            (ObjectKind::Star(_) | ObjectKind::Qso(_), _) => 0.0,
+            (_, Population::Lrg) => 4.0,
+            _ => 1.0,
+        })),
     );
     push(
         field("SHAPE_R", DataType::Float32, "arcsec"),
         f32_col(rows.iter().map(|r| {
             let tt = t(r);
-            tt.params.r_half_kpc / (PLANCK18.comoving_distance(tt.z) / (1.0 + tt.z) * 1000.0) * 206_264.806
+            if tt.kind.is_galaxy() {
+                tt.params.r_half_kpc / (PLANCK18.comoving_distance(tt.z) / (1.0 + tt.z) * 1000.0) * 206_264.806
+            } else {
+                0.0
+            }
         })),
     );
     push(field("PHOTSYS", DataType::Utf8, ""), Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "S"))));
-    // desitarget main-survey bits: LRG 0, ELG 1, BGS_ANY 60; BGS_BRIGHT 1, BGS_FAINT 0.
+    // desitarget main-survey bits: LRG 0, ELG 1, QSO 2, BGS_ANY 60, MWS_ANY 62; BGS_BRIGHT 1,
+    // BGS_FAINT 0; MWS_BROAD 0.
     push(
         field("DESI_TARGET", DataType::Int64, ""),
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| match t(r).params.population {
-            Population::Lrg => 1,
-            Population::Elg => 2,
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| match (t(r).kind, t(r).params.population) {
+            (ObjectKind::Star(_), _) => 1 << 62,
+            (ObjectKind::Qso(_), _) => 1 << 2,
+            (_, Population::Lrg) => 1,
+            (_, Population::Elg) => 2,
             _ => 1 << 60,
         }))),
     );
     push(
         field("BGS_TARGET", DataType::Int64, ""),
-        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| match t(r).params.population {
-            Population::Bgs => 2,
-            Population::GreenPea => 1,
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| match (t(r).kind, t(r).params.population) {
+            (ObjectKind::Galaxy, Population::Bgs) => 2,
+            (ObjectKind::Galaxy, Population::GreenPea) => 1,
             _ => 0,
         }))),
     );
-    push(field("MWS_TARGET", DataType::Int64, ""), Arc::new(Int64Array::from_iter_values(rows.iter().map(|_| 0))));
+    push(
+        field("MWS_TARGET", DataType::Int64, ""),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| i64::from(matches!(t(r).kind, ObjectKind::Star(_)))))),
+    );
     push(field("SCND_TARGET", DataType::Int64, ""), Arc::new(Int64Array::from_iter_values(rows.iter().map(|_| 0))));
     push(field("COADD_NUMEXP", DataType::Int16, ""), Arc::new(Int16Array::from_iter_values(rows.iter().map(|r| r.nexp as i16))));
     push(field("COADD_EXPTIME", DataType::Float32, "s"), f32_col(rows.iter().map(|r| r.exptime)));
@@ -576,8 +730,15 @@ fn redshifts(targets: &[Target], rows: &[SpectrumRow]) -> Result<RecordBatch, Si
             Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.zerr))),
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.zwarn))),
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|_| 7900))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "GALAXY"))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|_| ""))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| targets[r.index].kind.spectype()))),
+            // redrock's star templates have spectral-type subtypes; galaxies and QSOs none.
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| {
+                if matches!(targets[r.index].kind, ObjectKind::Star(_)) {
+                    "K"
+                } else {
+                    ""
+                }
+            }))),
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|_| 10))),
             Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.deltachi2))),
         ],
@@ -590,8 +751,12 @@ fn redshifts(targets: &[Target], rows: &[SpectrumRow]) -> Result<RecordBatch, Si
 pub struct SimSummary {
     /// Coadd files written.
     pub coadds: Vec<PathBuf>,
-    /// Number of targets.
+    /// Number of targets (galaxies, stars and QSOs).
     pub n_targets: usize,
+    /// Of which stars.
+    pub n_stars: usize,
+    /// Of which QSOs.
+    pub n_qsos: usize,
     /// Number of spectra (targets × programs).
     pub n_spectra: usize,
     /// Number of Green-Pea-like galaxies.
@@ -610,7 +775,10 @@ pub fn simulate(lib: &SspLibrary, cfg: &SimConfig, out: &Path, progress: &(dyn F
     if lib.library != cfg.library {
         return Err(SimError::Library { asked: cfg.library, given: lib.library });
     }
-    let (fp, web, targets) = draw_targets(cfg);
+    let (fp, web, mut targets) = draw_targets(cfg);
+    if cfg.independent() {
+        select_elgs(lib, cfg, &mut targets);
+    }
     // Group spectra by (program, pixel).
     let mut groups: BTreeMap<(&'static str, i64), Vec<usize>> = BTreeMap::new();
     for (i, t) in targets.iter().enumerate() {
@@ -634,14 +802,16 @@ pub fn simulate(lib: &SspLibrary, cfg: &SimConfig, out: &Path, progress: &(dyn F
         for (row, obs, surviving, age_mw) in results {
             let t = &targets[row.index];
             if truths[row.index].is_none() {
+                // Stars and QSOs have no galaxy truth: NaN.
+                let galaxy = if t.kind.is_galaxy() { 1.0 } else { f64::NAN };
                 let m = obs.mass_formed * model_sfr_fraction(&t.params, lib);
                 truths[row.index] = Some(Truth {
                     target: t.clone(),
-                    log_mass_fiber: t.params.log_mass + obs.fibre_fraction.log10(),
+                    log_mass_fiber: galaxy * (t.params.log_mass + obs.fibre_fraction.log10()),
                     fibre_fraction: obs.fibre_fraction,
                     fibre_fraction_gas: obs.fibre_fraction_gas,
                     library: lib.library,
-                    log_sfr_100myr: (m / 1e8).max(1e-6).log10(),
+                    log_sfr_100myr: galaxy * (m / 1e8).max(1e-6).log10(),
                     age_mw,
                     line_flux: obs.line_flux.clone(),
                     dn4000: obs.dn4000,
@@ -734,7 +904,9 @@ pub fn simulate(lib: &SspLibrary, cfg: &SimConfig, out: &Path, progress: &(dyn F
     std::fs::write(&web_path, serde_json::to_vec_pretty(&web_json).map_err(|source| SimError::Json { path: web_path.clone(), source })?)
         .map_err(|e| SimError::Io(web_path.clone(), e))?;
     let n_green_peas = targets.iter().filter(|t| t.params.population == Population::GreenPea).count();
-    Ok(SimSummary { coadds, n_targets: targets.len(), n_spectra, n_green_peas, truth: truth_path, web: web_path })
+    let n_stars = targets.iter().filter(|t| matches!(t.kind, ObjectKind::Star(_))).count();
+    let n_qsos = targets.iter().filter(|t| matches!(t.kind, ObjectKind::Qso(_))).count();
+    Ok(SimSummary { coadds, n_targets: targets.len(), n_stars, n_qsos, n_spectra, n_green_peas, truth: truth_path, web: web_path })
 }
 
 /// Fraction of the formed mass formed in the last 100 Myr.

@@ -11,6 +11,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 use crate::galaxy::Population;
+use crate::nongalaxy::ObjectKind;
 use crate::sample::{line_names, Truth};
 use crate::SimError;
 
@@ -24,7 +25,7 @@ fn f32s(t: &[Truth], f: impl Fn(&Truth) -> f64) -> ArrayRef {
 /// Column names and units of the truth table, in order.
 pub const COLUMNS: &[(&str, &str)] = &[
     ("targetid", ""),
-    ("sim_class", "BGS, LRG, ELG or GREENPEA"),
+    ("sim_class", "BGS, LRG, ELG or GREENPEA; STAR or QSO (independent mock only: galaxy columns NaN)"),
     ("is_green_pea", ""),
     ("programs", "programs the target was observed in"),
     ("healpix", "nside-64 nested"),
@@ -34,8 +35,8 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("x_cmpc", "Mpc"),
     ("y_cmpc", "Mpc"),
     ("z_cmpc", "Mpc"),
-    ("web_class", "0 void, 1 sheet, 2 filament, 3 knot"),
-    ("dist_filament", "Mpc, to the nearest true filament axis"),
+    ("web_class", "0 void, 1 sheet, 2 filament, 3 knot; -1 outside the web volume (stars, QSOs, independent-mock LRGs and ELGs)"),
+    ("dist_filament", "Mpc, to the nearest true filament axis (NaN outside the web volume)"),
     ("logm_total", "log10 Msun, stars + remnants"),
     ("logm_fiber", "log10 Msun in the 1.5 arcsec fibre"),
     ("fiber_fraction", ""),
@@ -65,6 +66,24 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("flux_w2", "nanomaggy"),
 ];
 
+/// `sim_class`: the galaxy population, or STAR / QSO.
+fn sim_class(t: &Truth) -> &'static str {
+    match t.target.kind {
+        ObjectKind::Galaxy => t.target.params.population.name(),
+        ObjectKind::Star(_) => "STAR",
+        ObjectKind::Qso(_) => "QSO",
+    }
+}
+
+/// A galaxy parameter, NaN for stars and QSOs (whose `params` nothing uses).
+fn galaxy_only(t: &Truth, v: f64) -> f64 {
+    if t.target.kind.is_galaxy() {
+        v
+    } else {
+        f64::NAN
+    }
+}
+
 /// Writes the truth table.
 pub fn write_truth(path: &Path, truths: &[Truth]) -> Result<(), SimError> {
     let mut fields: Vec<Field> = Vec::new();
@@ -79,7 +98,7 @@ pub fn write_truth(path: &Path, truths: &[Truth]) -> Result<(), SimError> {
     };
     let u = |n: &str| COLUMNS.iter().find(|c| c.0 == n).map(|c| c.1).unwrap_or("");
     push("targetid", "", Arc::new(Int64Array::from_iter_values(truths.iter().map(|t| t.target.targetid))));
-    push("sim_class", u("sim_class"), Arc::new(StringArray::from_iter_values(truths.iter().map(|t| t.target.params.population.name()))));
+    push("sim_class", u("sim_class"), Arc::new(StringArray::from_iter_values(truths.iter().map(sim_class))));
     push(
         "is_green_pea",
         "",
@@ -95,27 +114,28 @@ pub fn write_truth(path: &Path, truths: &[Truth]) -> Result<(), SimError> {
     push("z_cmpc", "Mpc", f64s(truths, |t| t.target.xyz[2]));
     push("web_class", u("web_class"), Arc::new(Int8Array::from_iter_values(truths.iter().map(|t| t.target.web_class))));
     push("dist_filament", u("dist_filament"), f32s(truths, |t| t.target.dist_filament));
-    push("logm_total", u("logm_total"), f32s(truths, |t| t.target.params.log_mass));
+    push("logm_total", u("logm_total"), f32s(truths, |t| galaxy_only(t, t.target.params.log_mass)));
     push("logm_fiber", u("logm_fiber"), f32s(truths, |t| t.log_mass_fiber));
     push("fiber_fraction", "", f32s(truths, |t| t.fibre_fraction));
     push("logsfr_100myr", u("logsfr_100myr"), f32s(truths, |t| t.log_sfr_100myr));
     let strs = |f: &dyn Fn(&Truth) -> &'static str| -> ArrayRef { Arc::new(StringArray::from_iter_values(truths.iter().map(f))) };
     push("library", u("library"), strs(&|t| t.library.code()));
     push("imf", u("imf"), strs(&|t| t.library.imf()));
-    push("sfh_kind", u("sfh_kind"), strs(&|t| t.target.params.history.code()));
-    push("dust_law", u("dust_law"), strs(&|t| t.target.params.dust.code()));
-    push("line_class", u("line_class"), strs(&|t| t.target.params.line_class.code()));
-    push("av", u("av"), f32s(truths, |t| t.target.params.av));
-    push("av_lines", u("av_lines"), f32s(truths, |t| t.target.params.av_lines()));
-    push("v_gas", u("v_gas"), f32s(truths, |t| t.target.params.v_gas));
-    push("sigma_gas", u("sigma_gas"), f32s(truths, |t| t.target.params.sigma_gas));
+    let galaxy_str = |t: &Truth, v: &'static str| if t.target.kind.is_galaxy() { v } else { "" };
+    push("sfh_kind", u("sfh_kind"), strs(&|t| galaxy_str(t, t.target.params.history.code())));
+    push("dust_law", u("dust_law"), strs(&|t| galaxy_str(t, t.target.params.dust.code())));
+    push("line_class", u("line_class"), strs(&|t| galaxy_str(t, t.target.params.line_class.code())));
+    push("av", u("av"), f32s(truths, |t| galaxy_only(t, t.target.params.av)));
+    push("av_lines", u("av_lines"), f32s(truths, |t| galaxy_only(t, t.target.params.av_lines())));
+    push("v_gas", u("v_gas"), f32s(truths, |t| galaxy_only(t, t.target.params.v_gas)));
+    push("sigma_gas", u("sigma_gas"), f32s(truths, |t| galaxy_only(t, t.target.params.sigma_gas)));
     push("fiber_fraction_gas", "", f32s(truths, |t| t.fibre_fraction_gas));
     push("age_mw", u("age_mw"), f32s(truths, |t| t.age_mw));
-    push("sigma_star", "km/s", f32s(truths, |t| t.target.params.sigma_star));
-    push("metallicity", u("metallicity"), f32s(truths, |t| t.target.params.metallicity));
-    push("tau", u("tau"), f32s(truths, |t| t.target.params.tau));
-    push("sfh_age", u("sfh_age"), f32s(truths, |t| t.target.params.sfh_age));
-    push("burst_fraction", "", f32s(truths, |t| t.target.params.burst_fraction));
+    push("sigma_star", "km/s", f32s(truths, |t| galaxy_only(t, t.target.params.sigma_star)));
+    push("metallicity", u("metallicity"), f32s(truths, |t| galaxy_only(t, t.target.params.metallicity)));
+    push("tau", u("tau"), f32s(truths, |t| galaxy_only(t, t.target.params.tau)));
+    push("sfh_age", u("sfh_age"), f32s(truths, |t| galaxy_only(t, t.target.params.sfh_age)));
+    push("burst_fraction", "", f32s(truths, |t| galaxy_only(t, t.target.params.burst_fraction)));
     push("dn4000", u("dn4000"), f32s(truths, |t| t.dn4000));
     push("hdelta_a", u("hdelta_a"), f32s(truths, |t| t.hdelta_a));
     for (k, b) in ["g", "r", "z", "w1", "w2"].iter().enumerate() {

@@ -7,6 +7,7 @@ use std::path::Path;
 use ard_core::cosmology::PLANCK18;
 use ard_core::wavelength::vacuum_to_air;
 use desi_sim::galaxy::{draw_params, stellar_model, Population, StellarModel, LINES};
+use desi_sim::lsf::FibreLsf;
 use desi_sim::observe::{add_noise, observe, variance, ObserveOptions, CAMERAS, L_SUN, MPC_CM};
 use desi_sim::rng::Rng;
 use desi_sim::sample::{draw_targets, SimConfig};
@@ -32,8 +33,8 @@ fn line_fluxes_integrated_from_noiseless_spectra_match_the_input() {
     let p = draw_params(Population::GreenPea, 1, 12.0, &mut rng);
     let model = stellar_model(&lib, &p);
     let z = 0.12;
-    let with = observe(&lib, &p, &model, z, 1.0, ObserveOptions::default());
-    let without = observe(&lib, &p, &model, z, 1.0, ObserveOptions { lines: false, ..Default::default() });
+    let with = observe(&lib, &p, &model, z, &FibreLsf::Gaussian { scale: 1.0 }, ObserveOptions::default());
+    let without = observe(&lib, &p, &model, z, &FibreLsf::Gaussian { scale: 1.0 }, ObserveOptions { lines: false, ..Default::default() });
     // Blends closer than the window are summed: the [OII] doublet.
     let groups: Vec<Vec<usize>> =
         vec![vec![0, 1], vec![3], vec![4], vec![5], vec![6], vec![7], vec![8], vec![9], vec![10], vec![11], vec![12]];
@@ -83,7 +84,14 @@ fn single_age_continuum_matches_its_template_after_broadening_and_redshift() {
         sf: desi_sim::galaxy::StarFormation { weights: vec![], frac_100myr: 0.0, frac_10myr: 0.0 },
     };
     let z = 0.2;
-    let obs = observe(&lib, &p, &model, z, 1.0, ObserveOptions { lines: false, resolution: false, aperture: false });
+    let obs = observe(
+        &lib,
+        &p,
+        &model,
+        z,
+        &FibreLsf::Gaussian { scale: 1.0 },
+        ObserveOptions { lines: false, resolution: false, aperture: false },
+    );
     let dl = PLANCK18.luminosity_distance(z) * MPC_CM;
     let scale = obs.mass_formed * L_SUN / (4.0 * std::f64::consts::PI * dl * dl * (1.0 + z)) / 1e-17;
     let tw = &lib.wave;
@@ -121,7 +129,7 @@ fn noise_matches_the_configured_depth() {
     let mut rng = Rng::new(11, 11);
     let p = draw_params(Population::Bgs, 1, 12.0, &mut rng);
     let model = stellar_model(&lib, &p);
-    let obs = observe(&lib, &p, &model, 0.1, 1.0, ObserveOptions::default());
+    let obs = observe(&lib, &p, &model, 0.1, &FibreLsf::Gaussian { scale: 1.0 }, ObserveOptions::default());
     let w = CAMERAS[1].wavelength();
     let m = &obs.model[1];
     let mut chi = Vec::new();

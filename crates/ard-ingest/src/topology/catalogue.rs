@@ -48,9 +48,15 @@ pub(super) fn read_catalogue(layout: &ArdLayout) -> Result<Catalogue, IngestErro
     Ok(Catalogue { leaves, galaxies, pixels })
 }
 
+/// Redshifts the topology places in its volume: a galaxy beyond them counts as having no
+/// redshift here.
+const Z_RANGE: std::ops::Range<f64> = 0.001..1.6;
+
 /// Per row: None when it is in the population, else why not: the shared rule
-/// ([`ard_core::eligibility`], primary galaxies), with a redshift inside the topology's
-/// range and a position counting as having a redshift.
+/// ([`ard_core::eligibility`], primary galaxies, a position counting as part of having a
+/// redshift), then a redshift inside [`Z_RANGE`]. The range comes after the rule so that a
+/// star (z ≈ 0) or a QSO at z > 1.6 is `not_galaxy`, as in every other layer, not
+/// `no_redshift`.
 pub(super) fn population(b: &RecordBatch, path: &Path) -> Result<Vec<Option<Ineligible>>, IngestError> {
     let c = Columns::new(path, b);
     let (z, zwarn, spectype, primary) = (c.f64(names::Z)?, c.i64(names::ZWARN)?, c.str(names::SPECTYPE)?, c.bool(names::ZCAT_PRIMARY)?);
@@ -58,7 +64,7 @@ pub(super) fn population(b: &RecordBatch, path: &Path) -> Result<Vec<Option<Inel
     let fibres = Fibre::of_table(b);
     Ok((0..b.num_rows())
         .map(|i| {
-            let z = (z.is_valid(i) && ra.is_valid(i) && dec.is_valid(i)).then(|| z.value(i)).filter(|z| *z > 0.001 && *z < 1.6);
+            let z = (z.is_valid(i) && ra.is_valid(i) && dec.is_valid(i)).then(|| z.value(i));
             let candidate = Candidate {
                 fibre: fibres[i],
                 // The catalogue keeps no trace of the file; a null z is `no_redshift` here.
@@ -68,7 +74,11 @@ pub(super) fn population(b: &RecordBatch, path: &Path) -> Result<Vec<Option<Inel
                 spectype: spectype.is_valid(i).then(|| spectype.value(i)),
                 primary: primary.is_valid(i).then(|| primary.value(i)),
             };
-            candidate.check(Requirements::PRIMARY_GALAXY).err()
+            match candidate.check(Requirements::PRIMARY_GALAXY) {
+                Err(why) => Some(why),
+                Ok(z) if !Z_RANGE.contains(&z) => Some(Ineligible::NoRedshift),
+                Ok(_) => None,
+            }
         })
         .collect())
 }

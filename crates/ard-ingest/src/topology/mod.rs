@@ -78,7 +78,7 @@ pub fn column_specs() -> Vec<ColumnSpec> {
 }
 
 /// Code version of the topology columns (see `pipeline::LAYERS`).
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// The ingest stage that gives every new leaf the topology columns, null and
 /// `pending`, so that every leaf has the same schema before `desi-ard topology` runs.

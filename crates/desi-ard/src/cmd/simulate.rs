@@ -56,9 +56,14 @@ pub fn run(args: Args) -> Result<()> {
     }
     let t0 = Instant::now();
     let summary = simulate_with_progress(&lib, &cfg, &out, quiet)?;
+    let others = if summary.n_stars + summary.n_qsos > 0 {
+        format!(", {} stars and {} QSOs", summary.n_stars, summary.n_qsos)
+    } else {
+        String::new()
+    };
     println!(
-        "simulated {} {} galaxies ({} Green-Pea-like) as {} spectra in {} coadd files under {} in {:.1} s",
-        summary.n_targets,
+        "simulated {} {} galaxies ({} Green-Pea-like){others} as {} spectra in {} coadd files under {} in {:.1} s",
+        summary.n_targets - summary.n_stars - summary.n_qsos,
         library.name(),
         summary.n_green_peas,
         summary.n_spectra,
