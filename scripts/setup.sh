@@ -8,7 +8,8 @@
 #   ${DESI_ARD_CACHE:-$HOME/.cache/desi-ard}/ssp/emiles-ssp-v1.fits
 # The independent mock's BC03 SSPs (Bruzual & Charlot 2003, the MPA-JHU set) come the
 # same way from the sdss-mangadap==4.5.0 wheel (121.5 MB; BSD-3 code, the models keep
-# their authors' terms) into .../ssp/bc03-mpajhu-ssp-v1.fits.
+# their authors' terms) into .../ssp/bc03-mpajhu-ssp-v1.fits, and its MaStar SSPs
+# (Maraston et al. 2020) into .../ssp/mastar-ssp-v1.fits.
 # Nothing is downloaded at run time afterwards. Re-running is a no-op.
 #
 # Usage: scripts/setup.sh [PATH-TO-desi-ard-BINARY]
@@ -17,8 +18,9 @@ cd "$(dirname "$0")/.."
 CACHE="${DESI_ARD_CACHE:-$HOME/.cache/desi-ard}"
 OUT="$CACHE/ssp/emiles-ssp-v1.fits"
 OUT_BC03="$CACHE/ssp/bc03-mpajhu-ssp-v1.fits"
-if [[ -s "$OUT" && -s "$OUT_BC03" ]]; then
-  echo "setup: templates present: $OUT, $OUT_BC03"
+OUT_MASTAR="$CACHE/ssp/mastar-ssp-v1.fits"
+if [[ -s "$OUT" && -s "$OUT_BC03" && -s "$OUT_MASTAR" ]]; then
+  echo "setup: templates present: $OUT, $OUT_BC03, $OUT_MASTAR"
   exit 0
 fi
 BIN="${1:-}"
@@ -31,7 +33,7 @@ mkdir -p "$DL" "$CACHE/ssp"
 PY="$(command -v python3 || command -v python)"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-if [[ ! -s "$OUT_BC03" ]]; then
+if [[ ! -s "$OUT_BC03" || ! -s "$OUT_MASTAR" ]]; then
   WHEEL="$DL/sdss_mangadap-4.5.0-py3-none-any.whl"
   if [[ ! -s "$WHEEL" ]]; then
     echo "setup: fetching the sdss-mangadap==4.5.0 wheel from PyPI (BC03 SSPs for the independent mock, ~120 MB)"
@@ -39,18 +41,26 @@ if [[ ! -s "$OUT_BC03" ]]; then
   fi
   echo "b8478bb24c32fe736fa6a2881805458719281862313838f8b032f3c10527ff34  $WHEEL" | sha256sum -c --quiet - \
     || { echo "setup: $WHEEL has an unexpected checksum" >&2; exit 1; }
-  # Only the BC03 folder is taken out of the wheel.
+  # Only the BC03 and MaStar SSP folders are taken out of the wheel.
   "$PY" - "$WHEEL" "$WORK/mangadap-wheel" <<'PYEOF'
 import sys, zipfile
 wheel = zipfile.ZipFile(sys.argv[1])
-wanted = [n for n in wheel.namelist() if n.startswith("mangadap/data/spectral_templates/bc03_mpajhu/")]
-if not wanted:
-    sys.exit(f"setup: {sys.argv[1]} has no mangadap/data/spectral_templates/bc03_mpajhu/")
-wheel.extractall(sys.argv[2], members=wanted)
+for folder in ("bc03_mpajhu", "mastar_ssp_v1.0"):
+    prefix = f"mangadap/data/spectral_templates/{folder}/"
+    wanted = [n for n in wheel.namelist() if n.startswith(prefix)]
+    if not wanted:
+        sys.exit(f"setup: {sys.argv[1]} has no {prefix}")
+    wheel.extractall(sys.argv[2], members=wanted)
 PYEOF
-  "$BIN" setup-templates --bc03-dir "$WORK/mangadap-wheel/mangadap/data/spectral_templates/bc03_mpajhu" --out "$OUT_BC03"
+  TPL="$WORK/mangadap-wheel/mangadap/data/spectral_templates"
+  if [[ ! -s "$OUT_BC03" ]]; then
+    "$BIN" setup-templates --bc03-dir "$TPL/bc03_mpajhu" --out "$OUT_BC03"
+    echo "setup: BC03 library written: $OUT_BC03"
+  fi
+  # MaStar's luminosities per solar mass are scaled on BC03 (ssp::mastar), so it comes second.
+  "$BIN" setup-templates --mastar-dir "$TPL/mastar_ssp_v1.0" --bc03 "$OUT_BC03" --out "$OUT_MASTAR"
+  echo "setup: MaStar library written: $OUT_MASTAR"
   rm -rf "$WORK/mangadap-wheel"
-  echo "setup: BC03 library written: $OUT_BC03"
 fi
 if [[ -s "$OUT" ]]; then
   echo "setup: templates present: $OUT"

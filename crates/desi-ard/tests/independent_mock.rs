@@ -2,10 +2,14 @@
 //! that models galaxies refuses them end to end — `desi-ard simulate --library bc03`, then
 //! `ingest` and `topology` exactly as a user runs them. redrock's SPECTYPE decides
 //! (`not_galaxy`), never the fit; the embedding, which any spectrum may have, still runs.
+//! Also: the MaStar library the mock can be built from instead of BC03.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::Int64Type;
 
 fn run(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_desi-ard")).args(args).output().expect("run desi-ard");
@@ -16,8 +20,6 @@ fn run(args: &[&str]) -> String {
 
 /// `sim_class` of every target in the truth table.
 fn truth_classes(truth: &Path) -> HashMap<i64, String> {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::Int64Type;
     let b = ard_store::catalog::read_parquet(truth).expect("truth table");
     let ids = b.column_by_name("targetid").expect("targetid").as_primitive::<Int64Type>();
     let class = b.column_by_name("sim_class").expect("sim_class").as_string::<i32>();
@@ -61,4 +63,42 @@ fn stars_and_qsos_are_refused_by_every_galaxy_layer() {
     }
     assert!(rows >= 100, "{rows} catalogue rows");
     assert_eq!((seen.get("STAR").copied(), seen.get("QSO").copied()), (Some(3), Some(3)), "{seen:?}");
+}
+
+/// The MaStar library (`validate … --library mastar`): converted by `scripts/setup.sh` with
+/// MaStar's own per-pixel resolution and a luminosity scale taken from BC03, and a mock
+/// built from it.
+#[test]
+fn the_mastar_library_keeps_its_resolution_and_makes_a_mock() {
+    let (Some(mastar), Some(bc03)) = (
+        ard_testkit::require("the MaStar library (scripts/setup.sh)", ssp::SspLibrary::locate_library(ssp::Library::Mastar, None)),
+        ard_testkit::require("the BC03 library (scripts/setup.sh)", ssp::SspLibrary::locate_library(ssp::Library::Bc03, None)),
+    ) else {
+        return;
+    };
+    assert_eq!((mastar.ages_gyr.len(), mastar.metals.len()), (9, 6));
+    // Vacuum 3622–10351 Å in the wheel, stored in air.
+    let (lo, hi) = (mastar.wave[0], mastar.wave[mastar.wave.len() - 1]);
+    assert!((lo - 3620.6).abs() < 1.0 && (hi - 10348.6).abs() < 1.0, "{lo}–{hi}");
+    // R = 1400–2100 from the SRES HDU: FWHM 2.5–5 Å, broader to the red (not a constant).
+    let (f0, f1) = (mastar.fwhm_at(3700.0), mastar.fwhm_at(10000.0));
+    assert!((2.4..2.9).contains(&f0) && (4.5..5.2).contains(&f1), "FWHM {f0} … {f1} Å");
+    // Per mass formed, a 10-Gyr solar MaStar population is as bright at 5500 Å as BC03's
+    // less the Chabrier → Salpeter 0.201 dex, within the age mismatch (9 vs 10 Gyr: ±20 %).
+    let mean = |lib: &ssp::SspLibrary, m: usize, a: usize| {
+        let s = lib.spectrum(m, a);
+        let v: Vec<f64> = lib.wave.iter().zip(s).filter(|(w, _)| (5200.0..5800.0).contains(*w)).map(|(_, f)| *f as f64).collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let near = |grid: &[f64], x: f64| (0..grid.len()).min_by(|&a, &b| (grid[a] - x).abs().total_cmp(&(grid[b] - x).abs())).unwrap_or(0);
+    let ratio = mean(&mastar, near(&mastar.metals, 0.0), near(&mastar.ages_gyr, 9.0))
+        / (mean(&bc03, near(&bc03.metals, 0.0), near(&bc03.ages_gyr, 10.0)) * 10f64.powf(-0.201));
+    assert!((0.8..1.25).contains(&ratio), "MaStar/BC03 at 5500 Å: {ratio}");
+    let work = tempfile::tempdir().expect("temp dir");
+    let raw = work.path().join("raw");
+    let said = run(&["simulate", raw.to_str().expect("path"), "--library", "mastar", "--objects", "30", "--seed", "3", "--quiet"]);
+    assert!(said.contains("30 MaStar galaxies"), "{said}");
+    let truth = ard_store::catalog::read_parquet(&raw.join("truth/truth.parquet")).expect("truth");
+    let imf = truth.column_by_name("imf").expect("imf").as_string::<i32>();
+    assert!((0..truth.num_rows()).all(|i| imf.value(i) == "Salpeter 1955"));
 }

@@ -49,8 +49,10 @@ pub struct SimConfig {
     /// Fraction of targets also observed in the other program.
     pub repeat_fraction: f64,
     /// The population library the galaxies are built from. Anything but E-MILES makes
-    /// the independent mock: its galaxies ([`draw_independent_params`]) and instrument
-    /// ([`Systematics`]) share none of the fits' assumptions.
+    /// the independent mock: its galaxies ([`draw_independent_params`]), instrument
+    /// ([`Systematics`], DESI's measured LSF from [`crate::lsf`]) and sample (stars and
+    /// QSOs from [`crate::nongalaxy`], LRGs and ELGs at [`survey_redshifts`]) share none of
+    /// the fits' assumptions.
     pub library: ssp::Library,
     /// Whether the independent mock adds its [`Systematics`] (on by default; off to
     /// separate their effect from the galaxies').

@@ -41,7 +41,7 @@ pub const COLUMNS: &[(&str, &str)] = &[
     ("logm_fiber", "log10 Msun in the 1.5 arcsec fibre"),
     ("fiber_fraction", ""),
     ("logsfr_100myr", "log10 Msun/yr"),
-    ("library", "population library of the galaxy (emiles, bc03)"),
+    ("library", "population library of the galaxy (emiles, bc03, mastar)"),
     ("imf", "IMF of that library"),
     ("sfh_kind", "delayed_tau_burst or nonparametric_continuity"),
     ("dust_law", "calzetti2000 or charlot_fall2000"),

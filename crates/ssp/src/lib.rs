@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod bc03;
+pub mod mastar;
 pub mod ops;
 pub mod sfh;
 
@@ -79,16 +80,20 @@ pub enum Library {
     /// BC03 (Bruzual & Charlot 2003, MNRAS 344, 1000) SSPs of the MPA-JHU catalogue,
     /// Chabrier (2003) IMF: only for the independent mock.
     Bc03,
+    /// MaStar SSPs (Maraston et al. 2020, MNRAS 496, 2962), Salpeter IMF, per-pixel
+    /// resolution: only for the independent mock.
+    Mastar,
 }
 
 impl Library {
     /// Every library, in CLI order.
-    pub const ALL: [Library; 2] = [Library::Emiles, Library::Bc03];
-    /// Name in files, the truth table and the CLI (`emiles`, `bc03`).
+    pub const ALL: [Library; 3] = [Library::Emiles, Library::Bc03, Library::Mastar];
+    /// Name in files, the truth table and the CLI (`emiles`, `bc03`, `mastar`).
     pub fn code(self) -> &'static str {
         match self {
             Library::Emiles => "emiles",
             Library::Bc03 => "bc03",
+            Library::Mastar => "mastar",
         }
     }
     /// Human name.
@@ -96,6 +101,7 @@ impl Library {
         match self {
             Library::Emiles => "E-MILES",
             Library::Bc03 => "BC03",
+            Library::Mastar => "MaStar",
         }
     }
     /// File name of the converted library in the cache's `ssp/` folder.
@@ -103,6 +109,7 @@ impl Library {
         match self {
             Library::Emiles => TEMPLATE_FILE,
             Library::Bc03 => bc03::BC03_FILE,
+            Library::Mastar => mastar::MASTAR_FILE,
         }
     }
     /// Where the set-up takes the library from.
@@ -110,6 +117,7 @@ impl Library {
         match self {
             Library::Emiles => "it converts the E-MILES SSPs shipped in the ppxf==8.2.6 sdist from PyPI",
             Library::Bc03 => "it converts the BC03 SSPs shipped in the sdss-mangadap==4.5.0 wheel from PyPI",
+            Library::Mastar => "it converts the MaStar SSPs shipped in the sdss-mangadap==4.5.0 wheel from PyPI",
         }
     }
     /// The IMF of the library, as written in the truth table.
@@ -117,6 +125,7 @@ impl Library {
         match self {
             Library::Emiles => "unimodal 1.30",
             Library::Bc03 => "Chabrier 2003",
+            Library::Mastar => "Salpeter 1955",
         }
     }
 }
@@ -277,6 +286,12 @@ impl SspLibrary {
                 "sdss-mangadap==4.5.0 wheel, bc03_mpajhu",
                 "Padova 1994 (BC03)",
                 "desi-ard ssp::bc03 (Chabrier IMF, remnants)",
+            ),
+            Library::Mastar => (
+                "Maraston et al. 2020, MNRAS 496, 2962",
+                "sdss-mangadap==4.5.0 wheel, mastar_ssp_v1.0",
+                "Maraston 2005 population synthesis (MaStar SSPs)",
+                "desi-ard ssp::mastar (Salpeter IMF, remnants; L/M scaled on BC03)",
             ),
         };
         f.write_primary(&[

@@ -27,8 +27,9 @@ pub struct Args {
     #[arg(long, default_value_t = 300.0)]
     pub exptime_bright: f64,
     /// Population library the galaxies are built from: `emiles` (the default mock, the
-    /// fits' own templates) or `bc03` (the independent mock: BC03 SSPs, non-parametric
-    /// histories, Charlot & Fall dust, BPT-sequence lines, instrument systematics).
+    /// fits' own templates), `bc03` or `mastar` (the independent mock: BC03 or MaStar
+    /// SSPs, non-parametric histories, Charlot & Fall dust, BPT-sequence lines, DESI's
+    /// measured LSF, instrument systematics, stars, QSOs, survey redshifts).
     #[arg(long, value_enum, default_value_t = crate::cmd::validate::LibraryArg::Emiles)]
     pub library: crate::cmd::validate::LibraryArg,
     /// The library file (default: the set-up cache; see scripts/setup.sh).

@@ -20,6 +20,8 @@ pub enum LibraryArg {
     Emiles,
     /// BC03 with the independent mock's histories, dust, lines and instrument.
     Bc03,
+    /// MaStar (Salpeter IMF, per-pixel resolution) with the same independent mock.
+    Mastar,
 }
 
 impl From<LibraryArg> for ssp::Library {
@@ -27,6 +29,7 @@ impl From<LibraryArg> for ssp::Library {
         match l {
             LibraryArg::Emiles => ssp::Library::Emiles,
             LibraryArg::Bc03 => ssp::Library::Bc03,
+            LibraryArg::Mastar => ssp::Library::Mastar,
         }
     }
 }
