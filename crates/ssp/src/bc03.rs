@@ -11,11 +11,11 @@
 //! initial–final mass relation (see there). The files carry no near-infrared part: a mock
 //! built from them has no WISE fluxes (the simulator gives those bands zero ivar).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ard_fits::FitsFile;
 
-use crate::{io_error, BuildReport, Library, Result, SspError, SspLibrary};
+use crate::{save_converted, scan_grid, BuildReport, Library, Result, SspError, SspLibrary};
 
 /// Name of the converted BC03 file in the cache's `ssp/` folder.
 pub const BC03_FILE: &str = "bc03-mpajhu-ssp-v1.fits";
@@ -98,32 +98,7 @@ pub fn chabrier_surviving_mass(t: f64) -> f64 {
 /// wavelength grids differ.
 pub fn build_from_bc03(dir: &Path, out: &Path) -> Result<BuildReport> {
     let input = |path: &Path, m: String| SspError::Input { path: path.into(), message: m };
-    let mut files: Vec<(f64, f64, PathBuf)> = Vec::new();
-    for e in std::fs::read_dir(dir).map_err(io_error(dir))? {
-        let p = e.map_err(io_error(dir))?.path();
-        if let Some((z, a)) = p.file_name().and_then(|n| n.to_str()).and_then(parse_bc03_name) {
-            files.push(((z / BC03_Z_SUN).log10(), a, p));
-        }
-    }
-    let mut metals: Vec<f64> = files.iter().map(|f| f.0).collect();
-    let mut ages: Vec<f64> = files.iter().map(|f| f.1).collect();
-    for v in [&mut metals, &mut ages] {
-        v.sort_by(f64::total_cmp);
-        v.dedup_by(|a, b| (*a - *b).abs() < 1e-6);
-    }
-    if files.is_empty() || files.len() != metals.len() * ages.len() {
-        return Err(input(
-            dir,
-            format!(
-                "expected a full grid of BC03_z*_a*.fits files, found {} for {} ages × {} metallicities",
-                files.len(),
-                ages.len(),
-                metals.len()
-            ),
-        ));
-    }
-    let (nm, na) = (metals.len(), ages.len());
-    files.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let (files, metals, ages) = scan_grid(dir, "BC03_z*_a*.fits", |n| parse_bc03_name(n).map(|(z, a)| ((z / BC03_Z_SUN).log10(), a)))?;
     let mut wave: Vec<f64> = Vec::new();
     let mut flux = Vec::with_capacity(files.len() * 6000);
     for (_, _, p) in &files {
@@ -145,23 +120,21 @@ pub fn build_from_bc03(dir: &Path, out: &Path) -> Result<BuildReport> {
     }
     // The surviving fraction depends on the IMF and age only in this calculation; BC03's
     // own (metallicity-dependent) values differ by a few per cent.
-    let surviving_mass = (0..nm).flat_map(|_| ages.iter().map(|&a| chabrier_surviving_mass(a))).collect();
-    let lib = SspLibrary {
-        library: Library::Bc03,
-        fwhm: vec![BC03_FWHM as f32; wave.len()],
-        wave,
-        ages_gyr: ages.clone(),
-        metals: metals.clone(),
-        flux,
-        surviving_mass,
-        wave_ir: Vec::new(),
-        flux_ir: Vec::new(),
-    };
-    if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
-    }
-    lib.save(out)?;
-    Ok(BuildReport { n_ssp: nm * na, ages, metals })
+    let surviving_mass = (0..metals.len()).flat_map(|_| ages.iter().map(|&a| chabrier_surviving_mass(a))).collect();
+    save_converted(
+        SspLibrary {
+            library: Library::Bc03,
+            fwhm: vec![BC03_FWHM as f32; wave.len()],
+            wave,
+            ages_gyr: ages,
+            metals,
+            flux,
+            surviving_mass,
+            wave_ir: Vec::new(),
+            flux_ir: Vec::new(),
+        },
+        out,
+    )
 }
 
 #[cfg(test)]

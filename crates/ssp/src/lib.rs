@@ -373,28 +373,7 @@ pub struct BuildReport {
 /// row is absent for an SSP.
 pub fn build_from_miles(miles_dir: &Path, out: &Path) -> Result<BuildReport> {
     let input = |m: String| SspError::Input { path: miles_dir.into(), message: m };
-    let entries = std::fs::read_dir(miles_dir).map_err(io_error(miles_dir))?;
-    let mut files: Vec<(f64, f64, PathBuf)> = Vec::new();
-    for e in entries {
-        let p = e.map_err(io_error(miles_dir))?.path();
-        if let Some((m, a)) = p.file_name().and_then(|n| n.to_str()).and_then(parse_miles_name) {
-            files.push((m, a, p));
-        }
-    }
-    let mut metals: Vec<f64> = files.iter().map(|f| f.0).collect();
-    let mut ages: Vec<f64> = files.iter().map(|f| f.1).collect();
-    for v in [&mut metals, &mut ages] {
-        v.sort_by(f64::total_cmp);
-        v.dedup_by(|a, b| (*a - *b).abs() < 1e-6);
-    }
-    if files.len() != metals.len() * ages.len() || files.is_empty() {
-        return Err(input(format!(
-            "expected a full grid of E-MILES SSP files, found {} for {} ages × {} metallicities",
-            files.len(),
-            ages.len(),
-            metals.len()
-        )));
-    }
+    let (files, metals, ages) = scan_grid(miles_dir, "E-MILES SSP", parse_miles_name)?;
     let masses = read_mass_table(miles_dir)?;
     let (nm, na) = (metals.len(), ages.len());
     let mut wave = Vec::new();
@@ -438,22 +417,55 @@ pub fn build_from_miles(miles_dir: &Path, out: &Path) -> Result<BuildReport> {
         }
     }
     let fwhm = wave.iter().map(|&w| emiles_fwhm(w) as f32).collect();
-    let lib = SspLibrary {
-        library: Library::Emiles,
-        wave,
-        fwhm,
-        ages_gyr: ages.clone(),
-        metals: metals.clone(),
-        flux,
-        surviving_mass: surviving,
-        wave_ir,
-        flux_ir,
-    };
+    save_converted(
+        SspLibrary { library: Library::Emiles, wave, fwhm, ages_gyr: ages, metals, flux, surviving_mass: surviving, wave_ir, flux_ir },
+        out,
+    )
+}
+
+/// The input grid of a converter: every file of `dir` whose name `parse` reads as
+/// ([M/H], age in Gyr), sorted by [M/H] then age, with the distinct metallicities and ages
+/// (ascending). `what` names the files in the error when they do not make a full grid.
+pub(crate) fn scan_grid(
+    dir: &Path,
+    what: &str,
+    parse: fn(&str) -> Option<(f64, f64)>,
+) -> Result<(Vec<(f64, f64, PathBuf)>, Vec<f64>, Vec<f64>)> {
+    let mut files: Vec<(f64, f64, PathBuf)> = Vec::new();
+    for e in std::fs::read_dir(dir).map_err(io_error(dir))? {
+        let p = e.map_err(io_error(dir))?.path();
+        if let Some((m, a)) = p.file_name().and_then(|n| n.to_str()).and_then(parse) {
+            files.push((m, a, p));
+        }
+    }
+    let mut metals: Vec<f64> = files.iter().map(|f| f.0).collect();
+    let mut ages: Vec<f64> = files.iter().map(|f| f.1).collect();
+    for v in [&mut metals, &mut ages] {
+        v.sort_by(f64::total_cmp);
+        v.dedup_by(|a, b| (*a - *b).abs() < 1e-6);
+    }
+    if files.is_empty() || files.len() != metals.len() * ages.len() {
+        return Err(SspError::Input {
+            path: dir.into(),
+            message: format!(
+                "expected a full grid of {what} files, found {} for {} ages × {} metallicities",
+                files.len(),
+                ages.len(),
+                metals.len()
+            ),
+        });
+    }
+    files.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    Ok((files, metals, ages))
+}
+
+/// Writes a converted library to `out` (making its folder) and reports what it holds.
+pub(crate) fn save_converted(lib: SspLibrary, out: &Path) -> Result<BuildReport> {
     if let Some(parent) = out.parent() {
         std::fs::create_dir_all(parent).map_err(io_error(parent))?;
     }
     lib.save(out)?;
-    Ok(BuildReport { n_ssp: nm * na, ages, metals })
+    Ok(BuildReport { n_ssp: lib.metals.len() * lib.ages_gyr.len(), ages: lib.ages_gyr, metals: lib.metals })
 }
 
 /// Rows (metal, age, M(*+remn)) of `Vazdekis2012_ssp_mass_Padova00_UN_baseFe_v10.0.txt`

@@ -18,13 +18,13 @@
 //! borrowed from BC03 (never from E-MILES, which the fits use). Surviving masses come
 //! from [`crate::bc03::surviving_mass`] with the Salpeter IMF.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ard_core::wavelength::vacuum_to_air;
 use ard_fits::FitsFile;
 
 use crate::bc03::surviving_mass;
-use crate::{io_error, BuildReport, Library, Result, SspError, SspLibrary};
+use crate::{save_converted, scan_grid, BuildReport, Library, Result, SspError, SspLibrary};
 
 /// Name of the converted MaStar file in the cache's `ssp/` folder.
 pub const MASTAR_FILE: &str = "mastar-ssp-v1.fits";
@@ -91,31 +91,7 @@ pub fn build_from_mastar(dir: &Path, bc03: &SspLibrary, out: &Path) -> Result<Bu
     if bc03.library != Library::Bc03 {
         return Err(input(out, format!("MaStar's luminosities are scaled on BC03, but the library given is {}", bc03.library.name())));
     }
-    let mut files: Vec<(f64, f64, PathBuf)> = Vec::new();
-    for e in std::fs::read_dir(dir).map_err(io_error(dir))? {
-        let p = e.map_err(io_error(dir))?.path();
-        if let Some((a, z)) = p.file_name().and_then(|n| n.to_str()).and_then(parse_mastar_name) {
-            files.push((z, a, p));
-        }
-    }
-    let mut metals: Vec<f64> = files.iter().map(|f| f.0).collect();
-    let mut ages: Vec<f64> = files.iter().map(|f| f.1).collect();
-    for v in [&mut metals, &mut ages] {
-        v.sort_by(f64::total_cmp);
-        v.dedup_by(|a, b| (*a - *b).abs() < 1e-6);
-    }
-    if files.is_empty() || files.len() != metals.len() * ages.len() {
-        return Err(input(
-            dir,
-            format!(
-                "expected a full grid of MaStar-SSP-A*-Z*.fits.gz files, found {} for {} ages × {} metallicities",
-                files.len(),
-                ages.len(),
-                metals.len()
-            ),
-        ));
-    }
-    files.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let (files, metals, ages) = scan_grid(dir, "MaStar-SSP-A*-Z*.fits.gz", |n| parse_mastar_name(n).map(|(a, z)| (z, a)))?;
     let (mut wave, mut fwhm): (Vec<f64>, Vec<f32>) = (Vec::new(), Vec::new());
     let mut flux = Vec::with_capacity(files.len() * 4600);
     for (z, age, p) in &files {
@@ -146,24 +122,21 @@ pub fn build_from_mastar(dir: &Path, bc03: &SspLibrary, out: &Path) -> Result<Bu
         }
         flux.extend(data.iter().map(|&v| (v * scale) as f32));
     }
-    let (nm, na) = (metals.len(), ages.len());
-    let surviving = (0..nm).flat_map(|_| ages.iter().map(|&a| salpeter_surviving_mass(a))).collect();
-    let lib = SspLibrary {
-        library: Library::Mastar,
-        wave,
-        fwhm,
-        ages_gyr: ages.clone(),
-        metals: metals.clone(),
-        flux,
-        surviving_mass: surviving,
-        wave_ir: Vec::new(),
-        flux_ir: Vec::new(),
-    };
-    if let Some(parent) = out.parent() {
-        std::fs::create_dir_all(parent).map_err(io_error(parent))?;
-    }
-    lib.save(out)?;
-    Ok(BuildReport { n_ssp: nm * na, ages, metals })
+    let surviving = (0..metals.len()).flat_map(|_| ages.iter().map(|&a| salpeter_surviving_mass(a))).collect();
+    save_converted(
+        SspLibrary {
+            library: Library::Mastar,
+            wave,
+            fwhm,
+            ages_gyr: ages,
+            metals,
+            flux,
+            surviving_mass: surviving,
+            wave_ir: Vec::new(),
+            flux_ir: Vec::new(),
+        },
+        out,
+    )
 }
 
 #[cfg(test)]
