@@ -128,6 +128,13 @@ pub fn fibre_fraction(r_half_arcsec: f64) -> f64 {
     1.0 - (-r * r / (2.0 * s2)).exp()
 }
 
+/// Angular half-light radius (arcsec) of a galaxy of half-light radius `r_half_kpc` at
+/// redshift `z` (angular-diameter distance, Planck 2018).
+pub fn half_light_arcsec(r_half_kpc: f64, z: f64) -> f64 {
+    let da_kpc = PLANCK18.comoving_distance(z) / (1.0 + z) * 1000.0;
+    r_half_kpc / da_kpc * 206_264.806
+}
+
 /// Switches for tests that isolate one step.
 #[derive(Debug, Clone, Copy)]
 pub struct ObserveOptions {
@@ -183,8 +190,7 @@ pub fn observe(lib: &SspLibrary, p: &GalaxyParams, model: &StellarModel, z: f64,
     let dl_cm = PLANCK18.luminosity_distance(z) * MPC_CM;
     // erg/s/Å → 1e-17 erg/s/cm²/Å, observed frame (the 1/(1+z) of F_λ).
     let to_obs = mass_formed * L_SUN / (4.0 * std::f64::consts::PI * dl_cm * dl_cm * (1.0 + z)) / 1e-17;
-    let da_kpc = PLANCK18.comoving_distance(z) / (1.0 + z) * 1000.0;
-    let r_half_arcsec = p.r_half_kpc / da_kpc * 206_264.806;
+    let r_half_arcsec = half_light_arcsec(p.r_half_kpc, z);
     let ffib = if opts.aperture { fibre_fraction(r_half_arcsec) } else { 1.0 };
     let ffib_gas = if opts.aperture { fibre_fraction(r_half_arcsec * p.gas_size_ratio) } else { 1.0 };
 

@@ -21,7 +21,8 @@ use crate::galaxy::{draw_independent_params, draw_params, stellar_model, GalaxyP
 use crate::lsf::FibreLsf;
 use crate::nongalaxy::{ObjectKind, QsoParams, StarParams, QSO_FRACTION, STAR_FRACTION};
 use crate::observe::{
-    add_noise, bands_covered, observe, observe_point_source, photometry, sky_lines, ObserveOptions, Observed, BANDS, CAMERAS, NDIAG,
+    add_noise, bands_covered, half_light_arcsec, observe, observe_point_source, photometry, sky_lines, ObserveOptions, Observed, BANDS,
+    CAMERAS, NDIAG,
 };
 use crate::rng::Rng;
 use crate::web::{Web, FILAMENT, SHEET, VOID};
@@ -199,9 +200,7 @@ pub fn fibre_oii_flux(lib: &SspLibrary, p: &GalaxyParams, z: f64) -> f64 {
     let mass_formed = 10f64.powf(p.log_mass) / model.surviving;
     let lum = crate::galaxy::line_luminosities(p, mass_formed * model.sf.frac_10myr / 1e7);
     let dl_cm = PLANCK18.luminosity_distance(z) * crate::observe::MPC_CM;
-    let da_kpc = PLANCK18.comoving_distance(z) / (1.0 + z) * 1000.0;
-    let r_half_arcsec = p.r_half_kpc / da_kpc * 206_264.806;
-    let ffib_gas = crate::observe::fibre_fraction(r_half_arcsec * p.gas_size_ratio);
+    let ffib_gas = crate::observe::fibre_fraction(half_light_arcsec(p.r_half_kpc, z) * p.gas_size_ratio);
     (lum[0] + lum[1]) / (4.0 * std::f64::consts::PI * dl_cm * dl_cm) / 1e-17 * ffib_gas
 }
 
@@ -211,7 +210,8 @@ pub fn fibre_oii_flux(lib: &SspLibrary, p: &GalaxyParams, z: f64) -> f64 {
 /// times, the last draw kept). Without it, z ≈ 1 ELGs of 10^10 M☉ with birth-cloud dust
 /// have fibre [OII] ≈ 10⁻¹⁸, a hundred times below DESI's.
 fn select_elgs(lib: &SspLibrary, cfg: &SimConfig, targets: &mut [Target]) {
-    targets.par_iter_mut().filter(|t| t.kind.is_galaxy() && t.params.population == Population::Elg && t.web_class < 0).for_each(|t| {
+    // Every ELG of the independent mock is at a survey redshift (`survey_redshifts`).
+    targets.par_iter_mut().filter(|t| t.kind.is_galaxy() && t.params.population == Population::Elg).for_each(|t| {
         let mut rng = Rng::new(cfg.seed ^ 0xE1_6000_0000, t.targetid as u64);
         for _ in 0..500 {
             if fibre_oii_flux(lib, &t.params, t.z) >= ELG_FIBRE_OII_LIMIT {
@@ -596,7 +596,7 @@ fn fibermap(targets: &[Target], rows: &[SpectrumRow], program: &str) -> Result<R
         f32_col(rows.iter().map(|r| {
             let tt = t(r);
             if tt.kind.is_galaxy() {
-                tt.params.r_half_kpc / (PLANCK18.comoving_distance(tt.z) / (1.0 + tt.z) * 1000.0) * 206_264.806
+                half_light_arcsec(tt.params.r_half_kpc, tt.z)
             } else {
                 0.0
             }
