@@ -121,13 +121,18 @@ impl MilkyWay {
         self.a_per_ebv.iter().map(|a| 10f64.powf(-0.4 * a * ebv_sfd)).collect()
     }
 
-    /// Flux and inverse variance corrected for the extinction of `ebv_sfd` (flux / T,
-    /// ivar · T²). No E(B−V), or a non-finite or non-positive one, leaves them as they are.
+    /// The transmission for a FIBERMAP EBV (SFD), or `None` where no correction applies
+    /// (EBV missing, NaN or ≤ 0).
+    pub fn transmission_of(&self, ebv_sfd: Option<f64>) -> Option<Vec<f64>> {
+        ebv_sfd.filter(|e| e.is_finite() && *e > 0.0).map(|e| self.transmission(e))
+    }
+
+    /// Flux and ivar corrected for the Milky Way: flux / T, ivar · T² (unchanged where
+    /// [`MilkyWay::transmission_of`] gives none).
     pub fn correct(&self, flux: &[f32], ivar: &[f32], ebv_sfd: Option<f64>) -> (Vec<f32>, Vec<f32>) {
-        match ebv_sfd.filter(|e| e.is_finite() && *e > 0.0) {
+        match self.transmission_of(ebv_sfd) {
             None => (flux.to_vec(), ivar.to_vec()),
-            Some(e) => {
-                let t = self.transmission(e);
+            Some(t) => {
                 let f = flux.iter().zip(&t).map(|(&f, &t)| (f as f64 / t) as f32).collect();
                 let iv = ivar.iter().zip(&t).map(|(&iv, &t)| (iv as f64 * t * t) as f32).collect();
                 (f, iv)

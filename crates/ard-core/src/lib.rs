@@ -55,4 +55,4 @@ pub fn cache_dir() -> std::path::PathBuf {
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
     home.join(".cache").join("desi-ard")
 }
-pub use stage::{status_spec, ColumnSpec, ObjectNote, Stage, StageError, StageOutput, StageRef, StatusCode};
+pub use stage::{status_spec, ColumnSpec, GridArraySpec, ObjectNote, Stage, StageError, StageOutput, StageRef, StatusCode};

@@ -30,3 +30,11 @@ pub const LOGM_P50: &str = "logm_p50";
 pub const LOGSFR_P50: &str = "logsfr_p50";
 /// Cosmic-web class (topology layer), read by the workflows.
 pub const WEB_CLASS: &str = "web_class";
+
+/// The physics fit's best model spectrum (stars + gas, as observed), an HDF5 dataset
+/// of the pixel's spectra file, read by the spectrum lookup and plots.
+pub const MODEL: &str = "model";
+/// The physics fit's emission-line model alone, an HDF5 dataset like [`MODEL`].
+pub const MODEL_LINES: &str = "model_lines";
+/// The pixels the physics fit used (1) on the brz grid, an HDF5 dataset like [`MODEL`].
+pub const FIT_MASK: &str = "fit_mask";

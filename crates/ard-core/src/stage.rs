@@ -72,18 +72,36 @@ pub struct ObjectNote {
     pub note: String,
 }
 
+/// One per-object array on the batch's wavelength grid that a stage stores beside the
+/// spectra (the physics layer's model spectrum): a dataset of the pixel's HDF5 file,
+/// `N × nwave`, chunked and compressed like `flux`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridArraySpec {
+    /// Dataset name.
+    pub name: String,
+    /// Unit (empty for dimensionless).
+    pub unit: String,
+    /// One-line description.
+    pub description: String,
+    /// Stored as 0/1 bytes (a pixel mask) rather than float32.
+    pub flag: bool,
+}
+
 /// What a stage computed for a batch.
 #[derive(Debug, Clone, Default)]
 pub struct StageOutput {
     /// Its columns, in [`Stage::columns`] order, one row per object.
     pub columns: Vec<ArrayRef>,
+    /// Its grid arrays, in [`Stage::grid_arrays`] order, each `rows × nwave` (row-major,
+    /// on the batch's wavelength grid); NaN (or 0 for a flag) where nothing was computed.
+    pub arrays: Vec<Vec<f32>>,
     /// Notes on single objects.
     pub notes: Vec<ObjectNote>,
 }
 
 impl From<Vec<ArrayRef>> for StageOutput {
     fn from(columns: Vec<ArrayRef>) -> Self {
-        StageOutput { columns, notes: Vec::new() }
+        StageOutput { columns, arrays: Vec::new(), notes: Vec::new() }
     }
 }
 
@@ -108,6 +126,11 @@ pub trait Stage: Send + Sync {
     fn version(&self) -> String;
     /// The columns added, in order.
     fn columns(&self) -> Vec<ColumnSpec>;
+    /// The per-object arrays on the wavelength grid stored with the spectra, in order
+    /// (none by default).
+    fn grid_arrays(&self) -> Vec<GridArraySpec> {
+        Vec::new()
+    }
     /// Computes the columns for every object of `batch`, in order, one row each.
     fn compute(&self, batch: &SpectrumBatch) -> Result<StageOutput, StageError>;
 

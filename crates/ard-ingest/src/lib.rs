@@ -716,8 +716,24 @@ fn ingest_input(
         part.notes.extend(read.issues.iter().map(|i| ObjectNote { targetid: i.targetid, file: file.clone(), note: i.problem.clone() }));
         let b = &read.batch;
         let mut core = columns::core_columns(b, read.scores.as_ref(), &joined)?;
+        // The stages' grid arrays, each rows × nwave, in stage order.
+        let mut arrays: Vec<Vec<f32>> = Vec::new();
         for stage in &opts.stages {
             let extra = stage.compute_with(b, &core)?;
+            let (nw, want) = (b.wavelength.len(), stage.grid_arrays().len());
+            if extra.arrays.len() != want || extra.arrays.iter().any(|a| a.len() != b.len() * nw) {
+                return Err(StoreError::Layout {
+                    path: inp.coadd.clone(),
+                    message: format!(
+                        "stage {} returned {} grid arrays, not {want} of {} × {nw} values",
+                        stage.name(),
+                        extra.arrays.len(),
+                        b.len()
+                    ),
+                }
+                .into());
+            }
+            arrays.extend(extra.arrays);
             for n in extra.notes {
                 let targetid = b.targetid.get(n.row).copied().unwrap_or(-1);
                 part.notes.push(ObjectNote { targetid, file: file.clone(), note: format!("{}: {}", stage.name(), n.note) });
@@ -734,7 +750,9 @@ fn ingest_input(
         let z = b.redshifts.as_ref().and_then(|r| desi_io::columns::optional_f64(r, "Z")).unwrap_or_else(|| vec![f64::NAN; b.len()]);
         for (i, &zi) in z.iter().enumerate().take(b.len()) {
             let key = SpectrumKey { targetid: b.targetid[i], survey: b.survey.clone(), program: b.program.clone(), z: zi };
-            spill.push(&b.wavelength, key, b.flux_of(i), b.ivar_of(i), b.mask_of(i))?;
+            let nw = b.wavelength.len();
+            let rows: Vec<&[f32]> = arrays.iter().map(|a| &a[i * nw..(i + 1) * nw]).collect();
+            spill.push(&b.wavelength, key, b.flux_of(i), b.ivar_of(i), b.mask_of(i), &rows)?;
         }
     }
     Ok(part)
@@ -772,7 +790,8 @@ fn process_pixel(
     spill_path: &Path,
 ) -> Result<PixelOutput, IngestError> {
     let read_opts = desi_io::ReadOptions { survey: opts.survey.clone(), program: opts.program.clone() };
-    let mut spectra = SpectraSpill::create(spill_path)?;
+    let arrays: Vec<_> = opts.stages.iter().flat_map(|s| s.grid_arrays()).collect();
+    let mut spectra = SpectraSpill::create(spill_path, &arrays)?;
     let mut catalogs = Vec::new();
     let mut exposures = Vec::new();
     let mut notes = Vec::new();

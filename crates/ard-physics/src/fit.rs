@@ -132,6 +132,18 @@ pub struct FitResult {
     /// The fitted gas model on the input's linear grid (rest air edges of
     /// [`Prepared::lin_edges`]), in the input's flux units.
     pub gas_model_linear: Vec<f64>,
+    /// The whole fitted model (stars × polynomial, plus gas) on the input's linear grid,
+    /// in the input's flux units.
+    pub model_linear: Vec<f64>,
+    /// The input's linear pixels the final fit used: good, and every log pixel they
+    /// overlap kept (not clipped, not masked).
+    pub used_linear: Vec<bool>,
+    /// χ² of `model_linear` over the `used_linear` pixels, from the input's own
+    /// (independent) pixels and variances. The log-grid [`FitResult::chi2`] counts
+    /// rebinning-correlated pixels as independent and comes out below it.
+    pub chi2_native: f64,
+    /// Degrees of freedom of `chi2_native`: used pixels less the fitted parameters.
+    pub dof_native: usize,
 }
 
 /// Why the fit did not produce a result.
@@ -872,6 +884,7 @@ fn finish(prob: &Problem, theta: Vec<f64>, ev: Eval, n_clipped: usize, index: &[
             }
         }
     }
+    let native = native_fit(prob, &theta, &ev, &gas_model, prob.layout.n + active.len() + ng);
     Ok(FitResult {
         stars,
         sigma_star,
@@ -886,5 +899,60 @@ fn finish(prob: &Problem, theta: Vec<f64>, ev: Eval, n_clipped: usize, index: &[
         dof,
         n_clipped,
         gas_model_linear: gas_model,
+        model_linear: native.model,
+        used_linear: native.used,
+        chi2_native: native.chi2,
+        dof_native: native.dof,
     })
+}
+
+/// The final fit on the input's own (linear) pixels.
+struct NativeFit {
+    model: Vec<f64>,
+    used: Vec<bool>,
+    chi2: f64,
+    dof: usize,
+}
+
+/// Evaluates the final model on every log pixel — the stellar sum Σ w_t (T_t ∗ LOSVD)
+/// times the multiplicative polynomial, as in the fit — rebins it flux-conservingly back
+/// onto the input's linear pixels, adds the exactly integrated `gas_linear`, and
+/// computes χ² there over the pixels the fit used (`n_params` fitted parameters).
+fn native_fit(prob: &Problem, theta: &[f64], ev: &Eval, gas_linear: &[f64], n_params: usize) -> NativeFit {
+    let spec = prob.spec;
+    let n = spec.len();
+    // The same problem over every log pixel: its lines, layout and polynomial x are
+    // functions of the spectrum alone, so they are the fit's.
+    let all = Problem::new(spec, prob.tpl, prob.cfg, (0..n).collect());
+    let nh = prob.tpl.nfft / 2 + 1;
+    let mut sum_hat = vec![Complex::new(0.0, 0.0); nh];
+    for t in 0..prob.tpl.count {
+        let w = ev.weights[t];
+        if w != 0.0 {
+            for (s, x) in sum_hat.iter_mut().zip(&prob.tpl.spectra_hat[t * nh..(t + 1) * nh]) {
+                *s += x * w;
+            }
+        }
+    }
+    let stellar: Vec<f64> = all.stellar_sum(theta, &sum_hat).iter().zip(all.mpoly(theta)).map(|(s, p)| s * p * spec.scale).collect();
+    let lo = spec.ln_start - 0.5 * spec.dln;
+    let log_edges: Vec<f64> = (0..=n).map(|k| (lo + k as f64 * spec.dln).exp()).collect();
+    let (stellar_linear, _, _) = crate::prepare::rebin_with_variance(&log_edges, &stellar, &vec![0.0; n], &vec![true; n], &spec.lin_edges);
+    let model: Vec<f64> = stellar_linear.iter().zip(gas_linear).map(|(s, g)| s + g).collect();
+    let mut kept = vec![false; n];
+    for &k in &prob.rows {
+        kept[k] = true;
+    }
+    let used: Vec<bool> = (0..spec.lin_flux.len())
+        .map(|i| {
+            let a = (spec.lin_edges[i].ln() - lo) / spec.dln;
+            let b = (spec.lin_edges[i + 1].ln() - lo) / spec.dln;
+            let k0 = (a + 1e-9).floor().max(0.0) as usize;
+            let k1 = ((b - 1e-9).ceil() as usize).min(n);
+            spec.lin_good[i] && k0 < k1 && kept[k0..k1].iter().all(|&x| x)
+        })
+        .collect();
+    let chi2 = (0..used.len()).filter(|&i| used[i]).map(|i| (spec.lin_flux[i] - model[i]).powi(2) / spec.lin_var[i]).sum();
+    let dof = used.iter().filter(|&&u| u).count().saturating_sub(n_params).max(1);
+    NativeFit { model, used, chi2, dof }
 }

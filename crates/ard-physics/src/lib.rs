@@ -128,11 +128,15 @@ pub struct Measurement {
     pub hdelta_a: Option<Measured>,
     /// The full-spectrum fit.
     pub fit: Option<FitResult>,
+    /// Index in the input's wavelength grid of the fit's first pixel (the fit sees only
+    /// the pixels its templates reach: [`template_reach`]); the fit's linear-grid arrays
+    /// ([`FitResult::model_linear`], …) start there.
+    pub fit_start: usize,
 }
 
 impl Measurement {
     fn empty(status: Status) -> Self {
-        Measurement { status, dn4000: None, hdelta_a: None, fit: None }
+        Measurement { status, dn4000: None, hdelta_a: None, fit: None, fit_start: 0 }
     }
 }
 
@@ -158,6 +162,8 @@ struct TrimmedInput<'a> {
     mask: std::borrow::Cow<'a, [i32]>,
     resolution: std::borrow::Cow<'a, [f32]>,
     ndiag: usize,
+    /// Index of the first kept pixel in the input.
+    start: usize,
 }
 
 impl<'a> TrimmedInput<'a> {
@@ -179,6 +185,7 @@ impl<'a> TrimmedInput<'a> {
                 mask: Cow::Borrowed(obj.mask),
                 resolution: Cow::Borrowed(obj.resolution),
                 ndiag: obj.ndiag,
+                start: 0,
             });
         }
         let cut = |v: &[f32]| v.get(i0..i1).map(<[f32]>::to_vec).unwrap_or_default();
@@ -190,6 +197,7 @@ impl<'a> TrimmedInput<'a> {
             mask: Cow::Owned(obj.mask.get(i0..i1).map(<[i32]>::to_vec).unwrap_or_default()),
             resolution: Cow::Owned(resolution),
             ndiag: obj.ndiag,
+            start: i0,
         })
     }
 }
@@ -236,7 +244,7 @@ pub fn measure(lib: &SspLibrary, cfg: &FitConfig, obj: &ObjectInput) -> Measurem
         None => spec.lin_flux.clone(),
     };
     let rest = RestSpectrum { edges: &spec.lin_edges, flux: &flux, var: &spec.lin_var, good: &spec.lin_good };
-    Measurement { status, dn4000: indices::dn4000(&rest).ok(), hdelta_a: indices::hdelta_a(&rest).ok(), fit }
+    Measurement { status, dn4000: indices::dn4000(&rest).ok(), hdelta_a: indices::hdelta_a(&rest).ok(), fit, fit_start: obj.start }
 }
 
 /// Median S/N per 0.8 Å pixel over rest-frame 4000–5500 Å (the definition):

@@ -4,9 +4,10 @@ use ard_core::dust::{MilkyWay, CORRECTED};
 use std::sync::Arc;
 
 use ard_core::columns::{nullable_f64, nullable_i64, nullable_str};
+use ard_core::names::{FIT_MASK, MODEL, MODEL_LINES};
 use ard_core::names::{VEL_DISP, VEL_DISP_OK};
-use ard_core::{status_spec, ColumnSpec, ObjectNote, SpectrumBatch, Stage, StageError, StageOutput, StatusCode};
-use arrow_array::{ArrayRef, BooleanArray, Float32Array, StringArray};
+use ard_core::{status_spec, ColumnSpec, GridArraySpec, ObjectNote, SpectrumBatch, Stage, StageError, StageOutput, StatusCode};
+use arrow_array::{ArrayRef, BooleanArray, Float32Array, Int32Array, StringArray};
 use arrow_schema::DataType;
 use rayon::prelude::*;
 use ssp::SspLibrary;
@@ -63,6 +64,10 @@ impl Stage for PhysicsStage {
         Self::column_specs()
     }
 
+    fn grid_arrays(&self) -> Vec<GridArraySpec> {
+        Self::grid_array_specs()
+    }
+
     fn compute(&self, batch: &SpectrumBatch) -> Result<StageOutput, StageError> {
         self.compute_columns(batch)
     }
@@ -71,7 +76,7 @@ impl Stage for PhysicsStage {
 impl PhysicsStage {
     /// Code version: bump it with any change to how the columns are computed (a bump
     /// re-runs every pixel; see `ard_ingest::pipeline::LAYERS`).
-    pub const VERSION: u32 = 4;
+    pub const VERSION: u32 = 5;
 
     /// The columns this stage adds (also without templates, for `docs/schema.md`).
     pub fn column_specs() -> Vec<ColumnSpec> {
@@ -96,12 +101,39 @@ impl PhysicsStage {
             ));
             v.push(ColumnSpec::new(&format!("{col}_err"), f.clone(), "1e-17 erg/s/cm2", &format!("formal 1σ error of the {label} flux")));
         }
-        v.push(ColumnSpec::new("fit_chi2_dof", f.clone(), "", "χ²/degrees of freedom of the full-spectrum fit"));
+        v.push(ColumnSpec::new(
+            "fit_chi2_dof",
+            f.clone(),
+            "",
+            &format!("χ²/fit_dof of the full-spectrum fit, on the brz pixels: Σ (flux − {MODEL})² · ivar over the pixels of {FIT_MASK} (the datasets of the pixel's spectra file)"),
+        ));
+        v.push(ColumnSpec::new(
+            "fit_dof",
+            DataType::Int32,
+            "",
+            &format!("degrees of freedom of fit_chi2_dof: pixels of {FIT_MASK} less the fitted parameters"),
+        ));
         v.push(status_spec::<crate::Status>(
             "physics_status",
             "ok, or why the physics columns are null (fit_failed: the reason is in the manifest's notes)",
         ));
         v
+    }
+
+    /// The arrays this stage stores beside the spectra.
+    pub fn grid_array_specs() -> Vec<GridArraySpec> {
+        let flux_unit = "1e-17 erg/(s cm2 Angstrom)";
+        let spec = |name: &str, unit: &str, description: &str, flag| GridArraySpec {
+            name: name.into(),
+            unit: unit.into(),
+            description: description.into(),
+            flag,
+        };
+        vec![
+            spec(MODEL, flux_unit, "best-fitting model of the physics fit (stellar continuum × polynomial + emission lines), as observed (Milky-Way extinction put back), to a relative precision of 1.2e-4; NaN where the fit did not run or its templates do not reach", false),
+            spec(MODEL_LINES, flux_unit, "the emission-line part of model alone, as observed; NaN like model", false),
+            spec(FIT_MASK, "", "1 where the physics fit used the pixel (good, within the templates' reach, not clipped), else 0", true),
+        ]
     }
 
     fn compute_columns(&self, batch: &SpectrumBatch) -> Result<StageOutput, StageError> {
@@ -152,7 +184,8 @@ impl PhysicsStage {
             cols.push(f32s(&|m| find(m).map(|l| l.flux)));
             cols.push(f32s(&|m| find(m).map(|l| l.err)));
         }
-        cols.push(f32s(&|m| m.fit.as_ref().map(|f| f.chi2 / f.dof)));
+        cols.push(f32s(&|m| m.fit.as_ref().map(|f| f.chi2_native / f.dof_native as f64)));
+        cols.push(Arc::new(Int32Array::from(results.iter().map(|m| m.fit.as_ref().map(|f| f.dof_native as i32)).collect::<Vec<_>>())));
         cols.push(Arc::new(StringArray::from(results.iter().map(|m| m.status.code()).collect::<Vec<_>>())));
         let notes = results
             .iter()
@@ -162,6 +195,61 @@ impl PhysicsStage {
                 _ => None,
             })
             .collect();
-        Ok(StageOutput { columns: cols, notes })
+        Ok(StageOutput { columns: cols, arrays: grid_arrays(batch, &milky_way, &ebv, &results), notes })
+    }
+}
+
+/// Mantissa bits kept in the stored model: relative precision 2⁻¹³ ≈ 1.2e-4, far below
+/// a pixel's noise (S/N 100 is 1e-2), while the zeroed low bytes let shuffle + deflate
+/// store the model in about a third of flux's space (bit rounding, as in Klöwer et al.
+/// 2021, Nature Computational Science 1, 713).
+const MODEL_MANTISSA_BITS: u32 = 12;
+
+/// `x` rounded to the nearest value with [`MODEL_MANTISSA_BITS`] mantissa bits.
+fn keep_model_bits(x: f32) -> f32 {
+    if !x.is_finite() {
+        return x;
+    }
+    let drop = 23 - MODEL_MANTISSA_BITS;
+    let bits = x.to_bits();
+    let half = 1u32 << (drop - 1);
+    f32::from_bits((bits + half) & !((1u32 << drop) - 1))
+}
+
+/// The model, line model and fit mask of every object on the batch's grid, row-major:
+/// the fit's linear-grid arrays placed at its first pixel and reddened back by the
+/// Milky-Way transmission the fit divided out.
+fn grid_arrays(batch: &SpectrumBatch, milky_way: &MilkyWay, ebv: &[Option<f64>], results: &[Measurement]) -> Vec<Vec<f32>> {
+    let nw = batch.wavelength.len();
+    let mut model = vec![f32::NAN; results.len() * nw];
+    let mut lines = vec![f32::NAN; results.len() * nw];
+    let mut used = vec![0f32; results.len() * nw];
+    for (row, m) in results.iter().enumerate() {
+        let Some(fit) = &m.fit else { continue };
+        let t = milky_way.transmission_of(ebv[row]);
+        let at = row * nw + m.fit_start;
+        for k in 0..fit.model_linear.len().min(nw - m.fit_start) {
+            let tk = t.as_ref().map_or(1.0, |t| t[m.fit_start + k]);
+            model[at + k] = keep_model_bits((fit.model_linear[k] * tk) as f32);
+            lines[at + k] = keep_model_bits((fit.gas_model_linear[k] * tk) as f32);
+            used[at + k] = if fit.used_linear[k] { 1.0 } else { 0.0 };
+        }
+    }
+    vec![model, lines, used]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keep_model_bits;
+
+    #[test]
+    fn model_rounding_keeps_relative_precision() {
+        for x in [1.0f32, 2.71301, -2.7e-3, 1234.567, 7.1e-20] {
+            let r = keep_model_bits(x);
+            assert!(((r - x) / x).abs() <= 2f32.powi(-13), "{x} -> {r}");
+            assert_eq!(r.to_bits() & 0x7ff, 0, "{x}: low bits zeroed");
+        }
+        assert!(keep_model_bits(f32::NAN).is_nan());
+        assert_eq!(keep_model_bits(0.0), 0.0);
     }
 }

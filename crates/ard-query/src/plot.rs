@@ -54,8 +54,19 @@ fn smooth_binned(wave: &[f64], flux: &[f32], ivar: &[f32], k: usize) -> Vec<(f64
 }
 
 /// Draws one spectrum to `out` (PNG, 1400×600): flux smoothed over `smooth` pixels
-/// (inverse-variance weighted; 1 = none), ±1σ band, lines at redshift `z`.
-pub fn plot_spectrum(out: &Path, title: &str, wave: &[f64], flux: &[f32], ivar: &[f32], z: f64, smooth: usize) -> Result<(), QueryError> {
+/// (inverse-variance weighted; 1 = none), ±1σ band, the physics fit's `model` over it
+/// when given (averaged over the same pixels, gaps where it is NaN), lines at redshift `z`.
+#[allow(clippy::too_many_arguments)]
+pub fn plot_spectrum(
+    out: &Path,
+    title: &str,
+    wave: &[f64],
+    flux: &[f32],
+    ivar: &[f32],
+    model: Option<&[f32]>,
+    z: f64,
+    smooth: usize,
+) -> Result<(), QueryError> {
     register_font();
     let k = smooth.max(1);
     let binned = smooth_binned(wave, flux, ivar, k);
@@ -103,6 +114,29 @@ pub fn plot_spectrum(out: &Path, title: &str, wave: &[f64], flux: &[f32], ivar: 
         .map_err(|e| QueryError::write(out, e))?
         .label("flux")
         .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLACK));
+    if let Some(model) = model.filter(|m| m.len() == wave.len() && m.iter().any(|v| v.is_finite())) {
+        let colour = RGBColor(230, 120, 20);
+        // Contiguous runs of finite model values, each averaged over `k` pixels.
+        let mut runs: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
+        for c in (0..wave.len()).step_by(k) {
+            let end = (c + k).min(wave.len());
+            let vals: Vec<f64> = model[c..end].iter().filter(|v| v.is_finite()).map(|&v| v as f64).collect();
+            if vals.len() == end - c {
+                let x = wave[c..end].iter().sum::<f64>() / (end - c) as f64;
+                if let Some(r) = runs.last_mut() {
+                    r.push((x, vals.iter().sum::<f64>() / vals.len() as f64));
+                }
+            } else if runs.last().is_some_and(|r| !r.is_empty()) {
+                runs.push(Vec::new());
+            }
+        }
+        for (i, run) in runs.into_iter().filter(|r| !r.is_empty()).enumerate() {
+            let series = chart.draw_series(LineSeries::new(run, colour.stroke_width(2))).map_err(|e| QueryError::write(out, e))?;
+            if i == 0 {
+                series.label("model (physics fit)").legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(2)));
+            }
+        }
+    }
     if z.is_finite() {
         for (name, rest) in PLOT_LINES {
             let w = rest * (1.0 + z);

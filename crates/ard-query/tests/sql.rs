@@ -154,6 +154,6 @@ fn spectrum_by_targetid() {
     assert!(q.spectrum(1, None, None).unwrap().is_none());
     let png = tempfile::tempdir().unwrap();
     let p = png.path().join("s.png");
-    ard_query::plot::plot_spectrum(&p, "test", &s.wavelength, &s.flux, &s.ivar, s.z, 3).unwrap();
+    ard_query::plot::plot_spectrum(&p, "test", &s.wavelength, &s.flux, &s.ivar, s.array(ard_core::names::MODEL), s.z, 3).unwrap();
     assert!(std::fs::metadata(&p).unwrap().len() > 10_000);
 }

@@ -279,6 +279,6 @@ impl SedStage {
                 _ => None,
             })
             .collect();
-        Ok(StageOutput { columns: cols, notes })
+        Ok(StageOutput { columns: cols, arrays: Vec::new(), notes })
     }
 }

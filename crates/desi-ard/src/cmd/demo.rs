@@ -98,6 +98,7 @@ pub fn run(args: Args) -> Result<()> {
                 &s.wavelength,
                 &s.flux,
                 &s.ivar,
+                s.array(ard_core::names::MODEL),
                 s.z,
                 3,
             )?;

@@ -58,7 +58,7 @@ pub fn run(args: Args) -> Result<()> {
     );
     if let Some(p) = &png {
         let title = format!("TARGETID {}  {} {}  z = {:.4}", s.targetid, s.survey, s.program, s.z);
-        ard_query::plot::plot_spectrum(p, &title, &s.wavelength, &s.flux, &s.ivar, s.z, smooth)?;
+        ard_query::plot::plot_spectrum(p, &title, &s.wavelength, &s.flux, &s.ivar, s.array(ard_core::names::MODEL), s.z, smooth)?;
         eprintln!("plot: {}", p.display());
     }
     if let Some(fmt) = format {
@@ -69,13 +69,23 @@ pub fn run(args: Args) -> Result<()> {
     Ok(())
 }
 
-/// Writes one spectrum as CSV (wavelength, flux, ivar, mask) or a FITS table.
+/// Writes one spectrum as CSV (wavelength, flux, ivar, mask, then the layers' arrays
+/// in name order: fit_mask, model, model_lines where the ARD has them) or a FITS table of the same
+/// columns (upper-case).
 pub fn write_spectrum(s: &ard_store::spectra::Spectrum, format: &str, out: Option<&Path>) -> Result<()> {
     match format {
         "csv" => {
-            let mut text = String::from("wavelength,flux,ivar,mask\n");
+            let mut text = String::from("wavelength,flux,ivar,mask");
+            for (name, _) in &s.arrays {
+                text.push_str(&format!(",{name}"));
+            }
+            text.push('\n');
             for i in 0..s.wavelength.len() {
-                text.push_str(&format!("{:.1},{},{},{}\n", s.wavelength[i], s.flux[i], s.ivar[i], s.mask[i]));
+                text.push_str(&format!("{:.1},{},{},{}", s.wavelength[i], s.flux[i], s.ivar[i], s.mask[i]));
+                for (_, v) in &s.arrays {
+                    text.push_str(&format!(",{}", v[i]));
+                }
+                text.push('\n');
             }
             match out {
                 Some(p) => std::fs::write(p, text)?,
@@ -88,21 +98,24 @@ pub fn write_spectrum(s: &ard_store::spectra::Spectrum, format: &str, out: Optio
             let f = |name: &str, dt: arrow_schema::DataType, unit: &str| {
                 arrow_schema::Field::new(name, dt, false).with_metadata([("unit".to_string(), unit.to_string())].into())
             };
-            let schema = Arc::new(arrow_schema::Schema::new(vec![
+            let mut fields = vec![
                 f("WAVELENGTH", arrow_schema::DataType::Float64, "Angstrom"),
                 f("FLUX", arrow_schema::DataType::Float32, "10**-17 erg/(s cm2 Angstrom)"),
                 f("IVAR", arrow_schema::DataType::Float32, "10**+34 (s2 cm4 Angstrom2) / erg2"),
                 f("MASK", arrow_schema::DataType::Int32, ""),
-            ]));
-            let batch = arrow_array::RecordBatch::try_new(
-                schema,
-                vec![
-                    Arc::new(arrow_array::Float64Array::from(s.wavelength.clone())),
-                    Arc::new(arrow_array::Float32Array::from(s.flux.clone())),
-                    Arc::new(arrow_array::Float32Array::from(s.ivar.clone())),
-                    Arc::new(arrow_array::Int32Array::from(s.mask.clone())),
-                ],
-            )?;
+            ];
+            let mut columns: Vec<arrow_array::ArrayRef> = vec![
+                Arc::new(arrow_array::Float64Array::from(s.wavelength.clone())),
+                Arc::new(arrow_array::Float32Array::from(s.flux.clone())),
+                Arc::new(arrow_array::Float32Array::from(s.ivar.clone())),
+                Arc::new(arrow_array::Int32Array::from(s.mask.clone())),
+            ];
+            for (name, v) in &s.arrays {
+                let unit = if name == ard_core::names::FIT_MASK { "" } else { "10**-17 erg/(s cm2 Angstrom)" };
+                fields.push(f(&name.to_uppercase(), arrow_schema::DataType::Float32, unit));
+                columns.push(Arc::new(arrow_array::Float32Array::from(v.clone())));
+            }
+            let batch = arrow_array::RecordBatch::try_new(Arc::new(arrow_schema::Schema::new(fields)), columns)?;
             let mut fits = ard_fits::FitsFile::create(p)?;
             fits.write_primary(&[
                 ard_fits::Key::i64("TARGETID", s.targetid, ""),
