@@ -139,7 +139,7 @@ impl Report<'_> {
                     s += &format!("  {label:<16} V {:.1} ± {:.1} km/s, σ {:.1} ± {:.1} km/s\n", k.v, k.v_err, k.sigma, k.sigma_err);
                 }
             }
-            s += &format!("  χ²/dof           {:.3} ({} pixels clipped)\n", f.chi2 / f.dof, f.n_clipped);
+            s += &format!("  χ²/dof (pixels)  {:.3} ({} pixels clipped)\n", f.chi2_native / f.dof_native as f64, f.n_clipped);
             s += "  line flux (file units × Å, observed frame)\n";
             for l in &f.lines {
                 s += &format!("    {:<14} {:>12.4} ± {:.4}\n", GAS_LINES[l.line].name, l.flux, l.err);
@@ -165,7 +165,7 @@ fn fit_json(f: &FitResult) -> serde_json::Value {
         "h4": f.h3_h4.1,
         "balmer": kin(&f.balmer),
         "forbidden": kin(&f.forbidden),
-        "chi2_dof": f.chi2 / f.dof,
+        "chi2_dof": f.chi2_native / f.dof_native as f64,
         "n_clipped": f.n_clipped,
         "lines": lines,
     })
